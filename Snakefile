@@ -1,0 +1,30 @@
+# vidrec: UCF101-style action recognition, from AVIs to the comparison report.
+#   snakemake --cores 2 report          the comparison report (also the default target)
+#   snakemake --cores 2 shards          decode up to the HDF5 shards
+#   snakemake --cores 2 evaluations     train and evaluate every configured model and split
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/report/index.html",
+
+
+rule report:
+    input:
+        f"{RESULTS}/report/index.html",

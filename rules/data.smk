@@ -1,0 +1,87 @@
+# Data stage: (synthetic videos) -> manifest + leakage audit -> one HDF5 shard per group -> split index.
+
+
+if DS.get("synthetic"):
+
+    rule synth:
+        output:
+            videos=directory(str(PATHS["videos"])),
+            lists=directory(str(PATHS["lists"])),
+        params:
+            synthetic=DS["synthetic"],
+        log:
+            f"{LOGS}/synth.log",
+        benchmark:
+            f"{BENCH}/synth.tsv"
+        threads: 1
+        conda:
+            ENV
+        shell:
+            "{VIDREC} synth {CLI_ARGS} > {log} 2>&1"
+
+
+rule manifest:
+    input:
+        lists=str(PATHS["lists"]),
+        videos=str(PATHS["videos"]),
+    output:
+        videos=f"{RESULTS}/manifest/videos.csv",
+        splits=f"{RESULTS}/manifest/splits.csv",
+        audit=f"{RESULTS}/manifest/audit.json",
+        classes=f"{RESULTS}/manifest/classes.txt",
+    params:
+        leakage=config["leakage"],
+    log:
+        f"{LOGS}/manifest.log",
+    benchmark:
+        f"{BENCH}/manifest.tsv"
+    threads: 1
+    conda:
+        ENV
+    shell:
+        "{VIDREC} manifest {CLI_ARGS} --out-dir {RESULTS}/manifest > {log} 2>&1"
+
+
+rule decode:
+    input:
+        manifest=rules.manifest.output.videos,
+    output:
+        shard=f"{SHARDS}/{{clip}}/g{{group}}.h5",
+        stats=f"{SHARDS}/{{clip}}/g{{group}}.json",
+    params:
+        clip=lambda w: config["clips"][w.clip],
+        decode=config["decode"],
+    log:
+        f"{LOGS}/decode/{{clip}}/g{{group}}.log",
+    benchmark:
+        f"{BENCH}/decode/{{clip}}/g{{group}}.tsv"
+    threads: config["decode"]["workers"]
+    conda:
+        ENV
+    shell:
+        "{VIDREC} decode {CLI_ARGS} --manifest {input.manifest} --group {wildcards.group}"
+        " --clip {wildcards.clip} --out {output.shard} --stats {output.stats} --workers {threads}"
+        " > {log} 2>&1"
+
+
+rule split_index:
+    input:
+        splits=rules.manifest.output.splits,
+        shards=lambda w: shard_paths(w.clip),
+    output:
+        f"{RESULTS}/{{clip}}/split{{split}}/index.csv",
+    log:
+        f"{LOGS}/index/{{clip}}/split{{split}}.log",
+    benchmark:
+        f"{BENCH}/index/{{clip}}/split{{split}}.tsv"
+    threads: 1
+    conda:
+        ENV
+    shell:
+        "{VIDREC} index {CLI_ARGS} --splits {input.splits} --split {wildcards.split}"
+        " --shards {input.shards} --out {output} > {log} 2>&1"
+
+
+rule shards:
+    input:
+        sorted({split_index(s, m) for s in SPLITS for m in MODELS}),

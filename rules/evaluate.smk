@@ -1,0 +1,33 @@
+# Evaluation stage: clip- and video-level accuracy plus efficiency, per (split, model).
+
+
+rule evaluate:
+    input:
+        model=rules.train.output.model,
+        summary=rules.train.output.summary,
+        index=lambda w: split_index(w.split, w.model),
+    output:
+        evaluation=f"{RESULTS}/split{{split}}/{{model}}/evaluation.json",
+        predictions=f"{RESULTS}/split{{split}}/{{model}}/predictions.csv",
+        per_class=f"{RESULTS}/split{{split}}/{{model}}/per_class.csv",
+        confusion=f"{RESULTS}/split{{split}}/{{model}}/confusion.csv",
+    params:
+        evaluate=config["evaluate"],
+        out_dir=lambda w: run_dir(w.split, w.model),
+    log:
+        f"{LOGS}/evaluate/split{{split}}/{{model}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/split{{split}}/{{model}}.tsv"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=config["train"]["gpus"] if config["train"]["device"] != "cpu" else 0,
+    conda:
+        ENV
+    shell:
+        "{VIDREC} evaluate {CLI_ARGS} --model-file {input.model} --index {input.index}"
+        " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+
+
+rule evaluations:
+    input:
+        [f"{run_dir(s, m)}/evaluation.json" for s in SPLITS for m in MODELS],

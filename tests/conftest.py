@@ -1,0 +1,96 @@
+"""Shared test helpers: AVI writers, frame-index patterns, tiny UCF101-shaped datasets."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+REAL_LISTS = SHARED / "ucf101" / "ucfTrainTestlist"
+BITS = 9  # frame numbers up to 511
+
+
+def write_avi(path: Path, frames: list[np.ndarray], fps: float = 25.0, fourcc: str = "XVID") -> Path:
+    """Write RGB frames to an AVI (MPEG-4/XviD by default, as UCF101)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    assert writer.isOpened(), f"cannot open a {fourcc} writer"
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def index_frame(i: int, width: int = 320, height: int = 240) -> np.ndarray:
+    """A frame whose central 192x192 square encodes i in BITS wide black/white stripes."""
+    img = np.full((height, width, 3), 128, np.uint8)
+    x0, y0, side = (width - 192) // 2, (height - 192) // 2, 192
+    stripe = side // BITS
+    for b in range(BITS):
+        value = 255 if (i >> b) & 1 else 0
+        img[y0:y0 + side, x0 + b * stripe:x0 + (b + 1) * stripe] = value
+    return img
+
+
+def read_index(frame: np.ndarray) -> int:
+    """Inverse of index_frame after centre crop 192 and any resize (stripe centres sampled)."""
+    size = frame.shape[1]
+    stripe = size / BITS
+    value = 0
+    for b in range(BITS):
+        x = int((b + 0.5) * stripe)
+        if frame[size // 4:3 * size // 4, x].mean() > 128:
+            value |= 1 << b
+    return value
+
+
+def index_video(path: Path, n: int, **kw) -> Path:
+    return write_avi(path, [index_frame(i) for i in range(n)], **kw)
+
+
+def make_dataset(root: Path, classes: list[str], groups: int = 25, clips: int = 1, frames: int = 30,
+                 size: tuple[int, int] = (320, 240)) -> tuple[Path, Path]:
+    """Tiny dataset in the UCF101 layout with the official group rule; frames encode their index."""
+    videos, lists = root / "UCF-101", root / "ucfTrainTestlist"
+    lists.mkdir(parents=True, exist_ok=True)
+    (lists / "classInd.txt").write_bytes("".join(f"{i + 1} {c}\r\n" for i, c in enumerate(classes)).encode())
+    names = []
+    w, h = size
+    for ci, c in enumerate(classes):
+        for g in range(1, groups + 1):
+            for k in range(1, clips + 1):
+                rel = f"{c}/v_{c}_g{g:02d}_c{k:02d}.avi"
+                frames_ = [np.clip(index_frame(i, w, h).astype(int) + (ci * 7 + g) % 40, 0, 255).astype(np.uint8)
+                           for i in range(frames)]
+                write_avi(videos / rel, frames_)
+                names.append((rel, ci, g))
+    for s, (lo, hi) in enumerate([(1, 7), (8, 14), (15, 21)], 1):
+        train = [f"{r} {ci + 1}\r\n" for r, ci, g in names if not lo <= g <= hi]
+        test = [f"{r}\r\n" for r, ci, g in names if lo <= g <= hi]
+        (lists / f"trainlist{s:02d}.txt").write_bytes("".join(train).encode())
+        (lists / f"testlist{s:02d}.txt").write_bytes("".join(test).encode())
+    return videos, lists
+
+
+def run_cli(*args: str, cwd: Path | None = None, check: bool = True, env: dict | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `python -m vidrec.cli ...` in a subprocess (the CLI as a user runs it)."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "vidrec.cli", *args], cwd=cwd or REPO, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"vidrec {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("tiny_ucf")
+    return make_dataset(root, ["Alpha", "Beta"], groups=25, clips=1, frames=24)

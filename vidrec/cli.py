@@ -1,0 +1,206 @@
+"""`vidrec` command line: one verb per pipeline stage; the Snakemake rules are thin shells over these.
+
+Every verb takes `--config config.yaml` and repeatable `--set key.sub=value` overrides, validates the
+configuration first, and exits with one clear line (exit code 2) on bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from vidrec.config import ConfigError, dataset_config, dataset_paths, load_config
+from vidrec.errors import VidrecError
+
+log = logging.getLogger("vidrec")
+
+
+MODEL_VERBS = {"train", "evaluate", "models", "report"}
+
+
+def _cfg(args: argparse.Namespace) -> dict:
+    cfg = load_config(args.config, args.set, check_models=args.verb in MODEL_VERBS)
+    if getattr(args, "dataset", None):
+        cfg["dataset"] = args.dataset
+        dataset_config(cfg)
+    return cfg
+
+
+# ----------------------------------------------------------------------------- data verbs
+def cmd_synth(args: argparse.Namespace) -> None:
+    from vidrec.data.synth import generate_dataset
+
+    cfg = _cfg(args)
+    synth = dataset_config(cfg).get("synthetic")
+    if not synth:
+        raise ConfigError(f"dataset '{cfg['dataset']}' has no 'synthetic' section: nothing to generate "
+                          "(real data is read from its root)")
+    paths = dataset_paths(cfg)
+    summary = generate_dataset(paths["videos"], paths["lists"], progress=not args.quiet, **synth)
+    log.info("synthetic dataset: %s", json.dumps(summary, default=str)[:300])
+
+
+def cmd_manifest(args: argparse.Namespace) -> None:
+    from vidrec.data.splits import build_manifest, check_leakage, leakage_audit, read_class_index
+    from vidrec.io import write_csv, write_json, write_text
+
+    cfg = _cfg(args)
+    paths = dataset_paths(cfg)
+    for key in ("videos", "lists"):
+        if not paths[key].exists():
+            raise ConfigError(f"config key 'datasets.{cfg['dataset']}.root': {paths[key]} does not exist "
+                              f"(expected {paths['root']}/UCF-101 and {paths['root']}/ucfTrainTestlist)")
+    videos, membership = build_manifest(paths["videos"], paths["lists"])
+    audit = leakage_audit(videos, membership)
+    warnings = check_leakage(audit, cfg["leakage"]["allow"])
+    for w in warnings:
+        log.warning(w)
+    out = Path(args.out_dir)
+    write_csv(out / "videos.csv", videos)
+    write_csv(out / "splits.csv", membership)
+    write_text(out / "classes.txt", "\n".join(read_class_index(paths["lists"])) + "\n")
+    write_json(out / "audit.json", {"splits": audit, "leakage_allowed": cfg["leakage"]["allow"],
+                                    "warnings": warnings, "classes": int(videos["label"].nunique()),
+                                    "videos": len(videos)})
+    log.info("manifest: %d videos, %d classes -> %s", len(videos), videos["label"].nunique(), out)
+
+
+def cmd_decode(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from vidrec.data.shards import write_shard
+    from vidrec.data.video import ClipSpec, ffmpeg_exe
+    from vidrec.io import write_json
+
+    cfg = _cfg(args)
+    ffmpeg_exe()  # fail early, with the fix, when there is no ffmpeg at all
+    spec = ClipSpec.from_config(cfg["clips"][args.clip]) if args.clip in cfg["clips"] else None
+    if spec is None:
+        raise ConfigError(f"clip spec '{args.clip}' is not defined under 'clips' in the config")
+    videos = pd.read_csv(args.manifest)
+    group = videos[videos["group"] == args.group]
+    stats = write_shard(group, dataset_paths(cfg)["videos"], spec, Path(args.out), workers=args.workers,
+                        threads=cfg["decode"]["threads"], on_bad_video=cfg["decode"]["on_bad_video"],
+                        progress=not args.quiet)
+    write_json(args.stats, stats)
+    log.info("shard %s: %d videos, %d skipped, %.1f videos/s", args.out, stats["videos"],
+             len(stats["skipped"]), stats["videos_per_s"])
+
+
+def cmd_index(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from vidrec.data.shards import build_split_index
+    from vidrec.io import write_csv
+
+    membership = pd.read_csv(args.splits)
+    videos = pd.read_csv(Path(args.splits).with_name("videos.csv"))
+    index = build_split_index(membership, [Path(p) for p in args.shards], args.split, videos)
+    write_csv(args.out, index)
+    counts = index["subset"].value_counts().to_dict()
+    log.info("split %d index: %s -> %s", args.split, counts, args.out)
+
+
+# ----------------------------------------------------------------------------- model verbs
+def cmd_models(args: argparse.Namespace) -> None:
+    from vidrec.models.summary import models_table
+
+    from vidrec.models import list_models
+
+    names = args.names or list_models()
+    table = models_table(names, clip_shape=(3, args.frames, args.size, args.size), num_classes=args.classes)
+    print(table.to_string(index=False))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from vidrec.training.trainer import train_run
+
+    cfg = _cfg(args)
+    train_run(cfg, model=args.model, index_csv=Path(args.index), classes_txt=Path(args.classes),
+              out_dir=Path(args.out_dir), threads=args.threads)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from vidrec.evaluation.evaluate import evaluate_run
+
+    cfg = _cfg(args)
+    evaluate_run(cfg, model_path=Path(args.model_file), index_csv=Path(args.index),
+                 out_dir=Path(args.out_dir), threads=args.threads)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from vidrec.report.build import build_report
+
+    cfg = _cfg(args)
+    build_report(cfg, results_dir=Path(args.results), out_dir=Path(args.out_dir))
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidrec", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="verb", required=True)
+
+    def verb(name: str, func, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("--config", default=None, help="config.yaml (default: the repository's)")
+        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set train.seed=1")
+        sp.add_argument("--dataset", default=None, help="dataset key (default: config 'dataset')")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        sp.set_defaults(func=func)
+        return sp
+
+    verb("synth", cmd_synth, "generate the synthetic UCF101-shaped dataset")
+    sp = verb("manifest", cmd_manifest, "read the split lists: manifest tables and leakage audit")
+    sp.add_argument("--out-dir", required=True)
+    sp = verb("decode", cmd_decode, "decode one group of videos into an HDF5 shard")
+    sp.add_argument("--manifest", required=True, help="videos.csv from `vidrec manifest`")
+    sp.add_argument("--group", type=int, required=True)
+    sp.add_argument("--clip", required=True, help="clip spec name (config 'clips')")
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--stats", required=True)
+    sp.add_argument("--workers", type=int, default=1)
+    sp = verb("index", cmd_index, "build a split's index over the shards")
+    sp.add_argument("--splits", required=True, help="splits.csv from `vidrec manifest`")
+    sp.add_argument("--split", type=int, required=True)
+    sp.add_argument("--shards", nargs="+", required=True)
+    sp.add_argument("--out", required=True)
+    sp = verb("models", cmd_models, "table of registered models: parameters, MB, GFLOPs")
+    sp.add_argument("names", nargs="*")
+    sp.add_argument("--frames", type=int, default=16)
+    sp.add_argument("--size", type=int, default=160)
+    sp.add_argument("--classes", type=int, default=101)
+    sp = verb("train", cmd_train, "train one model on one split (resumes after a kill)")
+    sp.add_argument("--model", required=True, help="run name under datasets.<dataset>.models")
+    sp.add_argument("--index", required=True)
+    sp.add_argument("--classes", required=True, help="classes.txt from `vidrec manifest`")
+    sp.add_argument("--out-dir", required=True)
+    sp.add_argument("--threads", type=int, default=None)
+    sp = verb("evaluate", cmd_evaluate, "evaluate a trained model: accuracy and efficiency")
+    sp.add_argument("--model-file", required=True, help="model.pt from `vidrec train`")
+    sp.add_argument("--index", required=True)
+    sp.add_argument("--out-dir", required=True)
+    sp.add_argument("--threads", type=int, default=None)
+    sp = verb("report", cmd_report, "render the comparison report")
+    sp.add_argument("--results", required=True, help="results/<dataset>")
+    sp.add_argument("--out-dir", required=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        args.func(args)
+    except (VidrecError, FileNotFoundError, PermissionError) as err:
+        print(f"vidrec {args.verb}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

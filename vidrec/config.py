@@ -1,0 +1,186 @@
+"""Configuration: load config.yaml, validate it against the schema, resolve per-run settings.
+
+The schema (workflow/schemas/config.schema.yaml) is the single source of defaults; Snakemake's
+`validate()` and this module read the same file, so the CLI and the workflow agree on every value.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from vidrec.errors import VidrecError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
+
+
+class ConfigError(VidrecError, ValueError):
+    """A config value is wrong; the message names the key and the fix."""
+
+
+def _defaults_filling_validator() -> type:
+    base = jsonschema.Draft202012Validator
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = ""
+    for p in error.absolute_path:
+        parts += f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p))
+    return parts or "(top level)"
+
+
+def validate_config(cfg: dict, check_models: bool = True) -> dict:
+    """Validate in place (filling schema defaults) and check cross-references; return cfg.
+
+    check_models=False skips the model-name check, which imports torch (the data verbs don't).
+    """
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = _defaults_filling_validator()(schema)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = [f"config key '{_key_path(e)}': {e.message}" for e in errors]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    check_references(cfg, check_models)
+    return cfg
+
+
+def check_references(cfg: dict, check_models: bool = True) -> None:
+    """Cross-key checks the schema cannot express; each problem names its key."""
+    problems = []
+    if cfg["dataset"] not in cfg["datasets"]:
+        problems.append(f"config key 'dataset': '{cfg['dataset']}' is not one of "
+                        f"{sorted(cfg['datasets'])} (defined under 'datasets')")
+    if check_models:
+        from vidrec.models import list_models  # late import: torch is heavy
+
+        known = set(list_models())
+    for dname, ds in cfg["datasets"].items():
+        if ds["clip"] not in cfg["clips"]:
+            problems.append(f"config key 'datasets.{dname}.clip': unknown clip spec '{ds['clip']}' "
+                            f"(define it under 'clips': {sorted(cfg['clips'])})")
+        for run, spec in ds["models"].items():
+            key = f"datasets.{dname}.models.{run}"
+            if check_models and spec["arch"] not in known:
+                problems.append(f"config key '{key}.arch': unknown model '{spec['arch']}'; "
+                                f"`vidrec models` lists the {len(known)} registered names")
+            if spec["protocol"] not in cfg["protocols"]:
+                problems.append(f"config key '{key}.protocol': unknown protocol '{spec['protocol']}' "
+                                f"(one of {sorted(cfg['protocols'])})")
+            if spec.get("clip") and spec["clip"] not in cfg["clips"]:
+                problems.append(f"config key '{key}.clip': unknown clip spec '{spec['clip']}'")
+        for pname in ds.get("protocol_overrides", {}):
+            if pname not in cfg["protocols"]:
+                problems.append(f"config key 'datasets.{dname}.protocol_overrides.{pname}': "
+                                f"no protocol of that name")
+        synth = ds.get("synthetic")
+        if synth:
+            frame = min(synth["width"], synth["height"])
+            for cname, clip in cfg["clips"].items():
+                if cname == ds["clip"] and clip["crop"] > frame:
+                    problems.append(f"config key 'clips.{cname}.crop': {clip['crop']} is larger than "
+                                    f"the {synth['width']}x{synth['height']} frames of dataset "
+                                    f"'{dname}'; use a crop <= {frame}")
+            if synth["min_seconds"] > synth["max_seconds"]:
+                problems.append(f"config key 'datasets.{dname}.synthetic.min_seconds' exceeds max_seconds")
+    for pname, proto in cfg["protocols"].items():
+        crop = proto.get("augment", {}).get("crop")
+        if crop:
+            for cname, clip in cfg["clips"].items():
+                if crop > clip["size"]:
+                    problems.append(f"config key 'protocols.{pname}.augment.crop': {crop} exceeds "
+                                    f"clip size {clip['size']} of clip spec '{cname}'")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b.c=value` -> (['a','b','c'], yaml-parsed value)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key.sub=value")
+    key, value = text.split("=", 1)
+    return key.split("."), yaml.safe_load(value)
+
+
+def apply_override(cfg: dict, keys: list[str], value: Any) -> None:
+    node = cfg
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                check_models: bool = True) -> dict:
+    """Read YAML, apply `key.sub=value` overrides, validate; raise ConfigError naming the key."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    if not path.exists():
+        raise ConfigError(f"config file {path} not found; pass --config PATH")
+    cfg = yaml.safe_load(path.read_text()) or {}
+    for text in overrides or []:
+        apply_override(cfg, *parse_override(text))
+    return validate_config(cfg, check_models)
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    """Recursive dict merge (extra wins) without mutating either input."""
+    out = copy.deepcopy(base)
+    for k, v in (extra or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def dataset_config(cfg: dict, name: str | None = None) -> dict:
+    name = name or cfg["dataset"]
+    if name not in cfg["datasets"]:
+        raise ConfigError(f"config key 'dataset': unknown dataset '{name}'")
+    return cfg["datasets"][name]
+
+
+def dataset_paths(cfg: dict, name: str | None = None) -> dict[str, Path]:
+    root = Path(dataset_config(cfg, name)["root"])
+    return {"root": root, "videos": root / "UCF-101", "lists": root / "ucfTrainTestlist"}
+
+
+def run_config(cfg: dict, model: str, dataset: str | None = None) -> dict:
+    """Everything one training/evaluation run needs, resolved: arch, args, protocol, clip spec."""
+    ds_name = dataset or cfg["dataset"]
+    ds = dataset_config(cfg, ds_name)
+    if model not in ds["models"]:
+        raise ConfigError(f"model run '{model}' is not listed under 'datasets.{ds_name}.models' "
+                          f"(known: {sorted(ds['models'])})")
+    spec = ds["models"][model]
+    protocol = deep_merge(cfg["protocols"][spec["protocol"]],
+                          ds.get("protocol_overrides", {}).get(spec["protocol"], {}))
+    clip_name = spec.get("clip") or ds["clip"]
+    args = dict(spec.get("args") or {})
+    args.setdefault("dropout", protocol.get("dropout", 0.0))
+    return {
+        "dataset": ds_name, "model": model, "arch": spec["arch"], "model_args": args,
+        "protocol_name": spec["protocol"], "protocol": protocol,
+        "clip_name": clip_name, "clip": cfg["clips"][clip_name],
+        "normalize": cfg["normalize"], "train": cfg["train"], "evaluate": cfg["evaluate"],
+    }
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """Order-independent hash of a JSON-able object (config identity of an artifact)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]

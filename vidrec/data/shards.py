@@ -1,0 +1,217 @@
+"""HDF5 clip shards: each video decoded once, one shard per group, splits as indexes over them.
+
+The three official splits partition the same videos, so shards are keyed by video (one file per
+group index gGG, all classes), and a split is a small table of (shard, row) pairs. A shard is
+written under a temporary name, fsynced and renamed; its completion attributes are written last.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Iterable
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from vidrec.config import stable_hash
+from vidrec.data.video import ClipSpec, VideoError, decode_clips
+from vidrec.errors import VidrecError
+from vidrec.io import atomic_path
+
+SHARD_FORMAT = 1
+
+
+class ShardError(VidrecError):
+    """A shard is missing, incomplete or decoded with another clip spec."""
+
+
+def shard_config_hash(spec: ClipSpec) -> str:
+    """Identity of the pixel content: clip spec plus the shard format version."""
+    return stable_hash({"clip": spec.__dict__, "format": SHARD_FORMAT})
+
+
+def library_versions() -> dict[str, str]:
+    import cv2
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "h5py": h5py.__version__,
+            "hdf5": h5py.version.hdf5_version, "opencv": cv2.__version__}
+
+
+def _init_worker(threads: int) -> None:
+    """Pin decoders to one thread per process: single-threaded decoders run ~2x faster that way."""
+    import cv2
+
+    cv2.setNumThreads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def _decode_task(args: tuple) -> tuple[int, object]:
+    video_id, path, spec, threads = args
+    try:
+        return video_id, decode_clips(path, spec, threads)
+    except VideoError as err:
+        return video_id, err
+
+
+def _decode_all(tasks: list[tuple], workers: int, threads: int) -> Iterable[tuple[int, object]]:
+    if workers <= 1:
+        _init_worker(threads)
+        yield from map(_decode_task, tasks)
+        return
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+        yield from pool.imap(_decode_task, tasks, chunksize=2)
+
+
+def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path: Path,
+                *, workers: int = 1, threads: int = 1, on_bad_video: str = "fail",
+                progress: bool = False) -> dict:
+    """Decode `videos` (rows of videos.csv) into one HDF5 shard; return decode statistics.
+
+    on_bad_video="fail" raises the first VideoError (naming the file); "skip" leaves the video out
+    and lists it in the statistics, which are written beside the shard.
+    """
+    out_path = Path(out_path)
+    videos = videos.sort_values("video_id")
+    tasks = [(int(r.video_id), str(Path(videos_dir) / r.path), spec, threads) for r in videos.itertuples()]
+    labels = dict(zip(videos.video_id, videos.label))
+    names = dict(zip(videos.video_id, videos.path))
+    K, T, S = spec.clips_per_video, spec.frames, spec.size
+    skipped, repairs_log, backends = [], [], {"opencv": 0, "ffmpeg": 0}
+    digest = hashlib.sha256()
+    start = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), desc=out_path.name, unit="video")
+    with atomic_path(out_path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            n_max = len(tasks) * K
+            clips = f.create_dataset("clips", (n_max, T, S, S, 3), np.uint8, chunks=(1, T, S, S, 3))
+            frame_idx = f.create_dataset("frame_indices", (n_max, T), np.int32)
+            rows = {"labels": [], "video_ids": [], "clip_index": [], "repairs": []}
+            n = 0
+            for video_id, result in _decode_all(tasks, workers, threads):
+                if bar:
+                    bar.update()
+                if isinstance(result, VideoError):
+                    if on_bad_video == "fail":
+                        raise result
+                    skipped.append({"video_id": video_id, "path": names[video_id], "reason": result.reason})
+                    continue
+                clips[n:n + K] = result.clips
+                frame_idx[n:n + K] = result.frame_indices
+                digest.update(result.clips.tobytes())
+                backends[result.backend] += 1
+                for k in range(K):
+                    rows["labels"].append(labels[video_id])
+                    rows["video_ids"].append(video_id)
+                    rows["clip_index"].append(k)
+                    rows["repairs"].append(result.repairs[k])
+                if result.repairs[0]:
+                    repairs_log.append({"video_id": video_id, "path": names[video_id], "repair": result.repairs[0]})
+                n += K
+            for name in ("clips", "frame_indices"):
+                _truncate(f, name, n)
+            f["labels"] = np.asarray(rows["labels"], np.int16)
+            f["video_ids"] = np.asarray(rows["video_ids"], np.int32)
+            f["clip_index"] = np.asarray(rows["clip_index"], np.int16)
+            f.create_dataset("repairs", data=np.asarray(rows["repairs"], dtype=h5py.string_dtype()))
+            for key in ("labels", "video_ids"):
+                digest.update(f[key][()].tobytes())
+            # Completion attributes last: a file without them is never treated as a shard.
+            f.attrs["config_hash"] = shard_config_hash(spec)
+            f.attrs["clip_spec"] = json.dumps(spec.__dict__, sort_keys=True)
+            f.attrs["content_hash"] = digest.hexdigest()
+            f.attrs["n_clips"] = n
+            f.attrs["n_videos"] = n // K
+            f.attrs["versions"] = json.dumps(library_versions(), sort_keys=True)
+            f.attrs["complete"] = True
+    if bar:
+        bar.close()
+    seconds = time.perf_counter() - start
+    stats = {"shard": out_path.name, "videos": len(tasks) - len(skipped), "clips": n,
+             "skipped": skipped, "repairs": repairs_log, "backends": backends,
+             "seconds": round(seconds, 3), "videos_per_s": round((len(tasks)) / max(seconds, 1e-9), 2),
+             "workers": workers, "bytes": out_path.stat().st_size, "config_hash": shard_config_hash(spec)}
+    return stats
+
+
+def _truncate(f: h5py.File, name: str, n: int) -> None:
+    """Shrink a preallocated dataset to n rows (only when videos were skipped)."""
+    ds = f[name]
+    if ds.shape[0] == n:
+        return
+    data = ds[:n]
+    attrs = dict(chunks=ds.chunks)
+    del f[name]
+    f.create_dataset(name, data=data, **attrs)
+
+
+def check_shard(path: Path, spec: ClipSpec | None = None) -> dict:
+    """Open a shard and verify it is complete (and matches `spec`); return its attributes."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = dict(f.attrs)
+    except OSError as err:
+        raise ShardError(f"{path}: not a readable HDF5 shard ({err}); delete it and rerun the decode stage") from err
+    if not attrs.get("complete"):
+        raise ShardError(f"{path}: incomplete shard (no completion attributes); delete it and rerun")
+    if spec is not None and attrs["config_hash"] != shard_config_hash(spec):
+        raise ShardError(f"{path}: decoded with another clip spec ({attrs.get('clip_spec')}); "
+                           "rerun the decode stage")
+    return attrs
+
+
+def verify_content_hash(path: Path) -> bool:
+    """Recompute the content hash from the stored pixels and labels."""
+    digest = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        K = json.loads(f.attrs["clip_spec"])["clips_per_video"]
+        clips = f["clips"]
+        for i in range(0, clips.shape[0], K):
+            digest.update(clips[i:i + K].tobytes())
+        for key in ("labels", "video_ids"):
+            digest.update(f[key][()].tobytes())
+        return digest.hexdigest() == f.attrs["content_hash"]
+
+
+def build_split_index(membership: pd.DataFrame, shard_paths: list[Path], split: int,
+                      videos: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The per-split view: one row per stored video with its shard, first row and subset.
+
+    With `videos` (videos.csv) the path and class name of each video are attached too.
+    """
+    col = f"split{split}"
+    if col not in membership.columns:
+        raise ShardError(f"split {split} is not in the manifest (has {list(membership.columns[1:])})")
+    parts = []
+    for p in shard_paths:
+        check_shard(p)
+        with h5py.File(p, "r") as f:
+            vids = f["video_ids"][()]
+            labels = f["labels"][()]
+        if len(vids) == 0:
+            continue
+        starts = np.flatnonzero(np.r_[True, vids[1:] != vids[:-1]])
+        counts = np.diff(np.r_[starts, len(vids)])
+        parts.append(pd.DataFrame({"video_id": vids[starts], "shard": str(p), "row": starts,
+                                   "n_clips": counts, "label": labels[starts]}))
+    index = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["video_id", "shard", "row", "n_clips", "label"])
+    index = index.merge(membership[["video_id", col]], on="video_id", how="left")
+    index = index.rename(columns={col: "subset"})
+    if index["subset"].isna().any():
+        bad = index.loc[index["subset"].isna(), "video_id"].tolist()[:5]
+        raise ShardError(f"videos {bad} are in the shards but not in split {split}")
+    if videos is not None:
+        index = index.merge(videos[["video_id", "path", "class_name"]], on="video_id", how="left")
+    return index.sort_values("video_id").reset_index(drop=True)

@@ -1,0 +1,264 @@
+"""Frame sampling, decoding and the one crop/resize path.
+
+Decoding uses OpenCV: `grab()` every frame, `retrieve()` only the sampled ones (about 3x faster
+than `read()` on 7 s UCF101 AVIs, see ../shared/reference/data.md). ffmpeg (through ffmpeg-python,
+the binary from PATH or the imageio-ffmpeg wheel) probes files and decodes what OpenCV cannot.
+Every frame of every path goes through `crop_resize`, so tests, shards and `predict` agree to the byte.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidrec.errors import VidrecError
+
+
+class VideoError(VidrecError, RuntimeError):
+    """A video cannot be used; the message names the file, the reason and what to do."""
+
+    def __init__(self, path: str | Path, reason: str, fix: str = ""):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}" + (f". {fix}" if fix else ""))
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """ffmpeg from PATH, else the static binary shipped in the imageio-ffmpeg wheel."""
+    exe = shutil.which("ffmpeg")
+    if exe:
+        return exe
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as err:
+        raise VidrecError("no ffmpeg found: install it (apt-get install ffmpeg) or "
+                           "`pip install imageio-ffmpeg`") from err
+
+
+# ----------------------------------------------------------------------------- sampling
+@dataclass(frozen=True)
+class ClipSpec:
+    frames: int = 16
+    crop: int = 192
+    size: int = 160
+    sampling: str = "uniform"
+    clips_per_video: int = 1
+    stride: int = 1
+
+    @classmethod
+    def from_config(cls, spec: dict) -> "ClipSpec":
+        return cls(**{k: spec[k] for k in cls.__dataclass_fields__ if k in spec})
+
+    @property
+    def centre_clip(self) -> int:
+        """The clip that the thesis's one-clip protocol uses."""
+        return self.clips_per_video // 2
+
+
+def sample_indices(n_frames: int, spec: ClipSpec) -> tuple[np.ndarray, str]:
+    """Frame numbers (clips_per_video, frames) to keep, and the repair applied ("" if none).
+
+    uniform: frame t of clip k is floor((t + (k + 0.5) / K) * n / T): T frames spread over the
+      whole video, each clip phase-shifted within the T segments (K=1: segment centres).
+    consecutive: K clips of T frames at `stride`, starts evenly spaced over the video.
+    Short videos: uniform sampling repeats frames (nearest frame); consecutive clips that run
+    past the end repeat the last frame. Either is recorded as a repair.
+    """
+    if n_frames < 1:
+        raise ValueError("a video needs at least one frame")
+    T, K = spec.frames, spec.clips_per_video
+    if spec.sampling == "uniform":
+        t = np.arange(T)[None, :] + (np.arange(K)[:, None] + 0.5) / K
+        idx = np.floor(t * n_frames / T).astype(np.int64)
+        repair = "repeated_frames" if n_frames < T else ""
+    elif spec.sampling == "consecutive":
+        span = (T - 1) * spec.stride + 1
+        starts = np.round(np.linspace(0, max(n_frames - span, 0), K)).astype(np.int64)
+        idx = starts[:, None] + np.arange(T)[None, :] * spec.stride
+        repair = "padded_last_frame" if n_frames < span else ""
+    else:
+        raise ValueError(f"unknown sampling mode {spec.sampling!r} (uniform | consecutive)")
+    return np.minimum(idx, n_frames - 1), repair
+
+
+# ----------------------------------------------------------------------------- crop / resize
+def crop_resize(frame: np.ndarray, crop: int, size: int) -> tuple[np.ndarray, str]:
+    """Centre square crop of side `crop`, resized to size x size with INTER_AREA.
+
+    A frame smaller than the crop (e.g. 176x144) gets the largest centred square instead,
+    recorded as the repair `crop_shrunk_to_<side>`.
+    """
+    h, w = frame.shape[:2]
+    side = min(crop, h, w)
+    repair = "" if side == crop else f"crop_shrunk_to_{side}"
+    y, x = (h - side) // 2, (w - side) // 2
+    out = frame[y:y + side, x:x + side]
+    if side != size:
+        interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+        out = cv2.resize(out, (size, size), interpolation=interp)
+    return np.ascontiguousarray(out), repair
+
+
+# ----------------------------------------------------------------------------- probing
+_FRAME_RE = re.compile(r"frame=\s*(\d+)")
+
+
+def probe(path: str | Path) -> dict:
+    """Stream facts from ffmpeg's own parser: has_video, width, height, fps, codec, audio."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                          capture_output=True, text=True, errors="replace")
+    text = proc.stderr
+    info = {"has_video": False, "has_audio": " Audio: " in text, "raw": text.strip().splitlines()[-3:]}
+    m = re.search(r"Video: (\w+).*?, (\d{2,5})x(\d{2,5})", text)
+    if m:
+        info.update(has_video=True, codec=m[1], width=int(m[2]), height=int(m[3]))
+        fps = re.search(r"([\d.]+) fps", text)
+        info["fps"] = float(fps[1]) if fps else None
+    return info
+
+
+def _count_frames_ffmpeg(path: str | Path) -> int:
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0",
+                           "-f", "null", "-"], capture_output=True, text=True, errors="replace")
+    counts = _FRAME_RE.findall(proc.stderr)
+    return int(counts[-1]) if counts else 0
+
+
+def _explain_unreadable(path: Path) -> VideoError:
+    if not path.exists():
+        return VideoError(path, "file not found", "Check the dataset root in config.yaml")
+    if path.stat().st_size == 0:
+        return VideoError(path, "empty file (0 bytes)", "Re-copy or re-download it, or set "
+                          "decode.on_bad_video: skip")
+    info = probe(path)
+    if not info["has_video"]:
+        what = "only an audio stream" if info["has_audio"] else "no decodable video stream"
+        return VideoError(path, f"{what} ({' '.join(info['raw'])[-160:]})",
+                          "Re-download the file, or set decode.on_bad_video: skip")
+    return VideoError(path, "no frame could be decoded (corrupt or truncated?)",
+                      "Re-download the file, or set decode.on_bad_video: skip")
+
+
+# ----------------------------------------------------------------------------- decoding
+@dataclass
+class DecodedVideo:
+    clips: np.ndarray            # (K, T, size, size, 3) uint8 RGB
+    frame_indices: np.ndarray    # (K, T) int
+    n_frames: int
+    repairs: list[str] = field(default_factory=list)  # per clip, "" or ";"-joined repairs
+    backend: str = "opencv"
+
+
+def _decode_opencv(path: Path, wanted: np.ndarray, threads: int) -> tuple[dict[int, np.ndarray], int | None]:
+    """Grab every frame up to the last wanted one; retrieve only the wanted ones (BGR).
+
+    Returns the frames and, when the stream ended before the last wanted frame, the number of
+    frames it really had (None when every wanted frame was reached).
+    """
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads])
+    if not cap.isOpened():
+        return {}, 0
+    frames: dict[int, np.ndarray] = {}
+    want = set(int(i) for i in wanted)
+    last = max(want) if want else -1
+    i = 0
+    try:
+        while i <= last and cap.grab():
+            if i in want:
+                ok, img = cap.retrieve()
+                if not ok:
+                    break
+                frames[i] = img
+            i += 1
+    finally:
+        cap.release()
+    return frames, (i if i <= last else None)
+
+
+def _opencv_frame_count(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+
+
+def _decode_ffmpeg(path: Path, wanted: np.ndarray) -> tuple[dict[int, np.ndarray], int]:
+    """Fallback: stream raw RGB frames from ffmpeg, keep the wanted ones (converted to BGR)."""
+    import ffmpeg
+
+    info = probe(path)
+    if not info["has_video"]:
+        return {}, 0
+    w, h = info["width"], info["height"]
+    proc = (ffmpeg.input(str(path)).output("pipe:", format="rawvideo", pix_fmt="bgr24", map="0:v:0")
+            .run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True, quiet=True))
+    want, frames, i = set(int(x) for x in wanted), {}, 0
+    size = w * h * 3
+    try:
+        while True:
+            buf = proc.stdout.read(size)
+            if len(buf) < size:
+                break
+            if i in want:
+                frames[i] = np.frombuffer(buf, np.uint8).reshape(h, w, 3).copy()
+            i += 1
+    finally:
+        proc.stdout.close()
+        proc.kill()
+        proc.wait()
+    return frames, i
+
+
+def decode_clips(path: str | Path, spec: ClipSpec, threads: int = 1) -> DecodedVideo:
+    """Decode the sampled clips of one video (each frame decoded once); raise VideoError."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise _explain_unreadable(path)
+    backend = "opencv"
+    n = _opencv_frame_count(path)
+    frames: dict[int, np.ndarray] = {}
+    if n > 0:
+        idx, _ = sample_indices(n, spec)
+        frames, true_count = _decode_opencv(path, np.unique(idx), threads)
+        if true_count is not None:  # header over-counts (truncated file): resample on the true length
+            n = true_count
+            if n > 0:
+                idx, _ = sample_indices(n, spec)
+                frames, _ = _decode_opencv(path, np.unique(idx), threads)
+    if n == 0:  # OpenCV could not read it: count and decode with ffmpeg
+        backend = "ffmpeg"
+        n = _count_frames_ffmpeg(path)
+        if n == 0:
+            raise _explain_unreadable(path)
+        idx, _ = sample_indices(n, spec)
+        frames, _ = _decode_ffmpeg(path, np.unique(idx))
+    idx, sample_repair = sample_indices(n, spec)
+    missing = sorted(set(int(i) for i in np.unique(idx)) - frames.keys())
+    if missing:
+        raise VideoError(path, f"frames {missing[:5]} of {n} could not be decoded",
+                         "The file is damaged; re-download it or set decode.on_bad_video: skip")
+    K, T = idx.shape
+    out = np.empty((K, T, spec.size, spec.size, 3), np.uint8)
+    crop_repairs: set[str] = set()
+    converted: dict[int, np.ndarray] = {}
+    for i in np.unique(idx):
+        rgb = cv2.cvtColor(frames[int(i)], cv2.COLOR_BGR2RGB)
+        converted[int(i)], rep = crop_resize(rgb, spec.crop, spec.size)
+        if rep:
+            crop_repairs.add(rep)
+    for k in range(K):
+        for t in range(T):
+            out[k, t] = converted[int(idx[k, t])]
+    repairs = ";".join(r for r in [sample_repair, *sorted(crop_repairs)] if r)
+    if n < spec.frames and sample_repair:
+        repairs = repairs.replace(sample_repair, f"{sample_repair}({n}_frames)")
+    return DecodedVideo(out, idx, n, [repairs] * K, backend)

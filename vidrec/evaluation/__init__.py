@@ -1,0 +1,1 @@
+"""Evaluation stage: `vidrec evaluate`."""

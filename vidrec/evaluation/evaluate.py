@@ -1,0 +1,181 @@
+"""`vidrec evaluate`: accuracy under both protocols and efficiency, measured in the same run.
+
+Clip level (the thesis): the centre clip of each test video. Video level (Tran et al.): softmax
+scores averaged over every stored clip of the video. Efficiency: parameters, file size, GFLOPs per
+clip, inference clips/s and videos/s after a warm-up at a fixed batch, peak memory, and the
+training time recorded by `vidrec train`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vidrec.data.dataset import ClipDataset, augment_clips, collate_batch, normalize_clips
+from vidrec.io import write_csv, write_json
+from vidrec.training.trainer import build_model_from_file
+
+log = logging.getLogger("vidrec.evaluate")
+
+
+def topk_correct(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Boolean per row: is the label among the k highest scores?"""
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    return (top == labels[:, None]).any(axis=1)
+
+
+def accuracy_tables(clip_scores: np.ndarray, labels: np.ndarray, video_ids: np.ndarray,
+                    clip_index: np.ndarray, n_clips: np.ndarray, class_names: list[str]) -> dict:
+    """Both protocols from per-clip softmax scores; pure function so tests can hand-check it.
+
+    Arrays are per clip; n_clips is the stored clip count of each clip's video.
+    """
+    centre = clip_index == n_clips // 2
+    videos = np.unique(video_ids)
+    pos = np.searchsorted(videos, video_ids)
+    sums = np.zeros((len(videos), clip_scores.shape[1]))
+    np.add.at(sums, pos, clip_scores)
+    counts = np.bincount(pos, minlength=len(videos))[:, None]
+    video_scores = sums / counts
+    video_labels = np.zeros(len(videos), np.int64)
+    video_labels[pos] = labels
+    c_scores, c_labels = clip_scores[centre], labels[centre]
+    c_order = np.argsort(video_ids[centre])
+    c_scores, c_labels = c_scores[c_order], c_labels[c_order]
+    n_cls = clip_scores.shape[1]
+    video_pred = video_scores.argmax(1)
+    clip_pred = c_scores.argmax(1)
+    confusion = np.zeros((n_cls, n_cls), np.int64)
+    np.add.at(confusion, (video_labels, video_pred), 1)
+    per_class = pd.DataFrame({"class_name": class_names, "label": range(n_cls),
+                              "n_videos": np.bincount(video_labels, minlength=n_cls)})
+    per_class["clip_top1"] = [
+        (clip_pred[c_labels == c] == c).mean() if (c_labels == c).any() else np.nan for c in range(n_cls)]
+    per_class["video_top1"] = [
+        (video_pred[video_labels == c] == c).mean() if (video_labels == c).any() else np.nan for c in range(n_cls)]
+    top5 = np.argsort(-video_scores, axis=1)[:, :5]
+    predictions = pd.DataFrame({
+        "video_id": videos, "label": video_labels, "class_name": [class_names[i] for i in video_labels],
+        "pred_clip": clip_pred, "pred_video": video_pred,
+        "pred_video_name": [class_names[i] for i in video_pred],
+        "prob_video": video_scores[np.arange(len(videos)), video_pred],
+        "correct_clip": clip_pred == c_labels, "correct_video": video_pred == video_labels,
+        "top5_video": [" ".join(map(str, r)) for r in top5],
+    })
+    return {
+        "clip_top1": float(topk_correct(c_scores, c_labels, 1).mean()),
+        "clip_top5": float(topk_correct(c_scores, c_labels, 5).mean()),
+        "video_top1": float(topk_correct(video_scores, video_labels, 1).mean()),
+        "video_top5": float(topk_correct(video_scores, video_labels, 5).mean()),
+        "n_videos": int(len(videos)), "n_clips": int(len(labels)),
+        "chance": 1.0 / n_cls,
+        "per_class": per_class, "predictions": predictions,
+        "confusion": pd.DataFrame(confusion, index=class_names, columns=class_names),
+    }
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024 if sys.platform != "darwin" else rss / 2**20
+
+
+@torch.no_grad()
+def inference_speed(model: torch.nn.Module, clip_shape: tuple[int, ...], batch: int, batches: int,
+                    device: torch.device, amp: torch.dtype | None = None) -> float:
+    """Clips/s of the forward pass on random input: one warm-up batch, then `batches` timed."""
+    model.eval()
+    x = torch.randn(batch, *clip_shape, device=device)
+    ctx = torch.autocast("cuda", dtype=amp) if amp is not None else torch.no_grad()
+    with ctx:
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        for _ in range(batches):
+            model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return batch * batches / (time.perf_counter() - start)
+
+
+@torch.no_grad()
+def predict_clips(model: torch.nn.Module, dataset: ClipDataset, batch: int, device: torch.device,
+                  mean, std, crop: int | None) -> np.ndarray:
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collate_batch)
+    model.eval()
+    out = []
+    for b in loader:
+        x = normalize_clips(b["clips"].to(device), mean, std)
+        x = augment_clips(x, crop, False, train=False)
+        out.append(torch.softmax(model(x).float(), dim=1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
+                 threads: int | None = None) -> dict:
+    from vidrec.models import model_complexity
+    from vidrec.training.trainer import setup_runtime
+
+    ecfg = cfg["evaluate"]
+    rt = setup_runtime(cfg["train"], threads)
+    model, blob = build_model_from_file(model_path)
+    model.to(rt.device)
+    index = pd.read_csv(index_csv)
+    test = index[index["subset"] == "test"]
+    dataset = ClipDataset(test, clips="all", raw=True)
+    mean, std = blob["normalize"]["mean"], blob["normalize"]["std"]
+    crop = (blob.get("augment") or {}).get("crop")
+    start = time.perf_counter()
+    scores = predict_clips(model, dataset, ecfg["batch_size"], rt.device, mean, std, crop)
+    eval_seconds = time.perf_counter() - start
+    n_clips_of = dict(zip(test["video_id"], test["n_clips"]))
+    n_clips = np.array([n_clips_of[v] for v in dataset.video_ids])
+    acc = accuracy_tables(scores, dataset.labels, dataset.video_ids, dataset.clip_index, n_clips,
+                          blob["class_names"])
+    clip = blob["clip"]
+    size = crop or clip["size"]
+    clip_shape = (3, clip["frames"], size, size)
+    complexity = model_complexity(model, clip_shape)
+    clips_per_s = inference_speed(model, clip_shape, ecfg["batch_size"], ecfg["speed_batches"], rt.device,
+                                  rt.amp_dtype)
+    clips_per_video = int(np.median(test["n_clips"])) if len(test) else 1
+    train_info = json.loads((model_path.parent / "train.json").read_text()) \
+        if (model_path.parent / "train.json").exists() else {}
+    summary = {
+        "model": blob["run"]["model"], "arch": blob["arch"], "dataset": blob["run"]["dataset"],
+        "protocol": blob["run"]["protocol_name"], "clip_spec": blob.get("clip_name"),
+        "split": int(index_csv.parent.name.removeprefix("split")) if index_csv.parent.name.startswith("split") else None,
+        **{k: acc[k] for k in ("clip_top1", "clip_top5", "video_top1", "video_top5", "n_videos",
+                               "n_clips", "chance")},
+        "params": complexity["params"], "size_mb_fp32": complexity["size_mb_fp32"],
+        "checkpoint_mb": model_path.stat().st_size / 1e6, "gflops_per_clip": complexity["gflops"],
+        "clip_shape": list(clip_shape), "infer_batch": ecfg["batch_size"],
+        "infer_clips_per_s": clips_per_s, "clips_per_video": clips_per_video,
+        # thesis protocol: 1 clip per video; video-level protocol: every stored clip
+        "infer_videos_per_s_one_clip": clips_per_s,
+        "infer_videos_per_s_all_clips": clips_per_s / clips_per_video,
+        "eval_seconds": eval_seconds, "peak_memory_mb": peak_memory_mb(rt.device),
+        "device": str(rt.device), "threads": torch.get_num_threads(),
+        "train_time_total_s": train_info.get("total_time_s"),
+        "train_time_per_epoch_s": train_info.get("mean_epoch_time_s"),
+        "epochs": train_info.get("epochs"),
+    }
+    out = Path(out_dir)
+    write_csv(out / "predictions.csv", acc["predictions"])
+    write_csv(out / "per_class.csv", acc["per_class"])
+    with_index = acc["confusion"].reset_index(names="true_class")
+    write_csv(out / "confusion.csv", with_index)
+    write_json(out / "evaluation.json", summary)
+    log.info("%s: clip top-1 %.3f, video top-1 %.3f (chance %.3f), %.1f clips/s",
+             summary["model"], summary["clip_top1"], summary["video_top1"], summary["chance"], clips_per_s)
+    return summary

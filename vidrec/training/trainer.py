@@ -1,0 +1,381 @@
+"""`vidrec train`: one model on one split, resumable to the bit, on CPU or CUDA, one or many GPUs.
+
+Resumability: a checkpoint holding model, optimizer, scheduler, AMP scaler, every RNG state, the
+metrics so far and the cumulative training time is written atomically at the end of every epoch.
+The data order of epoch e is a permutation drawn from seed + e (DistributedSampler's rule), so a
+run killed mid-epoch restarts that epoch from its start with identical state: on CPU the final
+weights equal an uninterrupted run's bit for bit.
+
+Several GPUs: launched under torchrun (WORLD_SIZE > 1), the same loop runs with
+DistributedDataParallel, a DistributedSampler over the same permutation, the global batch split
+across ranks, and rank 0 alone writing checkpoints and logs.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from vidrec.config import ConfigError, run_config, stable_hash
+from vidrec.data.dataset import ClipDataset, augment_clips, collate_batch, normalize_clips
+from vidrec.errors import VidrecError
+from vidrec.io import torch_save, write_csv, write_json
+from vidrec.models import create_model
+
+log = logging.getLogger("vidrec.train")
+
+METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s",
+                  "wall_time_s", "train_clips_per_s"]
+
+
+class TrainingError(VidrecError):
+    """Training cannot go on (a non-finite loss, a bad checkpoint to initialise from, ...)."""
+
+
+# ----------------------------------------------------------------------------- environment
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+    amp_dtype: torch.dtype | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def setup_runtime(train_cfg: dict, threads: int | None) -> Runtime:
+    """Pick the device (CUDA when present unless told otherwise) and set its fast paths."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    want = train_cfg["device"]
+    use_cuda = torch.cuda.is_available() and want in ("auto", "cuda")
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("config key 'train.device' is 'cuda' but no CUDA device is visible; "
+                          "use 'auto' or 'cpu'")
+    if use_cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        amp = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[train_cfg["amp"]]
+    else:
+        device, amp = torch.device("cpu"), None
+        torch.set_num_threads(max(1, threads or train_cfg["threads"]))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Runtime(device, rank, world, amp)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ----------------------------------------------------------------------------- building blocks
+def build_optimizer(params, spec: dict) -> torch.optim.Optimizer:
+    kwargs = {k: v for k, v in spec.items() if k != "name"}
+    cls = getattr(torch.optim, spec["name"], None)
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ConfigError(f"config key 'optimizer.name': torch.optim has no optimizer '{spec['name']}'")
+    try:
+        return cls(params, **kwargs)
+    except TypeError as err:
+        raise ConfigError(f"config key 'optimizer': {spec['name']} rejects {kwargs}: {err}") from err
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, spec: dict | None):
+    if not spec:
+        return None
+    kwargs = {k: v for k, v in spec.items() if k != "name"}
+    cls = getattr(torch.optim.lr_scheduler, spec["name"], None)
+    if cls is None:
+        raise ConfigError(f"config key 'scheduler.name': torch.optim.lr_scheduler has no '{spec['name']}'")
+    try:
+        return cls(optimizer, **kwargs)
+    except TypeError as err:
+        raise ConfigError(f"config key 'scheduler': {spec['name']} rejects {kwargs}: {err}") from err
+
+
+def load_model_file(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a final-model artifact (model.pt) and check it has what rebuilding needs."""
+    if not Path(path).exists():
+        raise TrainingError(f"{path}: model file not found; train the model first")
+    blob = torch.load(path, map_location=map_location, weights_only=False)
+    for key in ("arch", "model_args", "num_classes", "state_dict"):
+        if key not in blob:
+            raise TrainingError(f"{path}: not a vidrec model file (no '{key}')")
+    return blob
+
+
+def build_model_from_file(path: Path) -> tuple[torch.nn.Module, dict]:
+    blob = load_model_file(path)
+    model = create_model(blob["arch"], num_classes=blob["num_classes"], **blob["model_args"])
+    model.load_state_dict(blob["state_dict"])
+    return model, blob
+
+
+def init_from(model: torch.nn.Module, path: str) -> list[str]:
+    """Copy every matching tensor from another run's model.pt (the classifier may differ)."""
+    blob = load_model_file(Path(path))
+    own = model.state_dict()
+    take = {k: v for k, v in blob["state_dict"].items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(take, strict=False)
+    return sorted(set(own) - set(take))
+
+
+def make_loader(dataset: ClipDataset, batch: int, rt: Runtime, seed: int, shuffle: bool,
+                workers: int) -> tuple[DataLoader, DistributedSampler]:
+    sampler = DistributedSampler(dataset, num_replicas=rt.world, rank=rt.rank, shuffle=shuffle,
+                                 seed=seed, drop_last=False)
+    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, collate_fn=collate_batch,
+                        num_workers=workers, pin_memory=rt.device.type == "cuda",
+                        persistent_workers=workers > 0)
+    return loader, sampler
+
+
+# ----------------------------------------------------------------------------- the loop
+class Trainer:
+    def __init__(self, run: dict, index_csv: Path, class_names: list[str], out_dir: Path,
+                 threads: int | None = None):
+        self.run, self.out = run, Path(out_dir)
+        self.proto, self.tcfg = run["protocol"], run["train"]
+        self.rt = setup_runtime(self.tcfg, threads)
+        self.class_names = class_names
+        seed_everything(self.tcfg["seed"] + self.rt.rank)
+        index = pd.read_csv(index_csv)
+        norm = run["normalize"]
+        self.mean, self.std = norm["mean"], norm["std"]
+        self.train_set = ClipDataset(index, "train", clips=self.proto["train_clips"], raw=True)
+        self.val_set = ClipDataset(index, "test", clips="centre", raw=True)
+        if len(self.train_set) == 0 or len(self.val_set) == 0:
+            raise TrainingError(f"{index_csv}: the split has {len(self.train_set)} training and "
+                                f"{len(self.val_set)} test clips; both must be non-empty")
+        if self.proto["batch_size"] % self.rt.world:
+            raise ConfigError(f"config key 'batch_size': {self.proto['batch_size']} is not divisible by "
+                              f"{self.rt.world} GPUs (batch size is the global batch)")
+        self.batch = self.proto["batch_size"] // self.rt.world
+        workers = self.tcfg["num_workers"]
+        self.train_loader, self.train_sampler = make_loader(self.train_set, self.batch, self.rt,
+                                                            self.tcfg["seed"], True, workers)
+        self.val_loader, _ = make_loader(self.val_set, self.batch, self.rt, 0, False, workers)
+        self.model = create_model(run["arch"], num_classes=len(class_names), **run["model_args"])
+        if self.tcfg["init_from"]:
+            fresh = init_from(self.model, self.tcfg["init_from"])
+            log.info("initialised from %s (kept fresh: %s)", self.tcfg["init_from"], fresh)
+        self.model.to(self.rt.device)
+        self.memory_format = torch.contiguous_format
+        if self.rt.device.type == "cuda" and self.tcfg["channels_last"]:
+            self.memory_format = torch.channels_last_3d
+            self.model.to(memory_format=self.memory_format)
+        self.optimizer = build_optimizer(self.model.parameters(), self.proto["optimizer"])
+        self.scheduler = build_scheduler(self.optimizer, self.proto.get("scheduler"))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.rt.amp_dtype == torch.float16)
+        self.net = self.model
+        if self.rt.distributed:
+            if self.rt.device.type == "cuda":
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.rt.device.index] if self.rt.device.type == "cuda" else None)
+        if self.tcfg["compile"]:
+            self.net = torch.compile(self.net)
+        self.ckpt_path = self.out / "checkpoint.pt"
+        self.identity = stable_hash({k: v for k, v in run.items() if k != "evaluate"} | {
+            "epochs": None, "classes": class_names, "world": self.rt.world})
+        self.metrics: list[dict] = []
+        self.start_epoch, self.wall = 0, 0.0
+
+    # -- checkpointing
+    def save_checkpoint(self, epoch: int) -> None:
+        if not self.rt.is_main:
+            return
+        torch_save({"epoch": epoch, "identity": self.identity, "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                    "scaler": self.scaler.state_dict(), "rng": rng_state(), "metrics": self.metrics,
+                    "wall_time_s": self.wall}, self.ckpt_path)
+
+    def try_resume(self) -> None:
+        if not self.ckpt_path.exists():
+            return
+        state = torch.load(self.ckpt_path, map_location=self.rt.device, weights_only=False)
+        if state.get("identity") != self.identity:
+            log.warning("%s belongs to another configuration; starting from scratch", self.ckpt_path)
+            return
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler and state["scheduler"]:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.metrics, self.wall = state["metrics"], state["wall_time_s"]
+        self.start_epoch = state["epoch"] + 1
+        log.info("resumed from %s after epoch %d", self.ckpt_path, state["epoch"] + 1)
+
+    # -- steps
+    def _inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        x = batch["clips"].to(self.rt.device, non_blocking=True)
+        y = batch["labels"].to(self.rt.device, non_blocking=True)
+        x = normalize_clips(x, self.mean, self.std)
+        return x.contiguous(memory_format=self.memory_format), y
+
+    def _autocast(self):
+        if self.rt.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast("cuda", dtype=self.rt.amp_dtype)
+
+    def train_epoch(self, epoch: int) -> dict:
+        self.net.train()
+        self.train_sampler.set_epoch(epoch)
+        aug = self.proto["augment"]
+        totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
+        start = time.perf_counter()
+        bar = self._bar(self.train_loader, f"epoch {epoch + 1}/{self.proto['epochs']}")
+        for step, batch in enumerate(bar):
+            x, y = self._inputs(batch)
+            x = augment_clips(x, aug["crop"], aug["hflip"], train=True)
+            with self._autocast():
+                logits = self.net(x)
+                loss = F.cross_entropy(logits.float(), y)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step + 1}; the last good "
+                    f"checkpoint is {self.ckpt_path} (after epoch {epoch}). Lower the learning rate "
+                    "(protocols.<name>.optimizer.lr) or check the input data, then rerun.")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            totals += torch.tensor([loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)],
+                                   dtype=torch.float64)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}",
+                                clips_s=f"{totals[2] * self.rt.world / (time.perf_counter() - start):.1f}")
+        totals = self._all_reduce(totals)
+        seconds = time.perf_counter() - start
+        return {"train_loss": totals[0].item() / totals[2].item(), "train_acc": totals[1].item() / totals[2].item(),
+                "epoch_time_s": seconds, "train_clips_per_s": totals[2].item() / seconds}
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        self.net.eval()
+        totals = torch.zeros(3, dtype=torch.float64)
+        for batch in self.val_loader:
+            x, y = self._inputs(batch)
+            aug = self.proto["augment"]
+            x = augment_clips(x, aug["crop"], False, train=False)
+            with self._autocast():
+                logits = self.net(x).float()
+            totals += torch.tensor([F.cross_entropy(logits, y, reduction="sum").item(),
+                                    (logits.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64)
+        totals = self._all_reduce(totals)
+        return {"val_loss": totals[0].item() / totals[2].item(), "val_acc": totals[1].item() / totals[2].item()}
+
+    def _all_reduce(self, t: torch.Tensor) -> torch.Tensor:
+        if self.rt.distributed:
+            t = t.to(self.rt.device)
+            dist.all_reduce(t)
+            t = t.cpu()
+        return t
+
+    def _bar(self, loader, desc: str):
+        if not self.rt.is_main:
+            return loader
+        from tqdm import tqdm
+
+        interactive = sys.stderr.isatty()
+        return tqdm(loader, desc=desc, unit="batch", leave=False, mininterval=0.5 if interactive else 30,
+                    disable=None if interactive else False)
+
+    # -- the run
+    def fit(self) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.try_resume()
+        epochs = self.proto["epochs"]
+        for epoch in range(self.start_epoch, epochs):
+            row = {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"]}
+            row |= self.train_epoch(epoch)
+            row |= self.validate()
+            if self.scheduler:
+                self.scheduler.step()
+            self.wall += row["epoch_time_s"]
+            row["wall_time_s"] = self.wall
+            self.metrics.append(row)
+            self.save_checkpoint(epoch)
+            if self.rt.is_main:
+                write_csv(self.out / "metrics.csv", pd.DataFrame(self.metrics, columns=METRIC_COLUMNS))
+                log.info("epoch %d/%d: train loss %.4f acc %.3f | val loss %.4f acc %.3f | %.1fs, %.1f clips/s",
+                         epoch + 1, epochs, row["train_loss"], row["train_acc"], row["val_loss"],
+                         row["val_acc"], row["epoch_time_s"], row["train_clips_per_s"])
+        summary = self.finish()
+        if self.rt.distributed:
+            dist.barrier()
+        return summary
+
+    def finish(self) -> dict:
+        summary = {
+            "model": self.run["model"], "arch": self.run["arch"], "dataset": self.run["dataset"],
+            "protocol": self.run["protocol_name"], "epochs": len(self.metrics),
+            "total_time_s": self.wall, "mean_epoch_time_s": self.wall / max(len(self.metrics), 1),
+            "device": str(self.rt.device), "world_size": self.rt.world, "threads": torch.get_num_threads(),
+            "seed": self.tcfg["seed"], "amp": str(self.rt.amp_dtype) if self.rt.amp_dtype else "none",
+            "train_clips": len(self.train_set), "val_clips": len(self.val_set),
+            "final_train_acc": self.metrics[-1]["train_acc"] if self.metrics else math.nan,
+            "final_val_acc": self.metrics[-1]["val_acc"] if self.metrics else math.nan,
+            "deterministic": self.rt.device.type == "cpu",
+        }
+        if self.rt.is_main:
+            write_csv(self.out / "metrics.csv", pd.DataFrame(self.metrics, columns=METRIC_COLUMNS))
+            torch_save({"arch": self.run["arch"], "model_args": self.run["model_args"],
+                        "num_classes": len(self.class_names), "class_names": self.class_names,
+                        "clip": self.run["clip"], "clip_name": self.run["clip_name"],
+                        "normalize": self.run["normalize"], "augment": self.proto["augment"],
+                        "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
+                        "run": {k: self.run[k] for k in ("dataset", "model", "protocol_name")}},
+                       self.out / "model.pt")
+            write_json(self.out / "train.json", summary)
+        return summary
+
+
+def train_run(cfg: dict, model: str, index_csv: Path, classes_txt: Path, out_dir: Path,
+              threads: int | None = None) -> dict:
+    run = run_config(cfg, model)
+    classes = [c for c in Path(classes_txt).read_text().splitlines() if c.strip()]
+    return Trainer(run, index_csv, classes, out_dir, threads).fit()

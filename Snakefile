@@ -14,6 +14,16 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    split="[123]",
+    model="[A-Za-z0-9_]+",
+    clip="[A-Za-z0-9_]+",
+    group="[0-9]{2}",
+
+
+
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"

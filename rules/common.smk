@@ -22,21 +22,14 @@ _text = yaml.safe_dump(config, sort_keys=True)
 if not Path(CONFIG_AS_RUN).exists() or Path(CONFIG_AS_RUN).read_text() != _text:
     Path(CONFIG_AS_RUN).parent.mkdir(parents=True, exist_ok=True)
     Path(CONFIG_AS_RUN).write_text(_text)
-VIDREC = f"vidrec --quiet"
-CLI_ARGS = f"--config {CONFIG_AS_RUN} --dataset {DATASET}"
+# Each job runs vidrec with the config as run and the dataset (passed as params.cli).
+CLI = f"vidrec --quiet --config {CONFIG_AS_RUN} --dataset {DATASET}"
 
 SPLITS = DS["splits"]
 MODELS = list(DS["models"])
 # Groups are known before the manifest exists: from the lists when present, else the generator's.
 GROUPS = read_groups(PATHS["lists"]) if PATHS["lists"].exists() else list(
     range(1, (DS.get("synthetic") or {}).get("groups", 25) + 1))
-
-
-wildcard_constraints:
-    split="[123]",
-    model="[A-Za-z0-9_]+",
-    clip="[A-Za-z0-9_]+",
-    group="[0-9]{2}",
 
 
 def run_clip(model):
@@ -57,3 +50,15 @@ def split_index(split, model):
 
 def run_dir(split, model):
     return f"{RESULTS}/split{split}/{model}"
+
+
+def parent_dir(w, output):
+    """Folder of the first output, for CLI verbs that write several files there."""
+    return str(Path(output[0]).parent)
+
+
+def train_inputs(w):
+    inputs = {"index": split_index(w.split, w.model), "classes": f"{RESULTS}/manifest/classes.txt"}
+    if config["train"]["init_from"]:
+        inputs["init"] = config["train"]["init_from"]
+    return inputs

@@ -8,6 +8,7 @@ if DS.get("synthetic"):
             videos=directory(str(PATHS["videos"])),
             lists=directory(str(PATHS["lists"])),
         params:
+            cli=CLI,
             synthetic=DS["synthetic"],
         log:
             f"{LOGS}/synth.log",
@@ -17,7 +18,7 @@ if DS.get("synthetic"):
         conda:
             ENV
         shell:
-            "{VIDREC} synth {CLI_ARGS} > {log} 2>&1"
+            "{params.cli} synth > {log} 2>&1"
 
 
 rule manifest:
@@ -30,6 +31,8 @@ rule manifest:
         audit=f"{RESULTS}/manifest/audit.json",
         classes=f"{RESULTS}/manifest/classes.txt",
     params:
+        cli=CLI,
+        out_dir=parent_dir,
         leakage=config["leakage"],
     log:
         f"{LOGS}/manifest.log",
@@ -39,7 +42,7 @@ rule manifest:
     conda:
         ENV
     shell:
-        "{VIDREC} manifest {CLI_ARGS} --out-dir {RESULTS}/manifest > {log} 2>&1"
+        "{params.cli} manifest --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule decode:
@@ -49,6 +52,7 @@ rule decode:
         shard=f"{SHARDS}/{{clip}}/g{{group}}.h5",
         stats=f"{SHARDS}/{{clip}}/g{{group}}.json",
     params:
+        cli=CLI,
         clip=lambda w: config["clips"][w.clip],
         decode=config["decode"],
     log:
@@ -59,7 +63,7 @@ rule decode:
     conda:
         ENV
     shell:
-        "{VIDREC} decode {CLI_ARGS} --manifest {input.manifest} --group {wildcards.group}"
+        "{params.cli} decode --manifest {input.manifest} --group {wildcards.group}"
         " --clip {wildcards.clip} --out {output.shard} --stats {output.stats} --workers {threads}"
         " > {log} 2>&1"
 
@@ -70,6 +74,8 @@ rule split_index:
         shards=lambda w: shard_paths(w.clip),
     output:
         f"{RESULTS}/{{clip}}/split{{split}}/index.csv",
+    params:
+        cli=CLI,
     log:
         f"{LOGS}/index/{{clip}}/split{{split}}.log",
     benchmark:
@@ -78,7 +84,7 @@ rule split_index:
     conda:
         ENV
     shell:
-        "{VIDREC} index {CLI_ARGS} --splits {input.splits} --split {wildcards.split}"
+        "{params.cli} index --splits {input.splits} --split {wildcards.split}"
         " --shards {input.shards} --out {output} > {log} 2>&1"
 
 

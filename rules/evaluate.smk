@@ -12,8 +12,9 @@ rule evaluate:
         per_class=f"{RESULTS}/split{{split}}/{{model}}/per_class.csv",
         confusion=f"{RESULTS}/split{{split}}/{{model}}/confusion.csv",
     params:
+        cli=CLI,
         evaluate=config["evaluate"],
-        out_dir=lambda w: run_dir(w.split, w.model),
+        out_dir=parent_dir,
     log:
         f"{LOGS}/evaluate/split{{split}}/{{model}}.log",
     benchmark:
@@ -24,7 +25,7 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "{VIDREC} evaluate {CLI_ARGS} --model-file {input.model} --index {input.index}"
+        "{params.cli} evaluate --model-file {input.model} --index {input.index}"
         " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
 
 

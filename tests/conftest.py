@@ -94,3 +94,42 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = True, env: dict |
 def tiny_dataset(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("tiny_ucf")
     return make_dataset(root, ["Alpha", "Beta"], groups=25, clips=1, frames=24)
+
+
+def tiny_config(path: Path, root: Path, models: dict | None = None, epochs: int = 2, **extra) -> Path:
+    """The repository's config with a `tiny` dataset at `root` (8x32x32 clips, narrow models)."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["clips"]["tiny8"] = {"frames": 8, "crop": 192, "size": 32, "sampling": "uniform", "clips_per_video": 2}
+    cfg["datasets"]["tiny"] = {
+        "root": str(root), "splits": [1], "clip": "tiny8",
+        "models": models or {"p3d63": {"arch": "p3d63", "protocol": "thesis", "args": {"base_width": 8}}},
+        "protocol_overrides": {"thesis": {"epochs": epochs, "batch_size": 4, "train_clips": "all"}},
+    }
+    cfg["dataset"] = "tiny"
+    for key, value in extra.items():
+        cfg[key] = value
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_dataset, tmp_path_factory) -> dict:
+    """Manifest, shards and the split-1 index of the tiny dataset, built through the CLI."""
+    videos, lists = tiny_dataset
+    work = tmp_path_factory.mktemp("tiny_run")
+    cfg = tiny_config(work / "config.yaml", videos.parent)
+    common = ["--config", str(cfg), "--quiet"]
+    run_cli(*common, "manifest", "--out-dir", str(work / "manifest"))
+    shards = []
+    for g in range(1, 26):
+        out = work / "shards" / f"g{g:02d}.h5"
+        run_cli(*common, "decode", "--manifest", str(work / "manifest/videos.csv"), "--group", str(g),
+                "--clip", "tiny8", "--out", str(out), "--stats", str(out.with_suffix(".json")))
+        shards.append(str(out))
+    index = work / "split1" / "index.csv"
+    run_cli(*common, "index", "--splits", str(work / "manifest/splits.csv"), "--split", "1",
+            "--shards", *shards, "--out", str(index))
+    return {"work": work, "config": cfg, "index": index, "classes": work / "manifest/classes.txt",
+            "common": common}

@@ -139,17 +139,23 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    def common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+        """The shared options work before or after the verb."""
+        d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
+        parser.add_argument("--config", default=d(None), help="config.yaml (default: the repository's)")
+        parser.add_argument("--set", action="append", default=d([]), metavar="KEY=VALUE",
+                            help="override a config value, e.g. --set train.seed=1")
+        parser.add_argument("--dataset", default=d(None), help="dataset key (default: config 'dataset')")
+        parser.add_argument("--quiet", action="store_true", default=d(False), help="no progress bars")
+        parser.add_argument("-v", "--verbose", action="store_true", default=d(False))
+
     p = argparse.ArgumentParser(prog="vidrec", description=__doc__.splitlines()[0])
-    p.add_argument("-v", "--verbose", action="store_true")
+    common(p, suppress=False)
     sub = p.add_subparsers(dest="verb", required=True)
 
     def verb(name: str, func, help_: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_)
-        sp.add_argument("--config", default=None, help="config.yaml (default: the repository's)")
-        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.seed=1")
-        sp.add_argument("--dataset", default=None, help="dataset key (default: config 'dataset')")
-        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        common(sp, suppress=True)
         sp.set_defaults(func=func)
         return sp
 

@@ -180,6 +180,12 @@ def run_config(cfg: dict, model: str, dataset: str | None = None) -> dict:
     }
 
 
+def model_input_shape(clip: dict, augment: dict | None = None) -> tuple[int, int, int, int]:
+    """(C, T, H, W) the network sees: the stored clip, or its crop when the protocol crops."""
+    size = (augment or {}).get("crop") or clip["size"]
+    return (3, clip["frames"], size, size)
+
+
 def stable_hash(obj: Any, length: int = 12) -> str:
     """Order-independent hash of a JSON-able object (config identity of an artifact)."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -142,9 +142,7 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
     n_clips = np.array([n_clips_of[v] for v in dataset.video_ids])
     acc = accuracy_tables(scores, dataset.labels, dataset.video_ids, dataset.clip_index, n_clips,
                           blob["class_names"])
-    clip = blob["clip"]
-    size = crop or clip["size"]
-    clip_shape = (3, clip["frames"], size, size)
+    clip_shape = tuple(blob["clip_shape"])
     complexity = model_complexity(model, clip_shape)
     clips_per_s = inference_speed(model, clip_shape, ecfg["batch_size"], ecfg["speed_batches"], rt.device,
                                   rt.amp_dtype)

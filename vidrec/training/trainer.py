@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from vidrec.config import ConfigError, run_config, stable_hash
+from vidrec.config import ConfigError, model_input_shape, run_config, stable_hash
 from vidrec.data.dataset import ClipDataset, augment_clips, collate_batch, normalize_clips
 from vidrec.errors import VidrecError
 from vidrec.io import torch_save, write_csv, write_json
@@ -139,7 +139,7 @@ def load_model_file(path: Path, map_location: str | torch.device = "cpu") -> dic
     if not Path(path).exists():
         raise TrainingError(f"{path}: model file not found; train the model first")
     blob = torch.load(path, map_location=map_location, weights_only=False)
-    for key in ("arch", "model_args", "num_classes", "state_dict"):
+    for key in ("arch", "model_args", "num_classes", "clip_shape", "state_dict"):
         if key not in blob:
             raise TrainingError(f"{path}: not a vidrec model file (no '{key}')")
     return blob
@@ -147,7 +147,8 @@ def load_model_file(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 def build_model_from_file(path: Path) -> tuple[torch.nn.Module, dict]:
     blob = load_model_file(path)
-    model = create_model(blob["arch"], num_classes=blob["num_classes"], **blob["model_args"])
+    model = create_model(blob["arch"], num_classes=blob["num_classes"], clip_shape=blob["clip_shape"],
+                         **blob["model_args"])
     model.load_state_dict(blob["state_dict"])
     return model, blob
 
@@ -196,7 +197,9 @@ class Trainer:
         self.train_loader, self.train_sampler = make_loader(self.train_set, self.batch, self.rt,
                                                             self.tcfg["seed"], True, workers)
         self.val_loader, _ = make_loader(self.val_set, self.batch, self.rt, 0, False, workers)
-        self.model = create_model(run["arch"], num_classes=len(class_names), **run["model_args"])
+        self.clip_shape = model_input_shape(run["clip"], self.proto["augment"])
+        self.model = create_model(run["arch"], num_classes=len(class_names), clip_shape=self.clip_shape,
+                                  **run["model_args"])
         if self.tcfg["init_from"]:
             fresh = init_from(self.model, self.tcfg["init_from"])
             log.info("initialised from %s (kept fresh: %s)", self.tcfg["init_from"], fresh)
@@ -366,6 +369,7 @@ class Trainer:
             torch_save({"arch": self.run["arch"], "model_args": self.run["model_args"],
                         "num_classes": len(self.class_names), "class_names": self.class_names,
                         "clip": self.run["clip"], "clip_name": self.run["clip_name"],
+                        "clip_shape": list(self.clip_shape),
                         "normalize": self.run["normalize"], "augment": self.proto["augment"],
                         "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
                         "run": {k: self.run[k] for k in ("dataset", "model", "protocol_name")}},

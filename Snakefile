@@ -2,7 +2,9 @@
 #   snakemake --cores 2 report          the comparison report (also the default target)
 #   snakemake --cores 2 shards          decode up to the HDF5 shards
 #   snakemake --cores 2 evaluations     train and evaluate every configured model and split
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from vidrec.config import validate_config
 
 min_version("9.0")
 
@@ -10,7 +12,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# Validated against workflow/schemas/config.schema.yaml (its defaults filled in) plus cross-key
+# checks, before any job: a bad value stops the run with a message naming the key.
+validate_config(config)
 
 
 include: "rules/common.smk"

@@ -2,10 +2,8 @@
 import yaml
 from pathlib import Path
 
-from vidrec.config import check_references, dataset_config, dataset_paths, run_config
+from vidrec.config import dataset_config, dataset_paths, run_config
 from vidrec.data.splits import read_groups
-
-check_references(config)
 
 DATASET = config["dataset"]
 DS = dataset_config(config)

@@ -1,0 +1,496 @@
+"""The comparison report: content from small fixture results, a real headless browser, the rule.
+
+The fixtures are built here (2 models incl. a convlstm_c2d63 and a p3d63, 2 splits, a tiny audit,
+shard statistics with one skipped and one repaired video) in the layout the pipeline writes.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from vidrec.config import load_config
+from vidrec.report.build import OUTPUTS, build_report
+from vidrec.report.load import input_files, load_results
+
+REPO = Path(__file__).resolve().parents[1]
+CLASSES = ["Archery", "Biking", "Diving", "Fencing"]
+GROUPS = [1, 2, 3, 4]
+CLIPS_PER_GROUP = 2
+MODEL_SPECS = {
+    "convlstm_c2d63": {"arch": "convlstm_c2d63", "protocol": "thesis", "args": {"base_width": 16}},
+    "p3d63": {"arch": "p3d63", "protocol": "thesis", "args": {"base_width": 16}},
+}
+# (model, split) -> clip_top1, clip_top5, video_top1, video_top5 (multiples of 1/8: 8 test videos)
+ACCURACY = {
+    ("convlstm_c2d63", 1): (0.500, 1.000, 0.625, 1.0),
+    ("convlstm_c2d63", 2): (0.750, 1.000, 0.875, 1.0),
+    ("p3d63", 1): (0.250, 0.875, 0.375, 1.0),
+    ("p3d63", 2): (0.375, 1.000, 0.500, 1.0),
+}
+SPEED = {"convlstm_c2d63": 40.0, "p3d63": 210.0}  # clips/s
+SIZE = {"convlstm_c2d63": 14.4, "p3d63": 16.3}    # MB fp32
+
+
+# ----------------------------------------------------------------------------- fixtures
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2))
+
+
+def _write_csv(path: Path, df: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+
+
+def make_config(splits=(1, 2), models=tuple(MODEL_SPECS), leakage_allowed=False) -> dict:
+    cfg = load_config(None, check_models=False)
+    cfg["dataset"] = "demo"
+    ds = cfg["datasets"]["demo"]
+    ds["splits"] = list(splits)
+    ds["models"] = {m: MODEL_SPECS[m] for m in models}
+    ds["clip"] = "demo16"
+    cfg["leakage"]["allow"] = leakage_allowed
+    return cfg
+
+
+def make_results(root: Path, splits=(1, 2), models=tuple(MODEL_SPECS), leakage_allowed=False,
+                 leaked=False, bad_videos=True) -> tuple[dict, Path]:
+    """Write fixture artifacts under root/results/demo and root/data/demo/shards; return (cfg, results_dir)."""
+    cfg = make_config(splits, models, leakage_allowed)
+    results = root / "results" / "demo"
+    rows = []
+    for label, cls in enumerate(CLASSES):
+        for g in GROUPS:
+            for c in range(1, CLIPS_PER_GROUP + 1):
+                rows.append({"path": f"{cls}/v_{cls}_g{g:02d}_c{c:02d}.avi", "class_name": cls, "label": label,
+                             "group": g, "clip": c})
+    videos = pd.DataFrame(rows)
+    videos.insert(0, "video_id", range(len(videos)))
+    _write_csv(results / "manifest" / "videos.csv", videos)
+
+    audit = {}
+    for s in (1, 2, 3):
+        test, train = [s], [g for g in GROUPS if g != s]
+        leak = [f"{CLASSES[0]}/g{s:02d}"] if leaked and s == 1 else []
+        audit[f"split{s}"] = {"train_videos": 24 + len(leak), "test_videos": 8, "train_groups": train + test * bool(leak),
+                              "test_groups": test, "leaked_groups": leak}
+    warnings = ["LEAKAGE ALLOWED BY CONFIG: split1: 1 groups in both train and test"] if leaked else []
+    _write_json(results / "manifest" / "audit.json", {"splits": audit, "leakage_allowed": leakage_allowed,
+                                                      "warnings": warnings, "classes": len(CLASSES),
+                                                      "videos": len(videos)})
+    for s in splits:
+        for m in models:
+            _write_run(results / f"split{s}" / m, cfg, m, s)
+    shards = root / "data" / "demo" / "shards" / "demo16"
+    for g in GROUPS:
+        ids = videos.loc[videos["group"] == g, ["video_id", "path"]]
+        skipped = [{"video_id": int(ids.iloc[0, 0]), "path": ids.iloc[0, 1], "reason": "no frames decoded"}] \
+            if bad_videos and g == 2 else []
+        repairs = [{"video_id": int(ids.iloc[1, 0]), "path": ids.iloc[1, 1], "repair": "padded_last_frame"}] \
+            if bad_videos and g == 3 else []
+        n = len(ids) - len(skipped)
+        _write_json(shards / f"g{g:02d}.json", {
+            "shard": f"g{g:02d}.h5", "videos": n, "clips": 3 * n, "skipped": skipped, "repairs": repairs,
+            "backends": {"opencv": n, "ffmpeg": 0}, "seconds": 2.0 + g, "videos_per_s": round(len(ids) / (2.0 + g), 2),
+            "workers": 1, "bytes": 1_000_000 * g + 12345, "config_hash": "abc123def456"})
+    return cfg, results
+
+
+def _write_run(run: Path, cfg: dict, model: str, split: int) -> None:
+    c1, c5, v1, v5 = ACCURACY[(model, split)]
+    n_cls, n_test = len(CLASSES), 8
+    epochs = 3
+    per_epoch = 60.0 if model.startswith("convlstm") else 30.0
+    metrics = pd.DataFrame({
+        "epoch": range(1, epochs + 1), "train_loss": [1.4, 1.1, 0.8], "train_acc": [0.3, 0.5, 0.7],
+        "val_loss": [1.39, 1.2, 1.0], "val_acc": [0.25, (0.25 + c1) / 2, c1], "lr": [1e-3] * epochs,
+        "epoch_time_s": [per_epoch] * epochs, "wall_time_s": [per_epoch * (e + 1) for e in range(epochs)],
+        "train_clips_per_s": [24 / per_epoch] * epochs})
+    _write_csv(run / "metrics.csv", metrics)
+    train = {"model": model, "arch": model, "dataset": "demo", "protocol": "thesis", "epochs": epochs,
+             "total_time_s": per_epoch * epochs, "mean_epoch_time_s": per_epoch, "device": "cpu", "world_size": 1,
+             "threads": 2, "seed": 0, "amp": "none", "train_clips": 24, "val_clips": n_test,
+             "final_train_acc": 0.7, "final_val_acc": c1, "deterministic": True}
+    _write_json(run / "train.json", train)
+    # video-level confusion with exactly v1 * 8 correct videos (2 test videos per class)
+    correct = round(v1 * n_test)
+    cm = np.zeros((n_cls, n_cls), int)
+    for i in range(n_test):
+        true = i // 2
+        cm[true, true if i < correct else (true + 1) % n_cls] += 1
+    confusion = pd.DataFrame(cm, columns=CLASSES)
+    confusion.insert(0, "true_class", CLASSES)
+    _write_csv(run / "confusion.csv", confusion)
+    per_class = pd.DataFrame({"class_name": CLASSES, "label": range(n_cls), "n_videos": cm.sum(1),
+                              "clip_top1": np.diag(cm) / cm.sum(1) * 0.9, "video_top1": np.diag(cm) / cm.sum(1)})
+    _write_csv(run / "per_class.csv", per_class)
+    _write_csv(run / "predictions.csv", pd.DataFrame({"video_id": range(n_test)}))
+    speed = SPEED[model]
+    _write_json(run / "evaluation.json", {
+        "model": model, "arch": model, "dataset": "demo", "protocol": "thesis", "clip_spec": "demo16",
+        "split": split, "clip_top1": c1, "clip_top5": c5, "video_top1": v1, "video_top5": v5, "n_videos": n_test,
+        "n_clips": 3 * n_test, "chance": 1 / n_cls, "params": 3_600_000 if model.startswith("conv") else 4_075_000,
+        "size_mb_fp32": SIZE[model], "checkpoint_mb": SIZE[model] + 0.1, "gflops_per_clip": 1.25 if model.startswith(
+            "conv") else 0.75, "clip_shape": [3, 16, 64, 64], "infer_batch": 16, "infer_clips_per_s": speed,
+        "clips_per_video": 3, "infer_videos_per_s_one_clip": speed, "infer_videos_per_s_all_clips": speed / 3,
+        "eval_seconds": 1.5, "peak_memory_mb": 812.0, "device": "cpu", "threads": 2,
+        "train_time_total_s": per_epoch * epochs, "train_time_per_epoch_s": per_epoch, "epochs": epochs})
+
+
+def no_images(html: str) -> str:
+    """The page without its base64 figures (which may contain any letters, 'NaN' included)."""
+    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:", html)
+
+
+def assert_no_nan(html: str) -> None:
+    text = no_images(html)
+    assert not re.search(r"\bnan\b", text, re.I), re.search(r".{80}\bnan\b.{80}", text, re.I | re.S)
+
+
+def section(html: str, sid: str) -> str:
+    m = re.search(rf'<section id="{sid}">(.*?)</section>', html, re.S)
+    assert m, f"section {sid} missing"
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    cfg, results = make_results(root)
+    out = results / "report"
+    index = build_report(cfg, results_dir=results, out_dir=out)
+    return cfg, results, out, index.read_text()
+
+
+# ----------------------------------------------------------------------------- content
+def test_every_output_and_section(built):
+    _, _, out, html = built
+    for name in OUTPUTS.values():
+        assert (out / name).stat().st_size > 0, name
+    for sid in ("accuracy", "claims", "curves", "efficiency", "per-class", "data", "provenance"):
+        section(html, sid)
+    assert html.count("data:image/png;base64,") == 5
+    assert_no_nan(html)
+    assert not re.search(r'(src|href)="https?:', html), "no network resources"
+
+
+def test_accuracy_table_matches_inputs(built):
+    _, _, out, html = built
+    acc = section(html, "accuracy")
+    for model in MODEL_SPECS:
+        for i, metric in enumerate(["clip_top1", "clip_top5", "video_top1", "video_top5"]):
+            values = [ACCURACY[(model, s)][i] for s in (1, 2)]
+            text = f"{np.mean(values) * 100:.2f} ± {np.std(values, ddof=1) * 100:.2f}"
+            assert text in acc, (model, metric, text)
+    assert "62.50 ± 17.68" in acc  # ConvLSTM-C2D clip top-1 over splits 1, 2 by hand
+    assert "ConvLSTM-C2D ResNet (convlstm_c2d63)" in acc and "P3D ResNet (p3d63)" in acc
+    assert "no (from scratch)" in acc and "thesis: 12 epochs" in acc
+    table = pd.read_csv(out / "accuracy.csv")
+    assert table.loc[table["model"] == "p3d63", "video_top1_mean"].item() == pytest.approx(0.4375)
+
+
+def test_claims_beside_measurements(built):
+    _, _, out, html = built
+    claims = section(html, "claims")
+    for text in ("95.57%", "88.79%", "88.6%", "236 MB", "261 MB", "36.9-37 videos/s", "194.1-195 clips/s",
+                 "8 h 56 min", "15 h 25 min", "about 41-55%", "Sports-1M"):
+        assert text in claims, text
+    assert "NOT comparable with UCF101" in claims
+    assert "62.50 ± 17.68 %" in claims  # measured ConvLSTM-C2D clip top-1 beside the 95.57% claim
+    assert "14.4 MB" in claims and "210.0 clips/s" in claims
+    assert "convlstm_c2d63 (base_width=16) on demo (synthetic demo set), splits 1, 2, cpu, 2 threads" in claims
+    assert 'data-banner="demo"' in html
+    data = pd.read_csv(out / "claims.csv")
+    p3d_capacity = data[(data["id"] == "thesis_p3d_capacity")]["measured_value"].item()
+    assert p3d_capacity == pytest.approx(210 / 21)
+    ratio = data[(data["id"] == "thesis_practical_ratio")]["measured_value"].item()
+    assert ratio == pytest.approx((1 / 40) / (21 / 210) * 100)
+    assert set(data.loc[data["id"] == "scratch_range", "model"]) == set(MODEL_SPECS)
+
+
+def test_efficiency_per_class_and_data(built):
+    _, _, out, html = built
+    eff = section(html, "efficiency")
+    assert "3.60" in eff and "1 min 00 s" in eff and "3 min 00 s" in eff   # params (M), train time
+    assert "10.00" in eff  # P3D at 21 clips per video: 210 / 21
+    assert "25.0% (the thesis claims 24%)" in eff
+    per = section(html, "per-class")
+    diff = pd.read_csv(out / "per_class_diff.csv")
+    assert diff["diff_video_top1_pp"].abs().is_monotonic_decreasing
+    top = diff.iloc[0]
+    assert f"{top['diff_video_top1_pp']:+.1f}" in per and top["class_name"] in per
+    data = section(html, "data")
+    assert "v_Archery_g02_c01.avi" in data and "no frames decoded" in data      # skipped
+    assert "v_Archery_g03_c02.avi" in data and "padded_last_frame" in data      # repaired
+    assert "1 skipped, 1 repaired" in data
+    assert "OK: no class/group in both train and test" in data
+    shards = pd.read_csv(out / "shards.csv")
+    assert shards["skipped"].sum() == 1 and shards["repaired"].sum() == 1 and len(shards) == 4
+    assert 'data-banner="leak"' not in html
+
+
+def test_provenance(built):
+    cfg, _, out, html = built
+    prov = section(html, "provenance")
+    for name in ("torch", "torchvision", "snakemake", "h5py", "opencv", "numpy", "pandas", "matplotlib"):
+        assert f"{name} " in prov, name
+    assert "Git commit" in prov and "Configuration as run" in prov and "seed=0" in prov
+    data = json.loads((out / "provenance.json").read_text())
+    assert data["hardware"]["logical_cores"] and data["config"]["dataset"] == "demo"
+    assert {r["Seed"] for r in data["runs"]} == {"0"}
+
+
+def test_reads_exactly_the_rule_inputs(built):
+    cfg, results, _, _ = built
+    res = load_results(cfg, results)
+    files = input_files(cfg, results, results.parent.parent / "data" / "demo" / "shards", GROUPS)
+    expected = {p for paths in files.values() for p in paths}
+    assert set(res.read) == expected and len(res.read) == len(expected)
+    assert len(expected) == 2 * 2 * 5 + 2 + len(GROUPS)
+    # the rule declares the same output names and a caption for each
+    smk = (REPO / "rules" / "report.smk").read_text()
+    captions = dict(re.findall(r'^    "(\w+)": \("(\w+)", "', smk, re.M))
+    assert set(captions) == set(OUTPUTS)
+    for caption in captions.values():
+        assert (REPO / "workflow" / "report" / f"{caption}.rst").exists(), caption
+
+
+@pytest.mark.parametrize("allowed,leaked,banner", [(True, True, True), (True, False, False), (False, True, False),
+                                                   (False, False, False)])
+def test_leakage_banner(tmp_path, allowed, leaked, banner):
+    cfg, results = make_results(tmp_path, splits=(1,), leakage_allowed=allowed, leaked=leaked)
+    html = build_report(cfg, results_dir=results, out_dir=tmp_path / "out").read_text()
+    assert ('data-banner="leak"' in html) is banner
+    assert ("LEAK: 1 class/group units" in section(html, "data")) is leaked
+
+
+def test_single_split_missing_partner_no_bad_videos(tmp_path):
+    cfg, results = make_results(tmp_path, splits=(1,), models=("convlstm_c2d63",), bad_videos=False)
+    ev_path = results / "split1" / "convlstm_c2d63" / "evaluation.json"
+    ev = json.loads(ev_path.read_text())
+    ev["train_time_total_s"] = None  # e.g. evaluated without a train.json beside the model
+    ev_path.write_text(json.dumps(ev))
+    html = build_report(cfg, results_dir=results, out_dir=tmp_path / "out").read_text()
+    assert "50.00 ± n/a" in section(html, "accuracy")
+    assert_no_nan(html)
+    assert "needs both thesis networks; this run has no p3d* model" in section(html, "per-class")
+    assert "this run has no p3d* model" in section(html, "efficiency")
+    assert "<td>n/a</td>" in section(html, "efficiency")  # the missing training time
+    assert "not measured: no p3d* model in this configuration" in section(html, "claims")
+    assert "No video was skipped or repaired" in section(html, "data")
+    assert html.count("data:image/png;base64,") == 5
+
+
+def test_missing_run_names_the_file(tmp_path):
+    cfg, results = make_results(tmp_path, splits=(1,))
+    (results / "split1" / "p3d63" / "evaluation.json").unlink()
+    with pytest.raises(FileNotFoundError, match="split1/p3d63/evaluation.json"):
+        build_report(cfg, results_dir=results, out_dir=tmp_path / "out")
+
+
+# ----------------------------------------------------------------------------- headless browser
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+class DevTools:
+    """Chrome DevTools protocol over --remote-debugging-pipe (fd 3: commands in, fd 4: replies out)."""
+
+    def __init__(self, exe: str, profile: Path):
+        to_chrome_r, self._w = os.pipe()
+        self._r, from_chrome_w = os.pipe()
+        # keep the child's ends well above 3 and 4 so dup2 onto 3 and 4 cannot clobber them
+        hi_r = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD_CLOEXEC, 20)
+        hi_w = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD_CLOEXEC, 20)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+
+        def child_fds() -> None:
+            os.dup2(hi_r, 3)   # dup2 makes them inheritable
+            os.dup2(hi_w, 4)
+
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-extensions", "--mute-audio", f"--user-data-dir={profile}", "--remote-debugging-pipe",
+                 "about:blank"]
+        self.proc = subprocess.Popen([exe, *flags], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, preexec_fn=child_fds, close_fds=False)
+        os.close(hi_r)
+        os.close(hi_w)
+        self._buf, self._id, self.events = b"", 0, []
+
+    def _read(self, deadline: float) -> dict:
+        while b"\0" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._r], [], [], left)[0]:
+                raise TimeoutError("no reply from chromium")
+            chunk = os.read(self._r, 1 << 20)
+            if not chunk:
+                raise RuntimeError("chromium closed the pipe: " + self.proc.stderr.read().decode()[-2000:])
+            self._buf += chunk
+        msg, self._buf = self._buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 15) -> dict:
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(self._w, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._read(deadline)
+            if reply.get("id") == self._id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def wait_event(self, method: str, timeout: float = 15) -> dict:
+        deadline = time.monotonic() + timeout
+        for e in self.events:
+            if e.get("method") == method:
+                return e
+        while True:
+            e = self._read(deadline)
+            self.events.append(e)
+            if e.get("method") == method:
+                return e
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close", timeout=5)
+        except Exception:  # noqa: BLE001 (closing anyway)
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._w)
+        os.close(self._r)
+
+
+CHECK_IMAGES = """(async () => {
+  const imgs = Array.from(document.images);
+  await Promise.all(imgs.map(i => i.decode().catch(() => null)));
+  return {count: imgs.length,
+          broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt || i.src.slice(0, 60)),
+          sections: Array.from(document.querySelectorAll('section')).map(s => s.id)};
+})()"""
+
+
+def open_in_browser(page: Path, profile: Path) -> dict:
+    """Load a page in headless chromium; return its images, sections, errors and requested URLs."""
+    chrome = DevTools(CHROMIUM, profile)
+    try:
+        target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            chrome.send(f"{domain}.enable", session=session)
+        chrome.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+        chrome.wait_event("Page.loadEventFired")
+        result = chrome.send("Runtime.evaluate", {"expression": CHECK_IMAGES, "awaitPromise": True,
+                                                  "returnByValue": True}, session=session)["result"]["value"]
+        time.sleep(0.3)  # let late console messages arrive
+        chrome.send("Runtime.evaluate", {"expression": "1"}, session=session)
+    finally:
+        chrome.close()
+    ev = chrome.events
+    errors = [e["params"]["exceptionDetails"]["text"] for e in ev if e.get("method") == "Runtime.exceptionThrown"]
+    errors += [e["params"]["args"] for e in ev if e.get("method") == "Runtime.consoleAPICalled"
+               and e["params"]["type"] in ("error", "assert")]
+    errors += [e["params"]["entry"]["text"] for e in ev if e.get("method") == "Log.entryAdded"
+               and e["params"]["entry"]["level"] == "error"]
+    urls = [e["params"]["request"]["url"] for e in ev if e.get("method") == "Network.requestWillBeSent"]
+    return {**result, "errors": errors, "urls": urls}
+
+
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium not installed (Debian: apt-get install -y chromium; CI's .ci/run installs it)")
+
+
+@needs_chromium
+def test_report_in_headless_browser(built, tmp_path):
+    _, _, out, _ = built
+    start = time.monotonic()
+    seen = open_in_browser(out / "index.html", tmp_path / "profile")
+    assert seen["count"] == 5 and seen["broken"] == [], seen
+    assert seen["sections"] == ["accuracy", "claims", "curves", "efficiency", "per-class", "data", "provenance"]
+    assert seen["errors"] == []
+    assert seen["urls"] and all(u.startswith(("file:", "data:")) for u in seen["urls"]), seen["urls"]
+    assert time.monotonic() - start < 20
+
+
+@needs_chromium
+def test_browser_check_catches_failures(tmp_path):
+    """The harness itself: a broken image, a console error and an exception are all reported."""
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
+                    '<img src="missing.png" alt="missing"><script>console.error("boom");'
+                    'undefinedFunction();</script></body></html>')
+    seen = open_in_browser(page, tmp_path / "profile")
+    assert seen["broken"] == ["missing"]
+    assert any("boom" in json.dumps(e) for e in seen["errors"])
+    assert any("undefinedFunction" in json.dumps(e) or "Uncaught" in json.dumps(e) for e in seen["errors"])
+
+
+# ----------------------------------------------------------------------------- the Snakemake rule
+def _snakemake_workdir(tmp_path: Path) -> Path:
+    """A working directory holding fixture results, as the workflow lays them out."""
+    cfg, _ = make_results(tmp_path)
+    lists = tmp_path / "data" / "demo" / "ucfTrainTestlist"   # groups are read from the lists
+    lists.mkdir(parents=True)
+    (lists / "testlist01.txt").write_text("".join(f"{c}/v_{c}_g{g:02d}_c01.avi\n" for c in CLASSES for g in GROUPS))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=True))
+    return tmp_path
+
+
+def _snakemake(workdir: Path, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory",
+           str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("snakemake", path=str(Path(sys.executable).parent)) is None,
+                    reason="snakemake not installed in this environment")
+def test_rule_renders_and_snakemake_report(tmp_path):
+    """The rule alone, on fixture results (other rules disabled): outputs, then `snakemake --report`."""
+    workdir = _snakemake_workdir(tmp_path)
+    target = "results/demo/report/index.html"
+    run = _snakemake(workdir, "--cores", "1", "--allowed-rules", "render_report", target)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for name in OUTPUTS.values():
+        assert (workdir / "results" / "demo" / "report" / name).exists(), name
+    rep = _snakemake(workdir, "--allowed-rules", "render_report", "--report", "report.zip", target)
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    with zipfile.ZipFile(workdir / "report.zip") as z:
+        names = {Path(n).name for n in z.namelist()}
+    assert set(OUTPUTS.values()) <= names
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("snakemake", path=str(Path(sys.executable).parent)) is None,
+                    reason="snakemake not installed in this environment")
+def test_dry_run_plans_the_report_from_scratch(tmp_path):
+    """`snakemake -n report` in an empty working directory plans every stage up to the report."""
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    run = _snakemake(tmp_path, "-n", "report")
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, re.M))
+    assert counts.get("render_report") == "1" and int(counts.get("evaluate", 0)) >= 2, run.stdout[-2000:]

@@ -1,0 +1,396 @@
+"""The report's tables, from the loaded results: numeric frames (written as CSV) and their display form.
+
+Every function returns plain DataFrames; the display versions hold formatted strings so the HTML
+never shows NaN (a single split shows its spread as "n/a").
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from vidrec.config import run_config
+from vidrec.report.load import Results
+
+ACC = ["clip_top1", "clip_top5", "video_top1", "video_top5"]
+NA = "n/a"
+# evaluation.json figures averaged over splits
+NUMERIC = ACC + ["chance", "n_videos", "n_clips", "params", "size_mb_fp32", "checkpoint_mb", "gflops_per_clip",
+                 "infer_batch", "infer_clips_per_s", "clips_per_video", "infer_videos_per_s_one_clip",
+                 "infer_videos_per_s_all_clips", "eval_seconds", "peak_memory_mb", "threads",
+                 "train_time_total_s", "train_time_per_epoch_s", "epochs"]
+CLAIMS_PATH = Path(__file__).with_name("claims.yaml")
+
+# Display names of the model families, by architecture-name prefix (first match wins).
+FAMILIES = [
+    ("convlstm_c2d", "ConvLSTM-C2D ResNet"), ("p3d", "P3D ResNet"), ("frame_resnet", "Frame ResNet (2D)"),
+    ("r2plus1d", "R(2+1)D"), ("r3d", "R3D"), ("rmc", "rMC"), ("mc", "MC"), ("fr2d", "f-R2D"), ("r2d", "R2D"),
+]
+THESIS_PAIR = ("convlstm_c2d", "p3d")
+
+
+# ----------------------------------------------------------------------------- formatting
+def is_num(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def fmt(x, digits: int = 2) -> str:
+    return f"{x:,.{digits}f}" if is_num(x) else NA
+
+
+def fmt_pct(mean, std=None, n: int = 1) -> str:
+    """Fraction -> 'mm.mm ± s.ss' in percent; the spread of a single split is 'n/a'."""
+    if not is_num(mean):
+        return NA
+    spread = f"{std * 100:.2f}" if n > 1 and is_num(std) else NA
+    return f"{mean * 100:.2f} ± {spread}"
+
+
+def fmt_duration(seconds) -> str:
+    if not is_num(seconds):
+        return NA
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{seconds:.1f} s"
+
+
+def compact_ranges(numbers) -> str:
+    """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10'."""
+    nums = sorted(int(n) for n in numbers)
+    if not nums:
+        return "none"
+    parts, start, prev = [], nums[0], nums[0]
+    for n in nums[1:] + [None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(f"{start}-{prev}" if prev > start else f"{start}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(parts)
+
+
+def family(arch: str) -> str:
+    return next((name for prefix, name in FAMILIES if arch.startswith(prefix)), arch)
+
+
+def load_claims(path: Path = CLAIMS_PATH) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+# ----------------------------------------------------------------------------- per model
+def model_summary(res: Results, what_if_clips: int) -> pd.DataFrame:
+    """One row per model (config order): means over splits, spread of the accuracies, derived speeds."""
+    runs = res.runs.copy()
+    for k in NUMERIC:  # tolerate a missing or null figure (e.g. no train.json beside a model)
+        runs[k] = pd.to_numeric(runs[k], errors="coerce") if k in runs else np.nan
+    g = runs.groupby("model", sort=False)
+    out = g[NUMERIC].mean()
+    for k in ACC:
+        out[f"{k}_std"] = g[k].std(ddof=1)
+    out["n_splits"] = g["split"].nunique()
+    out["splits"] = g["split"].agg(lambda s: ", ".join(str(v) for v in sorted(s.unique())))
+    for k in ("arch", "protocol", "clip_spec", "device"):
+        out[k] = g[k].first()
+    out = out.reindex([m for m in res.models if m in out.index])
+    out["what_if_clips_per_video"] = what_if_clips
+    out["infer_videos_per_s_what_if"] = out["infer_clips_per_s"] / what_if_clips
+    conv, p3d = thesis_pair(out)
+    out["practical_time_ratio"] = np.nan
+    if conv and p3d:
+        # time per video: ConvLSTM-C2D at one clip against P3D at `what_if_clips` clips, in %
+        t_conv = 1 / out.loc[conv, "infer_videos_per_s_one_clip"]
+        t_p3d = 1 / out.loc[p3d, "infer_videos_per_s_what_if"]
+        out.loc[conv, "practical_time_ratio"] = t_conv / t_p3d
+    return out
+
+
+def thesis_pair(summary: pd.DataFrame) -> tuple[str | None, str | None]:
+    """The first model of each thesis family (ConvLSTM-C2D, P3D), or None where absent."""
+    return tuple(next((m for m in summary.index if summary.loc[m, "arch"].startswith(p)), None)
+                 for p in THESIS_PAIR)
+
+
+def model_args_text(cfg: dict, model: str) -> str:
+    args = run_config(cfg, model)["model_args"]
+    return ", ".join(f"{k}={v}" for k, v in sorted(args.items()) if k != "dropout")
+
+
+def protocol_text(cfg: dict, model: str) -> str:
+    run = run_config(cfg, model)
+    p, c = run["protocol"], run["clip"]
+    opt = p["optimizer"]
+    sched = (p.get("scheduler") or {}).get("name") or "no schedule"
+    return (f"{run['protocol_name']}: {p['epochs']} epochs, {opt['name']} lr {opt['lr']:g}, {sched}, "
+            f"batch {p['batch_size']}; clips {run['clip_name']} ({c['frames']} frames, {c['size']} px, "
+            f"{c['sampling']}, {c['clips_per_video']} per video)")
+
+
+# ----------------------------------------------------------------------------- 1. accuracy
+def accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    init = res.cfg["train"].get("init_from")
+    rows = []
+    for m, r in summary.iterrows():
+        row = {"method": f"{family(r['arch'])} ({m})", "model": m, "arch": r["arch"],
+               "classifier": "linear (cross-entropy)",
+               "pretrained": f"yes (initialised from {init})" if init else "no (from scratch)",
+               "protocol": protocol_text(res.cfg, m), "splits": r["splits"], "n_splits": int(r["n_splits"])}
+        for k in ACC:
+            row[f"{k}_mean"], row[f"{k}_std"] = r[k], r[f"{k}_std"] if r["n_splits"] > 1 else np.nan
+        row["chance"] = r["chance"]
+        rows.append(row)
+    data = pd.DataFrame(rows)
+    show = pd.DataFrame({
+        "Method": data["method"], "Classifier": data["classifier"], "Pre-trained": data["pretrained"],
+        "Protocol": data["protocol"], "Splits": data["splits"],
+        **{label: [fmt_pct(r[f"{k}_mean"], r[f"{k}_std"], r["n_splits"]) for _, r in data.iterrows()]
+           for k, label in zip(ACC, ["Clip top-1 (%)", "Clip top-5 (%)", "Video top-1 (%)", "Video top-5 (%)"])},
+        "Chance (%)": [fmt(c * 100) for c in data["chance"]],
+    })
+    return data, show
+
+
+# ----------------------------------------------------------------------------- 2. claims
+def _measured(summary: pd.DataFrame, model: str, metric: str, unit: str) -> tuple[float, str]:
+    r = summary.loc[model]
+    value = r.get(metric, np.nan)
+    if metric in ACC:
+        return value * 100, fmt_pct(value, r[f"{metric}_std"], int(r["n_splits"])) + " %"
+    if metric == "practical_time_ratio":
+        return value * 100, (f"{value * 100:.1f} %" if is_num(value) else
+                             "n/a (needs a ConvLSTM-C2D and a P3D model)")
+    if unit == "s":
+        return value, fmt_duration(value)
+    return value, f"{fmt(value, 1)} {unit}"
+
+
+def claims_table(res: Results, summary: pd.DataFrame, claims: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    demo = " (synthetic demo set)" if res.synthetic else ""
+    rows = []
+    for c in claims["claims"]:
+        value = c["value"]
+        base = {"id": c["id"], "kind": c["kind"], "claim": c["what"], "claimed": c["claimed"],
+                "claimed_value": "-".join(str(v) for v in value) if isinstance(value, list) else value,
+                "unit": c["unit"], "source": c["source"], "source_text": " ".join(claims["sources"][c["source"]].split()),
+                "where": c["where"], "setting": " ".join(c["setting"].split()),
+                "note": " ".join(c.get("note", "").split())}
+        spec = c.get("measure")
+        models = [m for m in summary.index if spec and summary.loc[m, "arch"].startswith(spec["arch"])]
+        if spec and spec["metric"] == "practical_time_ratio":
+            models = [m for m in models if is_num(summary.loc[m, "practical_time_ratio"])] or models[:1]
+        if not models:
+            why = ("not measured by this pipeline" if not spec else
+                   f"not measured: no {spec['arch']}* model in this configuration")
+            rows.append({**base, "model": "", "measured_value": np.nan, "measured": why, "measured_on": ""})
+            continue
+        for m in models:
+            r = summary.loc[m]
+            v, text = _measured(summary, m, spec["metric"], c["unit"])
+            details = [r["arch"]] if r["arch"] != m else []
+            details += [model_args_text(res.cfg, m)] if model_args_text(res.cfg, m) else []
+            on = (f"{m}{' (' + ', '.join(details) + ')' if details else ''} on {res.dataset}{demo}, "
+                  f"split{'s' if r['n_splits'] > 1 else ''} {r['splits']}, {r['device']}, "
+                  f"{fmt(r['threads'], 0)} threads")
+            rows.append({**base, "model": m, "measured_value": v, "measured": text, "measured_on": on})
+    data = pd.DataFrame(rows)
+    show = pd.DataFrame({
+        "Claim": data["claim"], "Claimed (claim)": data["claimed"],
+        "Source": [f"{s}: {w}" for s, w in zip(data["source"], data["where"])],
+        "Claim's setting": data["setting"], "Measured here": data["measured"],
+        "Measured on": data["measured_on"], "Note": data["note"],
+    })
+    return data, show
+
+
+# ----------------------------------------------------------------------------- 4. efficiency
+def efficiency_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    s = summary
+    data = pd.DataFrame({
+        "model": s.index, "arch": s["arch"].values, "params": s["params"].values,
+        "size_mb_fp32": s["size_mb_fp32"].values, "checkpoint_mb": s["checkpoint_mb"].values,
+        "gflops_per_clip": s["gflops_per_clip"].values, "epochs": s["epochs"].values,
+        "train_time_per_epoch_s": s["train_time_per_epoch_s"].values,
+        "train_time_total_s": s["train_time_total_s"].values,
+        "infer_batch": s["infer_batch"].values, "infer_clips_per_s": s["infer_clips_per_s"].values,
+        "clips_per_video": s["clips_per_video"].values,
+        "videos_per_s_thesis_1clip": s["infer_videos_per_s_one_clip"].values,
+        "videos_per_s_video_level": s["infer_videos_per_s_all_clips"].values,
+        "what_if_clips_per_video": s["what_if_clips_per_video"].values,
+        "videos_per_s_what_if": s["infer_videos_per_s_what_if"].values,
+        "peak_memory_mb": s["peak_memory_mb"].values, "device": s["device"].values,
+        "threads": s["threads"].values, "n_splits": s["n_splits"].values,
+    })
+    k = int(data["what_if_clips_per_video"].iloc[0]) if len(data) else 0
+    show = pd.DataFrame({
+        "Model": [f"{family(a)} ({m})" for m, a in zip(data["model"], data["arch"])],
+        "Params (M)": [fmt(p / 1e6) for p in data["params"]],
+        "Size fp32 (MB)": [fmt(v, 1) for v in data["size_mb_fp32"]],
+        "Checkpoint (MB)": [fmt(v, 1) for v in data["checkpoint_mb"]],
+        "GFLOPs / clip": [fmt(v) for v in data["gflops_per_clip"]],
+        "Epochs": [fmt(v, 0) for v in data["epochs"]],
+        "Train / epoch": [fmt_duration(v) for v in data["train_time_per_epoch_s"]],
+        "Train total": [fmt_duration(v) for v in data["train_time_total_s"]],
+        "Inference (clips/s)": [fmt(v, 1) for v in data["infer_clips_per_s"]],
+        "Videos/s, thesis (1 clip)": [fmt(v, 1) for v in data["videos_per_s_thesis_1clip"]],
+        "Videos/s, video level (K clips)": [f"{fmt(v, 1)} (K={fmt(c, 0)})" for v, c in
+                                            zip(data["videos_per_s_video_level"], data["clips_per_video"])],
+        f"Videos/s at {k} clips (what-if)": [fmt(v, 2) for v in data["videos_per_s_what_if"]],
+        "Peak memory (MB)": [fmt(v, 0) for v in data["peak_memory_mb"]],
+        "Device": [f"{d}, {fmt(t, 0)} threads" for d, t in zip(data["device"], data["threads"])],
+    })
+    return data, show
+
+
+def capacity_text(summary: pd.DataFrame) -> list[str]:
+    """The thesis's 'practical capacity' argument, recomputed from the measured speeds."""
+    conv, p3d = thesis_pair(summary)
+    if not (conv and p3d):
+        missing = " and no ".join(f"{p}* model" for p, m in zip(THESIS_PAIR, (conv, p3d)) if not m)
+        return [f"The practical-capacity comparison needs both thesis networks; this run has no {missing}."]
+    c, p = summary.loc[conv], summary.loc[p3d]
+    k = int(p["what_if_clips_per_video"])
+    one = c["infer_videos_per_s_one_clip"] / p["infer_videos_per_s_one_clip"]
+    return [
+        f"{conv} at one clip per video (the thesis protocol): {fmt(c['infer_videos_per_s_one_clip'], 1)} videos/s. "
+        f"{p3d}: {fmt(p['infer_clips_per_s'], 1)} clips/s, so {fmt(p['infer_videos_per_s_one_clip'], 1)} videos/s "
+        f"at one clip per video and {fmt(p['infer_videos_per_s_what_if'], 2)} videos/s at the {k} clips per "
+        "video the thesis assumes for P3D.",
+        f"Time per video, {conv} (1 clip) as a share of {p3d} ({k} clips): "
+        f"{fmt(c['practical_time_ratio'] * 100, 1)}% (the thesis claims 24%). At one clip per video each, the "
+        f"protocol under which both thesis accuracies were reported, {conv} processes "
+        f"{fmt(one, 2)}x as many videos per second as {p3d}.",
+    ]
+
+
+# ----------------------------------------------------------------------------- 5. per class
+def per_class_diff(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, str | None, str | None]:
+    """Per class: both thesis networks' accuracies (mean over splits), sorted by |difference|."""
+    conv, p3d = thesis_pair(summary)
+    if not (conv and p3d):
+        return pd.DataFrame(columns=["class_name", "label", "n_videos", "diff_video_top1_pp"]), conv, p3d
+    pc = res.per_class
+    mean = pc.groupby(["model", "class_name"], sort=False)[["clip_top1", "video_top1"]].mean()
+    n = pc[pc["model"] == conv].groupby("class_name")["n_videos"].sum()
+    labels = pc.drop_duplicates("class_name").set_index("class_name")["label"]
+    out = pd.DataFrame({"class_name": labels.index, "label": labels.values})
+    out["n_videos"] = out["class_name"].map(n).fillna(0).astype(int)
+    for m, tag in ((conv, "convlstm"), (p3d, "p3d")):
+        sub = mean.loc[m]
+        out[f"{tag}_clip_top1"] = out["class_name"].map(sub["clip_top1"])
+        out[f"{tag}_video_top1"] = out["class_name"].map(sub["video_top1"])
+    out["diff_video_top1_pp"] = (out["convlstm_video_top1"] - out["p3d_video_top1"]) * 100
+    out["abs"] = out["diff_video_top1_pp"].abs()
+    out = out.sort_values(["abs", "class_name"], ascending=[False, True], na_position="last")
+    return out.drop(columns="abs").reset_index(drop=True), conv, p3d
+
+
+def per_class_show(diff: pd.DataFrame, conv: str, p3d: str, top: int = 15) -> pd.DataFrame:
+    d = diff.head(top)
+    return pd.DataFrame({
+        "Class": d["class_name"], "Test videos (all splits)": d["n_videos"],
+        f"{conv} video top-1 (%)": [fmt(v * 100, 1) for v in d["convlstm_video_top1"]],
+        f"{p3d} video top-1 (%)": [fmt(v * 100, 1) for v in d["p3d_video_top1"]],
+        "Difference (pp)": [f"{v:+.1f}" if is_num(v) else NA for v in d["diff_video_top1_pp"]],
+    })
+
+
+# ----------------------------------------------------------------------------- 6. data
+def leaks(res: Results) -> dict[str, list[str]]:
+    return {s: a["leaked_groups"] for s, a in res.audit["splits"].items() if a.get("leaked_groups")}
+
+
+def leakage_banner_needed(res: Results) -> bool:
+    return bool(res.audit.get("leakage_allowed")) and bool(leaks(res))
+
+
+def dataset_summary(res: Results) -> pd.DataFrame:
+    v = res.videos
+    kind = ("synthetic demo set (motion-only classes generated by `vidrec synth`: " +
+            ", ".join(f"{k}={res.synthetic[k]}" for k in sorted(res.synthetic)) + ")"
+            if res.synthetic else f"real videos under {res.cfg['datasets'][res.dataset]['root']}")
+    rows = [("Dataset", res.dataset), ("Kind", kind), ("Videos", f"{len(v):,}"),
+            ("Classes", f"{v['label'].nunique():,}"), ("Groups", f"{v['group'].nunique()} ({compact_ranges(res.groups)})"),
+            ("Class x group units", f"{len(v.drop_duplicates(['class_name', 'group'])):,}"),
+            ("Splits run", ", ".join(str(s) for s in res.splits)),
+            ("Models run", ", ".join(res.models))]
+    return pd.DataFrame(rows, columns=["Item", "Value"])
+
+
+def audit_table(res: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = []
+    for name, a in res.audit["splits"].items():
+        leaked = a.get("leaked_groups") or []
+        number = int(name.removeprefix("split")) if name.removeprefix("split").isdigit() else None
+        if not leaked:
+            verdict = "OK: no class/group in both train and test"
+        else:
+            verdict = (f"LEAK: {len(leaked)} class/group units in both train and test"
+                       + (" (allowed by config override)" if res.audit.get("leakage_allowed") else ""))
+        rows.append({"split": name, "run_in_this_report": number in res.splits,
+                     "train_videos": a["train_videos"], "test_videos": a["test_videos"],
+                     "train_groups": compact_ranges(a["train_groups"]), "test_groups": compact_ranges(a["test_groups"]),
+                     "leaked_groups": len(leaked), "leaked_list": " ".join(leaked), "verdict": verdict})
+    data = pd.DataFrame(rows)
+    show = pd.DataFrame({
+        "Split": data["split"], "Run here": ["yes" if r else "no" for r in data["run_in_this_report"]],
+        "Train videos": data["train_videos"], "Test videos": data["test_videos"],
+        "Train groups": data["train_groups"], "Test groups": data["test_groups"],
+        "Leaked units": data["leaked_groups"], "Verdict": data["verdict"],
+    })
+    return data, show
+
+
+def skipped_repaired(res: Results) -> pd.DataFrame:
+    rows = []
+    for st in res.shard_stats:
+        for s in st.get("skipped") or []:
+            rows.append({"clip_spec": st["clip_spec"], "shard": st["shard"], "video_id": s["video_id"],
+                         "path": s["path"], "event": "skipped", "detail": s["reason"]})
+        for r in st.get("repairs") or []:
+            rows.append({"clip_spec": st["clip_spec"], "shard": st["shard"], "video_id": r["video_id"],
+                         "path": r["path"], "event": "repaired", "detail": r["repair"]})
+    return pd.DataFrame(rows, columns=["clip_spec", "shard", "video_id", "path", "event", "detail"])
+
+
+def shards_table(res: Results) -> pd.DataFrame:
+    rows = [{"clip_spec": st["clip_spec"], "shard": st["shard"], "group": st["group"], "videos": st["videos"],
+             "clips": st["clips"], "skipped": len(st.get("skipped") or []), "repaired": len(st.get("repairs") or []),
+             "mb": st["bytes"] / 1e6, "seconds": st["seconds"], "videos_per_s": st["videos_per_s"],
+             "workers": st.get("workers"),
+             "backends": ", ".join(f"{k}={v}" for k, v in sorted((st.get("backends") or {}).items())),
+             "config_hash": st.get("config_hash")} for st in res.shard_stats]
+    return pd.DataFrame(rows, columns=["clip_spec", "shard", "group", "videos", "clips", "skipped", "repaired",
+                                       "mb", "seconds", "videos_per_s", "workers", "backends", "config_hash"])
+
+
+def shards_summary(shards: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for spec, g in shards.groupby("clip_spec", sort=True):
+        seconds = g["seconds"].sum()
+        rows.append({"Clip spec": spec, "Shards": len(g), "Videos": int(g["videos"].sum()),
+                     "Clips": int(g["clips"].sum()), "Skipped": int(g["skipped"].sum()),
+                     "Repaired": int(g["repaired"].sum()), "Total (MB)": fmt(g["mb"].sum(), 1),
+                     "Shard MB (min / mean / max)": f"{fmt(g['mb'].min(), 1)} / {fmt(g['mb'].mean(), 1)} / "
+                                                    f"{fmt(g['mb'].max(), 1)}",
+                     "Decode time (sum)": fmt_duration(seconds),
+                     "Decode throughput (videos/s per job)": fmt((g["videos"] + g["skipped"]).sum() / seconds, 1)
+                     if seconds > 0 else NA,
+                     "Workers per job": ", ".join(str(w) for w in sorted(g["workers"].dropna().unique()))})
+    return pd.DataFrame(rows)
+
+
+def runs_table(res: Results) -> pd.DataFrame:
+    """Seeds and determinism settings of every run (from train.json)."""
+    r = res.runs
+    cols = {"split": "Split", "model": "Model", "train_seed": "Seed", "train_device": "Device",
+            "train_world_size": "GPUs / processes", "train_threads": "Threads", "train_amp": "AMP",
+            "train_deterministic": "Deterministic", "train_epochs": "Epochs", "train_train_clips": "Train clips",
+            "train_val_clips": "Test clips"}
+    present = [c for c in cols if c in r.columns]
+    return r[present].rename(columns=cols).astype(str).replace({"nan": NA, "None": NA})

@@ -124,6 +124,7 @@ def predict_clips(model: torch.nn.Module, dataset: ClipDataset, batch: int, devi
 def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
                  threads: int | None = None) -> dict:
     from vidrec.models import model_complexity
+    from vidrec.provenance import hardware
     from vidrec.training.trainer import setup_runtime
 
     ecfg = cfg["evaluate"]
@@ -164,6 +165,7 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
         "infer_videos_per_s_all_clips": clips_per_s / clips_per_video,
         "eval_seconds": eval_seconds, "peak_memory_mb": peak_memory_mb(rt.device),
         "device": str(rt.device), "threads": torch.get_num_threads(),
+        "hardware": {k: v for k, v in hardware().items() if k in ("cpu", "usable_cores", "gpus")},
         "train_time_total_s": train_info.get("total_time_s"),
         "train_time_per_epoch_s": train_info.get("mean_epoch_time_s"),
         "epochs": train_info.get("epochs"),

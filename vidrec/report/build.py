@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from vidrec.io import atomic_path, write_csv, write_json, write_text
-from vidrec.report import figures, provenance, render, tables
+from vidrec import provenance
+from vidrec.report import figures, render, tables
 from vidrec.report.load import load_results
 
 log = logging.getLogger("vidrec.report")

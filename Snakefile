@@ -5,6 +5,7 @@
 from snakemake.utils import min_version
 
 from vidrec.config import validate_config
+from vidrec.preflight import check_environment
 
 min_version("9.0")
 
@@ -15,6 +16,7 @@ configfile: "config.yaml"
 # Validated against workflow/schemas/config.schema.yaml (its defaults filled in) plus cross-key
 # checks, before any job: a bad value stops the run with a message naming the key.
 validate_config(config)
+check_environment(config)
 
 
 include: "rules/common.smk"

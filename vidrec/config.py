@@ -89,13 +89,14 @@ def check_references(cfg: dict, check_models: bool = True) -> None:
                 problems.append(f"config key 'datasets.{dname}.protocol_overrides.{pname}': "
                                 f"no protocol of that name")
         synth = ds.get("synthetic")
+        width, height = (synth["width"], synth["height"]) if synth else ds["frame_size"]
+        used = {ds["clip"]} | {m["clip"] for m in ds["models"].values() if m.get("clip")}
+        for cname in sorted(used & set(cfg["clips"])):
+            crop = cfg["clips"][cname]["crop"]
+            if crop > min(width, height):
+                problems.append(f"config key 'clips.{cname}.crop': {crop} is larger than the {width}x{height} "
+                                f"frames of dataset '{dname}'; use a crop <= {min(width, height)}")
         if synth:
-            frame = min(synth["width"], synth["height"])
-            for cname, clip in cfg["clips"].items():
-                if cname == ds["clip"] and clip["crop"] > frame:
-                    problems.append(f"config key 'clips.{cname}.crop': {clip['crop']} is larger than "
-                                    f"the {synth['width']}x{synth['height']} frames of dataset "
-                                    f"'{dname}'; use a crop <= {frame}")
             if synth["min_seconds"] > synth["max_seconds"]:
                 problems.append(f"config key 'datasets.{dname}.synthetic.min_seconds' exceeds max_seconds")
     for pname, proto in cfg["protocols"].items():

@@ -1,0 +1,73 @@
+"""Configuration and environment errors: each names the key or path and the fix, before any job."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+from conftest import REPO
+from vidrec.config import ConfigError, load_config, run_config
+from vidrec.preflight import check_environment
+
+
+def _with(tmp_path, *overrides: str) -> dict:
+    return load_config(REPO / "config.yaml", list(overrides))
+
+
+@pytest.mark.parametrize("override, key", [
+    ("datasets.demo.models.p3d63.arch=resnet9000", "datasets.demo.models.p3d63.arch"),
+    ("datasets.demo.splits=[4]", "datasets.demo.splits[0]"),
+    ("protocols.thesis.epochs=-3", "protocols.thesis.epochs"),
+    ("clips.demo16.crop=300", "clips.demo16.crop"),
+    ("dataset=nope", "'dataset'"),
+    ("decode.on_bad_video=ignore", "decode.on_bad_video"),
+    ("datasets.demo.models.p3d63.protocol=fast", "datasets.demo.models.p3d63.protocol"),
+    ("train.typo=1", "train"),
+])
+def test_bad_values_name_their_key(tmp_path, override, key):
+    with pytest.raises(ConfigError) as err:
+        _with(tmp_path, override)
+    assert key in str(err.value)
+
+
+def test_defaults_come_from_the_schema(tmp_path):
+    raw = yaml.safe_load((REPO / "config.yaml").read_text())
+    raw.pop("decode")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = load_config(path)
+    assert cfg["decode"] == {"on_bad_video": "fail", "threads": 1, "workers": 1}
+    assert cfg["datasets"]["ucf101"]["frame_size"] == [320, 240]
+
+
+def test_run_config_merges_protocol_overrides():
+    run = run_config(load_config(), "p3d63")
+    assert run["protocol"]["optimizer"]["name"] == "RMSprop" and run["protocol"]["epochs"] > 0
+    assert run["model_args"]["dropout"] == 0.5 and run["clip"]["frames"] == 16
+
+
+def test_missing_root_unwritable_results_and_no_ffmpeg(tmp_path, monkeypatch):
+    cfg = load_config(REPO / "config.yaml", ["dataset=ucf101", f"datasets.ucf101.root={tmp_path}/nowhere"])
+    with pytest.raises(ConfigError, match=r"datasets.ucf101.root.*nowhere/UCF-101 not found"):
+        check_environment(cfg, tmp_path)
+    demo = load_config()
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as root every path is writable
+    with pytest.raises(ConfigError, match="no write permission"):
+        check_environment(demo, tmp_path)
+    monkeypatch.undo()
+    import shutil
+
+    import imageio_ffmpeg
+
+    from vidrec.data import video
+
+    video.ffmpeg_exe.cache_clear()
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: (_ for _ in ()).throw(RuntimeError("none")))
+    try:
+        with pytest.raises(ConfigError, match="no ffmpeg found"):
+            check_environment(demo, tmp_path)
+    finally:
+        monkeypatch.undo()
+        video.ffmpeg_exe.cache_clear()

@@ -1,0 +1,198 @@
+"""Speed of the model zoo on this machine, all numbers measured in one run.
+
+Prints, for 16x160x160 clips (configurable):
+- per model: parameters, GFLOPs of one clip (FlopCounterMode: a multiply-add = 2 FLOPs),
+  forward (eval, no grad) and train-step (forward + backward + SGD step) clips/s;
+- ConvLSTM-C2D-63 time / P3D-199 time, forward and train step (targets on CPU: <= 1.2x, <= 1.4x);
+- the recurrence's own cost: a ConvLSTM layer over T steps / the same convolutions without the
+  recurrence (input and hidden convs each one call batched over all T), for the res2-res4 layers of
+  ConvLSTM-C2D-63 (target <= 1.15x);
+- our r3d_18 / mc3_18 / r2plus1d_18_tv forward time / torchvision's (target <= 1.05x).
+
+Repetitions of the models being compared are interleaved and the median is reported, so that load
+from other processes affects both sides of a ratio alike.
+
+    python benchmarks/models.py                 # full run (about 10 minutes on 2 cores)
+    python benchmarks/models.py --quick         # fewer repetitions
+    python benchmarks/models.py --threads 1     # steadier on a machine shared with other jobs
+    python benchmarks/models.py --models p3d199,convlstm_c2d63 --batch 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from vidrec.models import ConvLSTM, create_model, model_complexity
+
+DEFAULT_MODELS = ["p3d63", "p3d199", "convlstm_c2d63", "r3d_18", "r2plus1d_18", "frame_resnet50"]
+
+
+def _timer(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def interleaved(fns: dict[str, Callable[[], object]], warmup: int, reps: int) -> dict[str, float]:
+    """Median seconds per call of each fn, repetitions interleaved across fns."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            times[k].append(_timer(fn))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def forward_fn(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    def run():
+        model.eval()
+        with torch.no_grad():
+            return model(x)
+
+    return run
+
+
+def train_fn(model: torch.nn.Module, x: torch.Tensor, num_classes: int) -> Callable[[], object]:
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    y = torch.randint(0, num_classes, (x.shape[0],))
+
+    def run():
+        model.train()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return run
+
+
+def to_format(model: torch.nn.Module, x: torch.Tensor, channels_last: bool):
+    """A channels_last_3d input is enough: convolutions keep the input's memory format."""
+    return model, (x.contiguous(memory_format=torch.channels_last_3d) if channels_last else x)
+
+
+def bench_models(args, clip: tuple[int, ...]) -> dict[str, dict[str, float]]:
+    num_classes = 101
+    models, inputs, rows = {}, {}, {}
+    for name in args.models:
+        torch.manual_seed(0)
+        model = create_model(name, num_classes=num_classes, clip_shape=clip)
+        c = model_complexity(model, clip)
+        x = torch.randn(args.batch, *clip)
+        models[name], inputs[name] = to_format(model, x, args.channels_last)
+        rows[name] = {"params": c["params"], "gflops": c["gflops"]}
+    fwd = interleaved({n: forward_fn(models[n], inputs[n]) for n in models}, args.warmup, args.reps)
+    train = interleaved(
+        {n: train_fn(models[n], inputs[n], num_classes) for n in models}, args.warmup, max(2, args.reps - 1)
+    )
+    print(f"\n## Models at {args.batch} x {clip} (median of interleaved repetitions)")
+    print(f"{'model':<16}{'params':>12}{'GFLOPs/clip':>13}{'fwd s/batch':>13}{'fwd clips/s':>13}"
+          f"{'train s/batch':>15}{'train clips/s':>15}")
+    for n in models:
+        r = rows[n]
+        r["fwd_s"], r["train_s"] = fwd[n], train[n]
+        print(f"{n:<16}{r['params']:>12,}{r['gflops']:>13.1f}{fwd[n]:>13.3f}{args.batch / fwd[n]:>13.2f}"
+              f"{train[n]:>15.3f}{args.batch / train[n]:>15.2f}")
+    if "convlstm_c2d63" in rows and "p3d199" in rows:
+        a, b = rows["convlstm_c2d63"], rows["p3d199"]
+        print(f"\nconvlstm_c2d63 / p3d199 time: forward {a['fwd_s'] / b['fwd_s']:.2f}x (target <= 1.2x), "
+              f"train step {a['train_s'] / b['train_s']:.2f}x (target <= 1.4x); "
+              f"FLOPs ratio {a['gflops'] / b['gflops']:.2f}x")
+    return rows
+
+
+def bench_recurrence(args, clip: tuple[int, ...]) -> None:
+    """ConvLSTM layer vs its convolutions without the recurrence, at the layers of ConvLSTM-C2D-63."""
+    print("\n## Recurrence cost: ConvLSTM layer / (input conv + hidden conv, each batched over all T)")
+    print(f"{'layer':<34}{'fwd':>8}{'fwd+bwd':>10}")
+    t, h = clip[1] // 2, clip[2] // 4  # after the stem: 8 steps of 40x40 for 16x160x160
+    for ch in (64, 128, 256):
+        torch.manual_seed(0)
+        lstm = ConvLSTM(ch, ch, 3, peephole=True, spatial_size=(h, h))
+        x = torch.randn(args.batch, ch, t, h, h).contiguous(memory_format=torch.channels_last_3d)
+        xf = torch.randn(args.batch * t, ch, h, h).contiguous(memory_format=torch.channels_last)
+        wx, bx, wh = lstm.cell.conv_x.weight, lstm.cell.conv_x.bias, lstm.cell.conv_h.weight
+        xg, xfg = x.clone().requires_grad_(), xf.clone().requires_grad_()
+
+        def layer_fwd():
+            with torch.no_grad():
+                return lstm(x)
+
+        def convs_fwd():
+            with torch.no_grad():
+                return F.conv2d(xf, wx, bx, padding=1), F.conv2d(xf, wh, padding=1)
+
+        def layer_train():
+            lstm(xg).sum().backward()
+
+        def convs_train():
+            (F.conv2d(xfg, wx, bx, padding=1).sum() + F.conv2d(xfg, wh, padding=1).sum()).backward()
+
+        r = interleaved(
+            {"lf": layer_fwd, "cf": convs_fwd, "lt": layer_train, "ct": convs_train}, args.warmup, 2 * args.reps
+        )
+        label = f"C={ch}, T={t}, {h}x{h}, batch {args.batch}"
+        print(f"{label:<34}{r['lf'] / r['cf']:>7.2f}x{r['lt'] / r['ct']:>9.2f}x   (target <= 1.15x)")
+        t, h = max(1, (t + 1) // 2), (h + 1) // 2
+
+
+def bench_torchvision(args) -> None:
+    clip = (3, 16, 112, 112)
+    print(f"\n## Ours / torchvision, forward at {args.batch} x {clip} (target <= 1.05x)")
+    pairs = [("r3d_18", "r3d_18"), ("mc3_18", "mc3_18"), ("r2plus1d_18_tv", "r2plus1d_18")]
+    for ours_name, tv_name in pairs:
+        torch.manual_seed(0)
+        tv = getattr(torchvision.models.video, tv_name)()
+        ours = create_model(ours_name, num_classes=400)
+        ours.load_state_dict(tv.state_dict())
+        x = torch.randn(args.batch, *clip)
+        ours, xo = to_format(ours, x, args.channels_last)
+        tv, xt = to_format(tv, x, args.channels_last)
+        r = interleaved({"ours": forward_fn(ours, xo), "tv": forward_fn(tv, xt)}, args.warmup, 2 * args.reps)
+        print(f"{ours_name:<16} {r['ours']:.3f} s vs torchvision {tv_name} {r['tv']:.3f} s: {r['ours'] / r['tv']:.3f}x")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--clip", type=int, nargs=3, default=(16, 160, 160), metavar=("T", "H", "W"))
+    p.add_argument("--models", type=lambda s: [m for m in s.split(",") if m], default=DEFAULT_MODELS)
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (1 warm-up, 2 timed)")
+    p.add_argument("--contiguous", dest="channels_last", action="store_false",
+                   help="keep NCTHW inputs (default: channels_last_3d inputs, faster on CPU)")
+    p.add_argument("--skip", default="", help="comma list of sections to skip: models,recurrence,torchvision")
+    args = p.parse_args(argv)
+    args.warmup, args.reps = (1, 2) if args.quick else (1, 4)
+    torch.set_num_threads(args.threads)
+    clip = (3, *args.clip)
+    skip = set(args.skip.split(","))
+    cpu = platform.processor() or platform.machine()
+    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {cpu}, "
+          f"{args.threads} threads, memory format {'channels_last_3d' if args.channels_last else 'contiguous'}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (other processes slow "
+          "multi-threaded runs down: every parallel op waits for all its threads to be scheduled)")
+    t0 = time.perf_counter()
+    if "models" not in skip:
+        bench_models(args, clip)
+    if "recurrence" not in skip:
+        bench_recurrence(args, clip)
+    if "torchvision" not in skip:
+        bench_torchvision(args)
+    print(f"\ntotal benchmark time {time.perf_counter() - t0:.0f} s, load average at end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

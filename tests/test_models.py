@@ -1,0 +1,325 @@
+"""Model zoo: registry, parameter counts against published/reference figures, shapes, P3D units,
+Tran variants' structure, frame-order sensitivity, torchvision equivalence, complexity helpers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from vidrec.models import (
+    PAPER_FIGURES,
+    ConvLSTM,
+    clip_args,
+    count_params,
+    create_model,
+    list_models,
+    model_complexity,
+)
+from vidrec.models.p3d import Bottleneck2D, Conv3dAs2d, SpatioTemporalBottleneck, TemporalMaxPool, conv3x1x1
+from vidrec.models.summary import models_table
+from vidrec.models.tran import paper_midplanes
+
+torch.set_num_threads(1)  # 2 shared cores: one thread is both faster and steadier
+
+ALL = list_models()
+FRAME_ORDER_INVARIANT = {"frame_resnet50", "fr2d_18", "fr2d_34"}  # per-frame 2D, average over frames
+
+
+def build(name: str, clip=(3, 8, 112, 112), width: int = 8, **kw) -> nn.Module:
+    return create_model(name, num_classes=5, clip_shape=clip, base_width=width, **kw).eval()
+
+
+def meta_count(name: str, num_classes: int, **kw) -> int:
+    with torch.device("meta"):  # build only: no memory, no init cost
+        return count_params(create_model(name, num_classes=num_classes, **kw))
+
+
+# -- registry ------------------------------------------------------------------------------------
+
+
+def test_registry():
+    expected = {"p3d63", "p3d131", "p3d199", "convlstm_c2d63", "convlstm_c2d131", "convlstm_c2d199",
+                "frame_resnet50", "r2plus1d_18_tv"}
+    for depth in (18, 34):
+        expected |= {f"{k}_{depth}" for k in ("r2d", "fr2d", "r3d", "r2plus1d")}
+        expected |= {f"{k}{x}_{depth}" for k in ("mc", "rmc") for x in (2, 3, 4, 5)}
+    assert set(ALL) == expected
+    with pytest.raises(KeyError, match="unknown model"):
+        create_model("p3d64")
+    assert clip_args("r2d_18") == ("num_frames",)
+    assert clip_args("convlstm_c2d63") == ("input_size",)
+    assert clip_args("p3d63") == ()
+    m = create_model("p3d63", num_classes=7, base_width=8, dropout=0.2)
+    assert m.fc.out_features == 7 and m.dropout.p == 0.2 and m.num_features == 8 * 8 * 4
+    assert m.stem[0].out_channels == 8
+    assert create_model("r3d_18", num_classes=3, base_width=16).dropout.p == 0.0  # Tran default
+    assert set(PAPER_FIGURES) <= set(ALL)
+
+
+# -- parameter counts (each with its source) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, num_classes, kwargs, low, high",
+    [
+        # torchvision.models.video.r3d_18 / mc3_18 / r2plus1d_18 num_params (Kinetics-400 heads)
+        ("r3d_18", 400, {}, 33_371_472, 33_371_472),
+        ("mc3_18", 400, {}, 11_695_440, 11_695_440),
+        ("r2plus1d_18_tv", 400, {}, 31_505_325, 31_505_325),
+        # Tran et al. 2018 per-conv mid-planes rule: R(2+1)D-18 about 33.4M (architectures.md)
+        ("r2plus1d_18", 400, {}, 33.3e6, 33.5e6),
+        # architectures.md (Tran et al. rule): R2D and f-R2D about 11.4M, rMC3 about 33.1M (400 classes);
+        # R2D's stem grows with the clip (L x 7 x 7): 11.45M at L = 8, 11.52M at L = 16
+        ("r2d_18", 400, {"num_frames": 8}, 11.3e6, 11.5e6),
+        ("fr2d_18", 400, {}, 11.3e6, 11.5e6),
+        ("rmc3_18", 400, {}, 33.0e6, 33.2e6),
+        # Qiu et al. 2017 / architectures.md: P3D-199 about 66.5M (UCF101 head), within 2%
+        ("p3d199", 101, {}, 66.5e6 * 0.98, 66.5e6 * 1.02),
+        # architectures.md: ResNet-50-based P3D about 98 MB = about 25M parameters
+        ("p3d63", 101, {}, 24.5e6, 25.5e6),
+        # architectures.md / thesis: ConvLSTM-C2D-63 57.6M without, 59.6M with per-position peepholes
+        ("convlstm_c2d63", 101, {}, 57e6, 60e6),
+        ("convlstm_c2d63", 101, {"peephole": False}, 57.5e6, 57.7e6),
+        ("convlstm_c2d63", 101, {"peephole": True, "input_size": 160}, 59.5e6, 59.7e6),
+        # torchvision resnet50: 25,557,032 parameters with its 1000-class head
+        ("frame_resnet50", 1000, {}, 25_557_032, 25_557_032),
+    ],
+)
+def test_parameter_counts(name, num_classes, kwargs, low, high):
+    n = meta_count(name, num_classes, **kwargs)
+    assert low <= n <= high, f"{name}: {n:,} not in [{low:,.0f}, {high:,.0f}]"
+
+
+def test_width_multiplier_scales_every_stage():
+    full, half = meta_count("p3d63", 101), meta_count("p3d63", 101, base_width=32)
+    assert 3.5 < full / half < 4.2  # convs scale with width^2
+    m = create_model("r2plus1d_18", base_width=16)
+    assert [m.layer1[0].conv1[0][0].in_channels, m.layer4[0].conv1[0][3].out_channels] == [16, 128]
+
+
+# -- output shapes -------------------------------------------------------------------------------
+
+SHAPES = [(t, s) for t in (8, 16, 32) for s in (112, 160)]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_output_shapes(name):
+    """8/16/32 frames at 112x112 and 160x160, real forwards of narrow (base_width 4) models."""
+    models: dict[tuple, nn.Module] = {}
+    for t, s in SHAPES:
+        geometry = {"num_frames": t, "input_size": (s, s)}
+        key = tuple(geometry[a] for a in clip_args(name))  # rebuild only when the structure depends on the clip
+        if key not in models:
+            models[key] = build(name, (3, t, s, s), width=4)
+        model = models[key]
+        with torch.no_grad():
+            feats = model.forward_features(torch.randn(1, 3, t, s, s))
+            logits = model.forward_head(feats)
+        assert feats.shape == (1, model.num_features), (t, s)
+        assert logits.shape == (1, 5) and torch.isfinite(logits).all(), (t, s)
+
+
+def test_p3d_layout_and_odd_clip_lengths():
+    """16x160x160: res2 on 8x40x40, res3 4x20x20, res4 2x10x10, res5 on 1 frame of 5x5."""
+    model = build("p3d63", (3, 16, 160, 160), width=4)
+    seen = {}
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        getattr(model, stage).register_forward_pre_hook(lambda m, a, k=stage: seen.__setitem__(k, tuple(a[0].shape)))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 16, 160, 160))
+    assert seen["layer1"][2:] == (8, 40, 40)
+    assert seen["layer2"][2:] == (4, 40, 40)  # stride 2 sits in the first unit's 1x1x1 conv
+    assert seen["layer3"][2:] == (2, 20, 20)
+    assert seen["layer4"] == (1, 4 * 4 * 4, 10, 10)  # time folded into the batch for the 2D stage
+    for t in (2, 9, 10, 20):  # odd lengths ceil-pool, a single frame skips the temporal pools
+        with torch.no_grad():
+            assert model(torch.randn(1, 3, t, 96, 128)).shape == (1, 5)
+
+
+# -- P3D units against their equations -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding",
+    [((1, 1, 1), 1, 0), ((1, 1, 1), (1, 2, 2), 0), ((3, 1, 1), 1, (1, 0, 0)), ((3, 1, 1), (2, 1, 1), (1, 0, 0)),
+     ((1, 3, 3), 1, (0, 1, 1))],
+)
+def test_conv3d_as_2d_equals_conv3d(kernel, stride, padding):
+    """The 2D-view fast path of the pointwise/temporal convs is exactly nn.Conv3d (both layouts, odd sizes)."""
+    torch.manual_seed(0)
+    fast = Conv3dAs2d(6, 4, kernel, stride, padding, bias=True).double()
+    ref = nn.Conv3d(6, 4, kernel, stride, padding, bias=True).double()
+    ref.load_state_dict(fast.state_dict())
+    for shape in [(2, 6, 5, 8, 6), (1, 6, 4, 7, 7)]:
+        for fmt in (torch.contiguous_format, torch.channels_last_3d):
+            x = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=fmt).requires_grad_(True)
+            torch.testing.assert_close(fast(x), ref(x))
+            (gx,) = torch.autograd.grad(fast(x).sum(), x)
+            (rx,) = torch.autograd.grad(ref(x).sum(), x)
+            torch.testing.assert_close(gx, rx)
+
+
+def test_temporal_max_pool():
+    pool = TemporalMaxPool()
+    for t in (2, 5, 8):
+        x = torch.randn(2, 3, t, 4, 5)
+        assert torch.equal(pool(x), F.max_pool3d(x, (2, 1, 1), (2, 1, 1), ceil_mode=True))
+    x = torch.randn(2, 3, 1, 4, 5)
+    assert pool(x) is x  # a single frame: skipped, not an error
+
+
+def _bn(x, m):
+    return F.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps)
+
+
+def _randomize(module: nn.Module) -> None:
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn_like(p) * 0.5)
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2.0)
+
+
+@pytest.mark.parametrize("kind", ["A", "B", "C"])
+def test_p3d_unit_equations(kind):
+    unit = SpatioTemporalBottleneck(6, 3, kind, conv3x1x1(3), stride=2).double().eval()
+    _randomize(unit)
+    assert unit.conv_s.kernel_size == (1, 3, 3) and unit.conv_t.kernel_size == (3, 1, 1)
+    assert unit.conv1.stride == (1, 2, 2) and unit.conv_s.stride == (1, 1, 1)
+    x = torch.randn(2, 6, 4, 6, 6, dtype=torch.float64)
+    relu = torch.relu
+    y = relu(_bn(F.conv3d(x, unit.conv1.weight, stride=(1, 2, 2)), unit.bn1))
+
+    def S(z):
+        return _bn(F.conv3d(z, unit.conv_s.weight, padding=(0, 1, 1)), unit.bn_s)
+
+    def T(z):
+        return _bn(F.conv3d(z, unit.conv_t.weight, padding=(1, 0, 0)), unit.bn_t)
+
+    if kind == "A":  # S -> BN -> ReLU -> T -> BN -> ReLU
+        mid = relu(T(relu(S(y))))
+    elif kind == "B":  # ReLU(BN(S(x))) + BN(T(x)), then ReLU
+        mid = relu(relu(S(y)) + T(y))
+    else:  # s = ReLU(BN(S(x))); ReLU(s + BN(T(s)))
+        s = relu(S(y))
+        mid = relu(s + T(s))
+    shortcut = _bn(F.conv3d(x, unit.downsample[0].weight, stride=(1, 2, 2)), unit.downsample[1])
+    expected = relu(_bn(F.conv3d(mid, unit.conv3.weight), unit.bn3) + shortcut)
+    with torch.no_grad():
+        torch.testing.assert_close(unit(x), expected)
+
+
+def test_unit_kinds_cycle_across_stages_and_res5_is_2d():
+    for name in ("p3d63", "convlstm_c2d63"):
+        with torch.device("meta"):
+            m = create_model(name, base_width=8)
+        units = [u for s in (m.layer1, m.layer2, m.layer3) for u in s]
+        assert all(isinstance(u, SpatioTemporalBottleneck) for u in units)  # one shared unit class
+        assert "".join(u.kind for u in units) == ("ABC" * 5)[: len(units)] == "ABCABCABCABCA"
+        assert all(isinstance(u, Bottleneck2D) for u in m.layer4) and len(m.layer4) == 3
+        expected = nn.Conv3d if name == "p3d63" else ConvLSTM
+        assert all(isinstance(u.conv_t, expected) for u in units)
+    m = create_model("convlstm_c2d63", base_width=8, input_size=160)
+    planes = [tuple(u.conv_t.cell.peephole_weight.shape) for u in (m.layer1[0], m.layer2[0], m.layer3[0])]
+    assert planes == [(3, 8, 40, 40), (3, 16, 20, 20), (3, 32, 10, 10)]
+    with pytest.raises(ValueError, match="peepholes"):
+        m(torch.randn(1, 3, 8, 112, 112))
+    assert create_model("convlstm_c2d63", base_width=8, peephole=False).layer1[0].conv_t.cell.peephole_weight is None
+    lazy = create_model("convlstm_c2d63", num_classes=5, base_width=4, input_size=None).eval()
+    before = count_params(lazy)
+    with torch.no_grad():
+        lazy(torch.randn(1, 3, 8, 64, 64))  # peepholes created at the first forward: 16, 8, 4 planes
+    assert count_params(lazy) - before == 3 * (4 * 16 * 16 * 3 + 8 * 8 * 8 * 4 + 16 * 4 * 4 * 6)
+
+
+# -- Tran et al. variants ------------------------------------------------------------------------
+
+
+def _kernels(model) -> list[tuple[int, ...]]:
+    """Temporal kernel of the first conv of each stage (stem first)."""
+    out = [model.stem[0].kernel_size]
+    for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
+        conv = stage[0].conv1[0]
+        out.append(conv.kernel_size if isinstance(conv, nn.Conv3d) else "2+1")
+    return out
+
+
+def test_tran_variant_structure():
+    with torch.device("meta"):
+        k3, k2 = (3, 3, 3), (1, 3, 3)
+        assert _kernels(create_model("r3d_18")) == [(3, 7, 7), k3, k3, k3, k3]
+        assert _kernels(create_model("mc2_18")) == [(3, 7, 7), k2, k2, k2, k2]
+        assert _kernels(create_model("mc3_18")) == [(3, 7, 7), k3, k2, k2, k2]
+        assert _kernels(create_model("mc5_34")) == [(3, 7, 7), k3, k3, k3, k2]
+        assert _kernels(create_model("rmc2_18")) == [(1, 7, 7), k3, k3, k3, k3]
+        assert _kernels(create_model("rmc4_18")) == [(1, 7, 7), k2, k2, k3, k3]
+        assert _kernels(create_model("fr2d_18")) == [(1, 7, 7), k2, k2, k2, k2]
+        assert _kernels(create_model("r2d_18", num_frames=8)) == [(8, 7, 7), k2, k2, k2, k2]
+        # downsampling: (2,2,2) in 3D blocks, (1,2,2) in 2D blocks
+        assert create_model("mc3_18").layer2[0].downsample[0].stride == (1, 2, 2)
+        assert create_model("rmc3_18").layer2[0].downsample[0].stride == (2, 2, 2)
+        # R(2+1)D mid-planes: paper rule per conv vs torchvision's once per block
+        paper, tv = create_model("r2plus1d_18"), create_model("r2plus1d_18_tv")
+        assert paper_midplanes(64, 128) == 230 and paper_midplanes(128, 128) == 288
+        assert paper.layer2[0].conv1[0][0].out_channels == 230
+        assert paper.layer2[0].conv2[0][0].out_channels == 288
+        assert tv.layer2[0].conv2[0][0].out_channels == 230
+    r2d = build("r2d_18", (3, 16, 112, 112), width=4)
+    with torch.no_grad():
+        assert r2d.stem(torch.randn(1, 3, 16, 112, 112)).shape[2] == 1  # time collapses at the stem
+
+
+@pytest.mark.parametrize(
+    "name, factory", [("r2plus1d_18_tv", "r2plus1d_18"), ("r3d_18", "r3d_18"), ("mc3_18", "mc3_18")]
+)
+def test_equals_torchvision(name, factory):
+    torch.manual_seed(0)
+    ref = getattr(torchvision.models.video, factory)().eval()
+    ours = create_model(name, num_classes=400).eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(1, 3, 8, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(ours(x), ref(x))
+
+
+# -- frame order ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_frame_order_sensitivity(name):
+    """Eval mode: shuffling the frames changes a temporal model's output, not a frame-only one."""
+    model = build(name, (3, 8, 64, 64), width=8)
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 8, 64, 64)
+    perm = torch.tensor([3, 6, 0, 7, 1, 5, 2, 4])
+    with torch.no_grad():
+        a, b = model.forward_features(x), model.forward_features(x[:, :, perm])
+    rel = ((a - b).abs().max() / a.abs().max()).item()
+    if name in FRAME_ORDER_INVARIANT:
+        assert rel < 1e-5, rel
+    else:
+        assert rel > 1e-3, rel
+
+
+# -- complexity and summary ----------------------------------------------------------------------
+
+
+def test_model_complexity_counts_multiply_add_as_two_flops():
+    conv = nn.Conv3d(3, 4, kernel_size=1, bias=False)  # 4*3 MACs per output position, 2*2*2 positions
+    c = model_complexity(conv, clip_shape=(3, 2, 2, 2))
+    assert c["params"] == 12 and c["size_mb_fp32"] == pytest.approx(48 / 1e6)
+    assert c["gflops"] == pytest.approx(2 * 12 * 8 / 1e9)
+
+
+def test_models_table():
+    df = models_table(["p3d63", "convlstm_c2d63"], clip_shape=(3, 8, 64, 64), num_classes=5, base_width=4)
+    assert list(df.columns) == ["name", "params", "size_mb", "gflops", "paper"]
+    assert list(df["name"]) == ["p3d63", "convlstm_c2d63"]
+    assert (df["gflops"] > 0).all() and df["params"].iloc[1] > df["params"].iloc[0]
+    assert "236 MB" in df["paper"].iloc[1]

@@ -1,0 +1,26 @@
+"""Model zoo: P3D, ConvLSTM-C2D (the thesis), Tran et al.'s R(2+1)D family, a frame-only baseline.
+
+Build every network with `create_model(name, num_classes, clip_shape=..., **overrides)`; inputs are
+float tensors (N, 3, T, H, W); every model has `forward_features(x) -> (N, F)` and
+`forward_head(features) -> logits`, plus `base_width` (stem channels) and `dropout` arguments.
+"""
+
+from . import convlstm_c2d, frame_baseline, p3d, tran  # noqa: F401  (register the families)
+from .complexity import count_params, model_complexity
+from .convlstm import ConvLSTM, ConvLSTMCell
+from .paper_figures import PAPER_FIGURES, paper_figure_text
+from .registry import clip_args, create_model, list_models, model_factory, register_model
+
+__all__ = [
+    "PAPER_FIGURES",
+    "ConvLSTM",
+    "ConvLSTMCell",
+    "clip_args",
+    "count_params",
+    "create_model",
+    "list_models",
+    "model_complexity",
+    "model_factory",
+    "paper_figure_text",
+    "register_model",
+]

@@ -1,0 +1,78 @@
+"""Model registry (timm style): every family file registers its factories with `register_model`.
+
+`create_model(name, num_classes, clip_shape=..., **overrides)` is the only way the pipeline builds
+networks, so a model name in `config.yaml` is all a stage needs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+ModelFactory = Callable[..., nn.Module]
+
+_MODELS: dict[str, ModelFactory] = {}
+
+# Factory arguments that describe the input clip rather than the architecture. `create_model` fills
+# them from `clip_shape` for the factories that take them (R2D needs the clip length for its stem,
+# ConvLSTM-C2D the plane size for its per-position peepholes); other factories never see them.
+_CLIP_ARGS = ("num_frames", "input_size")
+
+
+def register_model(fn: ModelFactory, name: str | None = None) -> ModelFactory:
+    """Register `fn` under `name` (default: its `__name__`); returns `fn` so it works as a decorator."""
+    key = name or fn.__name__
+    if key in _MODELS and _MODELS[key] is not fn:
+        raise ValueError(f"model {key!r} registered twice")
+    _MODELS[key] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    return sorted(_MODELS)
+
+
+def model_factory(name: str) -> ModelFactory:
+    """The factory registered under `name` (KeyError listing the known names otherwise)."""
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(list_models())}") from None
+
+
+def clip_args(name: str) -> tuple[str, ...]:
+    """Which clip-geometry arguments (`num_frames`, `input_size`) the factory of `name` takes."""
+    params = inspect.signature(model_factory(name)).parameters
+    return tuple(a for a in _CLIP_ARGS if a in params)
+
+
+def create_model(
+    name: str,
+    num_classes: int = 101,
+    *,
+    clip_shape: Sequence[int] | None = None,
+    **overrides,
+) -> nn.Module:
+    """Build a registered model.
+
+    Args:
+        name: registered name (see `list_models()`).
+        num_classes: size of the classifier.
+        clip_shape: optional (C, T, H, W) of the clips the model will see. Models whose structure
+            depends on the clip (R2D: stem kernel = clip length; ConvLSTM-C2D with peepholes: plane
+            sizes) take `num_frames` / `input_size` from it unless `overrides` sets them; all other
+            models ignore it. Pass it whenever the clip geometry is known.
+        **overrides: any factory keyword (`base_width`, `dropout`, `peephole`, ...).
+    """
+    fn = model_factory(name)
+    kwargs = dict(overrides)
+    if clip_shape is not None:
+        if len(clip_shape) != 4:
+            raise ValueError(f"clip_shape must be (C, T, H, W), got {tuple(clip_shape)}")
+        geometry = {"num_frames": int(clip_shape[1]), "input_size": (int(clip_shape[2]), int(clip_shape[3]))}
+        for arg in clip_args(name):
+            kwargs.setdefault(arg, geometry[arg])
+    return fn(num_classes=num_classes, **kwargs)

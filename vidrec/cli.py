@@ -17,7 +17,7 @@ from vidrec.errors import VidrecError
 log = logging.getLogger("vidrec")
 
 
-MODEL_VERBS = {"train", "evaluate", "models", "report"}
+MODEL_VERBS = {"train", "evaluate", "models", "report", "experiment"}
 
 
 def _cfg(args: argparse.Namespace) -> dict:
@@ -117,7 +117,13 @@ def cmd_models(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from vidrec.training.trainer import train_run
 
+    from vidrec.config import init_from_path
+
     cfg = _cfg(args)
+    # a run's `init_from: <run>` starts from that run's model.pt of the same split (beside out_dir)
+    init = init_from_path(cfg, args.model, args.out_dir)
+    if init is not None:
+        cfg["train"]["init_from"] = str(init)
     train_run(cfg, model=args.model, index_csv=Path(args.index), classes_txt=Path(args.classes),
               out_dir=Path(args.out_dir), threads=args.threads)
 
@@ -126,8 +132,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from vidrec.evaluation.evaluate import evaluate_run
 
     cfg = _cfg(args)
+    if args.clip is not None and args.clip not in cfg["clips"]:
+        raise ConfigError(f"--clip: clip spec '{args.clip}' is not defined under 'clips'")
     evaluate_run(cfg, model_path=Path(args.model_file), index_csv=Path(args.index),
-                 out_dir=Path(args.out_dir), threads=args.threads)
+                 out_dir=Path(args.out_dir), threads=args.threads, clip_name=args.clip, save_scores=args.scores)
+
+
+def cmd_experiment(args: argparse.Namespace) -> None:
+    from vidrec.experiments.build import run_experiment
+
+    cfg = _cfg(args)
+    run_experiment(cfg, args.name, results_dir=Path(args.results), out_dir=Path(args.out_dir))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -135,6 +150,27 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     cfg = _cfg(args)
     build_report(cfg, results_dir=Path(args.results), out_dir=Path(args.out_dir))
+
+
+# ----------------------------------------------------------------------------- inference verbs
+def cmd_predict(args: argparse.Namespace) -> None:
+    from vidrec.inference.predict import predict_command
+
+    predict_command(Path(args.model), args.inputs, clips=args.clips, top_k=args.top_k, batch=args.batch,
+                    workers=args.workers, device=args.device, threads=args.threads,
+                    output=Path(args.output) if args.output else None, progress=not args.quiet)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from vidrec.inference.export import export_model
+
+    info = export_model(Path(args.model), args.format, out=Path(args.out) if args.out else None,
+                        check=not args.no_check, atol=args.atol, rtol=args.rtol)
+    checked = (f"max |exported - PyTorch| = {info['max_abs_diff']:.2e} on a fixed clip "
+               f"(tolerance {info['tolerance']:.2e})"
+               if info["checked"] else "not checked")
+    log.info("%s (%s) -> %s, %.1f MB, input (N, %s); %s", info["model"], info["arch"], info["out"],
+             info["bytes"] / 1e6, ", ".join(map(str, info["clip_shape"])), checked)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -190,9 +226,35 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--index", required=True)
     sp.add_argument("--out-dir", required=True)
     sp.add_argument("--threads", type=int, default=None)
+    sp.add_argument("--clip", default=None,
+                    help="clip spec the index was built from, when not the model's own (e.g. test 8-frame models on 32)")
+    sp.add_argument("--scores", action="store_true", help="also write scores.npz: every clip's softmax")
+    sp = verb("experiment", cmd_experiment, "aggregate one of Tran et al.'s experiments: table, figure, claims, page")
+    sp.add_argument("name", help="clip_length_transfer | finetune_8_to_32 | clips_per_video | architecture_sweep")
+    sp.add_argument("--results", required=True, help="results/<dataset>")
+    sp.add_argument("--out-dir", required=True, help="results/<dataset>/experiments/<name>")
     sp = verb("report", cmd_report, "render the comparison report")
     sp.add_argument("--results", required=True, help="results/<dataset>")
     sp.add_argument("--out-dir", required=True)
+    sp = verb("predict", cmd_predict, "classify videos (files or folders) with a trained model")
+    sp.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FOLDER")
+    sp.add_argument("--model", required=True, help="model.pt from `vidrec train`")
+    sp.add_argument("--clips", type=int, default=1,
+                    help="clips per video, softmax averaged (1: the centre clip, the thesis protocol)")
+    sp.add_argument("--top-k", type=int, default=5)
+    sp.add_argument("--output", default=None, help="also write the results to a .csv or .json file")
+    sp.add_argument("--batch", type=int, default=16, help="clips per model call")
+    sp.add_argument("--workers", type=int, default=2, help="decode processes (0: decode in the main process)")
+    sp.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    sp.add_argument("--threads", type=int, default=None,
+                    help="model threads on CPU (default: the cores not used by --workers)")
+    sp = verb("export", cmd_export, "export a trained model to TorchScript or ONNX (checked against PyTorch)")
+    sp.add_argument("--model", required=True, help="model.pt from `vidrec train`")
+    sp.add_argument("--format", required=True, choices=["torchscript", "onnx"])
+    sp.add_argument("--out", default=None, help="default: beside the model (model.ts.pt / model.onnx)")
+    sp.add_argument("--atol", type=float, default=1e-4, help="check: accepted |exported - PyTorch| logit ...")
+    sp.add_argument("--rtol", type=float, default=1e-5, help="... plus rtol x the largest |logit|")
+    sp.add_argument("--no-check", action="store_true", help="skip the output comparison")
     return p
 
 

@@ -134,7 +134,9 @@ def build_report(cfg: dict, results_dir: Path, out_dir: Path, shards_dir: Path |
             render.para("Per model, mean over the splits run. Inference speed is measured after a warm-up at a "
                         "fixed batch on random input; videos/s divides clips/s by the clips each protocol needs "
                         f"per video: 1 (thesis), K stored clips (video level), and the thesis's "
-                        f"{claims['what_if_clips_per_video']} clips per video for P3D (what-if)."),
+                        f"{claims['what_if_clips_per_video']} clips per video for P3D (what-if). End-to-end: "
+                        "whole test videos per second through `vidrec predict`'s pipeline (decoding included, "
+                        "1 clip per video, as the thesis measured; n/a where evaluation.json has no such figure)."),
             render.table(eff_show, "efficiency"),
             "<h3>Practical capacity (the thesis's argument, recomputed)</h3>",
             render.bullets(tables.capacity_text(summary)),
@@ -145,11 +147,15 @@ def build_report(cfg: dict, results_dir: Path, out_dir: Path, shards_dir: Path |
         "data": _data_body(res, audit_show, shards, skipped, fig),
         "provenance": _provenance_body(prov, res),
     }
+    order = list(SECTIONS)
+    if res.experiments:  # experiments.in_report: true
+        sections["experiments"] = _experiments_body(res)
+        order.append(("experiments", "8. Experiments of Tran et al."))
     subtitle = (f"dataset {res.dataset}{' (synthetic demo)' if demo else ''} | splits "
                 f"{', '.join(map(str, res.splits))} | models {', '.join(res.models)} | generated "
                 f"{prov['generated_utc']} | commit {prov['git']['text']}")
     html = render.page(f"vidrec comparison report: {res.dataset}", subtitle, banners,
-                       [(sid, title, sections[sid]) for sid, title in SECTIONS])
+                       [(sid, title, sections[sid]) for sid, title in order])
     write_text(out / OUTPUTS["html"], html)
     log.info("report: %s (%d inputs, %d models x %d splits)", out / OUTPUTS["html"], len(res.read),
              len(res.models), n)
@@ -194,6 +200,22 @@ def _data_body(res, audit_show, shards, skipped, fig) -> list[str]:
              render.table(tables.shards_summary(shards), "shards"),
              render.details(f"Per shard ({len(shards)})", render.table(shards.assign(mb=shards["mb"].round(2)))),
              fig("shards_fig", "shard sizes and decode throughput", "Shard size and decode throughput per group.")]
+    return body
+
+
+def _experiments_body(res) -> list[str]:
+    """One sub-section per experiment, as on its own page (results/<dataset>/experiments/<name>/index.html)."""
+    from vidrec.experiments.build import section_body
+    from vidrec.experiments.spec import OUTPUTS
+
+    body = [render.para("Tran et al.'s experiments beyond the architecture comparison, each run with its own target "
+                        "(`snakemake --cores N <name>`) and included here because experiments.in_report is true. The "
+                        "published figures are claims measured on Kinetics-400; this run's are measured on "
+                        f"{res.dataset}.")]
+    for name, x in res.experiments.items():
+        s = x["summary"]
+        body += [f"<h3 id=\"experiment-{name}\">{render.escape(s['title'])} ({render.escape(name)})</h3>",
+                 *section_body(s, x["png"], f"../experiments/{name}/{OUTPUTS['figure']}")]
     return body
 
 

@@ -21,7 +21,22 @@ if not Path(CONFIG_AS_RUN).exists() or Path(CONFIG_AS_RUN).read_text() != _text:
     Path(CONFIG_AS_RUN).parent.mkdir(parents=True, exist_ok=True)
     Path(CONFIG_AS_RUN).write_text(_text)
 # Each job runs vidrec with the config as run and the dataset (passed as params.cli).
-CLI = f"vidrec --quiet --config {CONFIG_AS_RUN} --dataset {DATASET}"
+CLI_ARGS = f"--quiet --config {CONFIG_AS_RUN} --dataset {DATASET}"
+CLI = f"vidrec {CLI_ARGS}"
+
+# GPUs. `resources: gpu` is what a train/evaluate job asks for: the SLURM plugin turns it into
+# `--gpus=N`; locally `--resources gpu=N` caps how many GPUs concurrent jobs hold in total. Core
+# Snakemake sets no CUDA_VISIBLE_DEVICES, so GPU jobs start through WITH_GPUS: it locks that many
+# free devices (one flock per device, held for the job's lifetime), exports CUDA_VISIBLE_DEVICES and
+# execs the command; inside a SLURM job it leaves SLURM's CUDA_VISIBLE_DEVICES alone
+# (vidrec/training/distributed.py). train.gpus > 1 runs one job per training with torchrun, one
+# process per GPU (DistributedDataParallel; on device: cpu, that many gloo processes).
+TRAIN_PROCS = max(1, config["train"]["gpus"])
+TRAIN_GPUS = config["train"]["gpus"] if config["train"]["device"] != "cpu" else 0
+EVAL_GPUS = min(1, TRAIN_GPUS)  # evaluation runs on one device
+WITH_GPUS = "python -m vidrec.training.distributed --gpus"
+TRAIN_CLI = CLI if TRAIN_PROCS == 1 else (
+    f"torchrun --standalone --nproc_per_node={TRAIN_PROCS} -m vidrec.cli {CLI_ARGS}")
 
 SPLITS = DS["splits"]
 MODELS = list(DS["models"])
@@ -57,6 +72,16 @@ def parent_dir(w, output):
 
 def train_inputs(w):
     inputs = {"index": split_index(w.split, w.model), "classes": f"{RESULTS}/manifest/classes.txt"}
-    if config["train"]["init_from"]:
+    init_run = run_config(config, w.model).get("init_from_run")
+    if init_run:  # the run's `init_from: <run>`: that run's model.pt of the same split
+        inputs["init"] = f"{run_dir(w.split, init_run)}/model.pt"
+    elif config["train"]["init_from"]:
         inputs["init"] = config["train"]["init_from"]
     return inputs
+
+
+def experiment_report_files():
+    """The experiments' outputs the comparison report shows (experiments.in_report: true), else none."""
+    from vidrec.experiments.spec import report_files
+
+    return [f"{RESULTS}/{f}" for f in report_files(config)]

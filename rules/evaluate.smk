@@ -13,6 +13,7 @@ rule evaluate:
         confusion=f"{RESULTS}/split{{split}}/{{model}}/confusion.csv",
     params:
         cli=CLI,
+        with_gpus=WITH_GPUS,
         evaluate=config["evaluate"],
         out_dir=parent_dir,
     log:
@@ -21,11 +22,11 @@ rule evaluate:
         f"{BENCH}/evaluate/split{{split}}/{{model}}.tsv"
     threads: config["train"]["threads"]
     resources:
-        gpu=config["train"]["gpus"] if config["train"]["device"] != "cpu" else 0,
+        gpu=EVAL_GPUS,  # one device (0 on device: cpu)
     conda:
         ENV
     shell:
-        "{params.cli} evaluate --model-file {input.model} --index {input.index}"
+        "{params.with_gpus} {resources.gpu} -- {params.cli} evaluate --model-file {input.model} --index {input.index}"
         " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
 
 

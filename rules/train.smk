@@ -9,8 +9,9 @@ rule train:
         metrics=f"{RESULTS}/split{{split}}/{{model}}/metrics.csv",
         summary=f"{RESULTS}/split{{split}}/{{model}}/train.json",
     params:
-        cli=CLI,
-        run=lambda w: run_config(config, w.model),
+        cli=TRAIN_CLI,  # torchrun --standalone --nproc_per_node=<train.gpus> when train.gpus > 1
+        with_gpus=WITH_GPUS,
+        run=lambda w: {k: v for k, v in run_config(config, w.model).items() if k != "evaluate"},
         out_dir=parent_dir,
     log:
         f"{LOGS}/train/split{{split}}/{{model}}.log",
@@ -18,9 +19,9 @@ rule train:
         f"{BENCH}/train/split{{split}}/{{model}}.tsv"
     threads: config["train"]["threads"]
     resources:
-        gpu=config["train"]["gpus"] if config["train"]["device"] != "cpu" else 0,
+        gpu=TRAIN_GPUS,  # train.gpus (0 on device: cpu); SLURM: --gpus, locally: --resources gpu=N
     conda:
         ENV
     shell:
-        "{params.cli} train --model {wildcards.model} --index {input.index}"
+        "{params.with_gpus} {resources.gpu} -- {params.cli} train --model {wildcards.model} --index {input.index}"
         " --classes {input.classes} --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"

@@ -8,7 +8,13 @@ weights equal an uninterrupted run's bit for bit.
 
 Several GPUs: launched under torchrun (WORLD_SIZE > 1), the same loop runs with
 DistributedDataParallel, a DistributedSampler over the same permutation, the global batch split
-across ranks, and rank 0 alone writing checkpoints and logs.
+across ranks, and rank 0 alone writing checkpoints and logs. BatchNorm is synchronised over the
+global batch (distributed.convert_sync_batchnorm), the sampler's padding repeats are dropped and
+the loss is weighted by the real clips of each global step, so with dropout 0 and no random
+augmentation N processes compute the one-process run (tests/test_ddp.py, CPU/gloo: to 1e-9 in
+float64; in float32 the different summation order rounds differently, which BatchNorm over few
+values can amplify, so float32 runs agree only as far as the network's conditioning allows).
+Dropout and augmentation draw from per-rank RNG streams (seed + rank), saved per rank in checkpoints.
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ from vidrec.data.dataset import ClipDataset, augment_clips, collate_batch, norma
 from vidrec.errors import VidrecError
 from vidrec.io import torch_save, write_csv, write_json
 from vidrec.models import create_model
+from vidrec.training.distributed import convert_sync_batchnorm
 
 log = logging.getLogger("vidrec.train")
 
@@ -53,6 +60,7 @@ class Runtime:
     rank: int = 0
     world: int = 1
     amp_dtype: torch.dtype | None = None
+    owns_group: bool = False  # this run initialised the process group (and destroys it at the end)
 
     @property
     def is_main(self) -> bool:
@@ -74,6 +82,12 @@ def setup_runtime(train_cfg: dict, threads: int | None) -> Runtime:
                           "use 'auto' or 'cpu'")
     if use_cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))
+        if local >= torch.cuda.device_count():
+            raise ConfigError(
+                f"config key 'train.gpus': {os.environ.get('LOCAL_WORLD_SIZE', world)} processes per node but "
+                f"{torch.cuda.device_count()} visible GPU(s) (CUDA_VISIBLE_DEVICES="
+                f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}); the job's gpu resource must equal "
+                "train.gpus (do not override it with set-resources)")
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
         torch.backends.cudnn.benchmark = True
@@ -82,10 +96,15 @@ def setup_runtime(train_cfg: dict, threads: int | None) -> Runtime:
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[train_cfg["amp"]]
     else:
         device, amp = torch.device("cpu"), None
-        torch.set_num_threads(max(1, threads or train_cfg["threads"]))
-    if world > 1 and not dist.is_initialized():
+        # CPU processes on one machine share its cores: the rule's threads are split among them
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        torch.set_num_threads(max(1, (threads or train_cfg["threads"]) // local_world))
+    owns_group = world > 1 and not dist.is_initialized()
+    if owns_group:
         dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Runtime(device, rank, world, amp)
+    if rank > 0:  # rank 0 alone logs (and writes files); the others only warn
+        logging.getLogger("vidrec").setLevel(logging.WARNING)
+    return Runtime(device, rank, world, amp, owns_group)
 
 
 def seed_everything(seed: int) -> None:
@@ -213,32 +232,42 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.rt.amp_dtype == torch.float16)
         self.net = self.model
         if self.rt.distributed:
-            if self.rt.device.type == "cuda":
-                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            # BatchNorm statistics over the global batch, as in a one-process run: torch's
+            # SyncBatchNorm on CUDA, vidrec's CpuSyncBatchNorm on CPU/gloo (distributed.py)
+            self.model = convert_sync_batchnorm(self.model, self.rt.device)
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.rt.device.index] if self.rt.device.type == "cuda" else None)
         if self.tcfg["compile"]:
             self.net = torch.compile(self.net)
         self.ckpt_path = self.out / "checkpoint.pt"
-        self.identity = stable_hash({k: v for k, v in run.items() if k != "evaluate"} | {
-            "epochs": None, "classes": class_names, "world": self.rt.world})
+        # What a checkpoint must match to be resumed: everything but the epoch count (so a run
+        # can be extended) and the evaluation settings.
+        protocol = {k: v for k, v in run["protocol"].items() if k != "epochs"}
+        self.identity = stable_hash({k: v for k, v in run.items() if k not in ("evaluate", "protocol")} | {
+            "protocol": protocol, "classes": class_names, "world": self.rt.world})
         self.metrics: list[dict] = []
         self.start_epoch, self.wall = 0, 0.0
 
     # -- checkpointing
     def save_checkpoint(self, epoch: int) -> None:
+        # every rank's RNG state (per-rank seeds: dropout and augmentation draw differ by rank)
+        rngs = [rng_state()]
+        if self.rt.distributed:
+            rngs = [None] * self.rt.world
+            dist.all_gather_object(rngs, rng_state())
         if not self.rt.is_main:
             return
         torch_save({"epoch": epoch, "identity": self.identity, "model": self.model.state_dict(),
                     "optimizer": self.optimizer.state_dict(),
                     "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-                    "scaler": self.scaler.state_dict(), "rng": rng_state(), "metrics": self.metrics,
-                    "wall_time_s": self.wall}, self.ckpt_path)
+                    "scaler": self.scaler.state_dict(), "rng": rngs[0], "rng_ranks": rngs,
+                    "metrics": self.metrics, "wall_time_s": self.wall}, self.ckpt_path)
 
     def try_resume(self) -> None:
         if not self.ckpt_path.exists():
             return
-        state = torch.load(self.ckpt_path, map_location=self.rt.device, weights_only=False)
+        # loaded on the CPU: RNG states must stay CPU byte tensors; load_state_dict moves the rest
+        state = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
         if state.get("identity") != self.identity:
             log.warning("%s belongs to another configuration; starting from scratch", self.ckpt_path)
             return
@@ -247,7 +276,7 @@ class Trainer:
         if self.scheduler and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
+        set_rng_state(state.get("rng_ranks", [state["rng"]])[self.rt.rank])
         self.metrics, self.wall = state["metrics"], state["wall_time_s"]
         self.start_epoch = state["epoch"] + 1
         log.info("resumed from %s after epoch %d", self.ckpt_path, state["epoch"] + 1)
@@ -271,22 +300,32 @@ class Trainer:
         totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
         start = time.perf_counter()
         bar = self._bar(self.train_loader, f"epoch {epoch + 1}/{self.proto['epochs']}")
+        n_total, global_batch = len(self.train_set), self.batch * self.rt.world
         for step, batch in enumerate(bar):
             x, y = self._inputs(batch)
-            x = augment_clips(x, aug["crop"], aug["hflip"], train=True)
+            # Global step `step` is clips [step*B, (step+1)*B) of the epoch's permutation, as in one
+            # process. DistributedSampler pads the epoch to a multiple of the world size by repeating
+            # clips at its end: those are dropped (a rank's last batch may even be empty), and each
+            # rank's summed loss is scaled by world / (real clips in this global step), so DDP's
+            # gradient average is the mean over exactly the one-process batch.
+            x = augment_clips(x, aug["crop"], aug["hflip"], train=True)  # before slicing: never empty
+            keep = self._real_clips(step, len(y), n_total)
+            x, y = x[:keep], y[:keep]
+            n_step = min(global_batch, n_total - step * global_batch)
             with self._autocast():
                 logits = self.net(x)
-                loss = F.cross_entropy(logits.float(), y)
+                ce = F.cross_entropy(logits.float(), y, reduction="sum")
+                loss = ce * (self.rt.world / n_step)
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step + 1}; the last good "
+                    f"non-finite loss ({ce.item() / max(len(y), 1)}) at epoch {epoch + 1}, step {step + 1}; the last good "
                     f"checkpoint is {self.ckpt_path} (after epoch {epoch}). Lower the learning rate "
                     "(protocols.<name>.optimizer.lr) or check the input data, then rerun.")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            totals += torch.tensor([loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)],
+            totals += torch.tensor([ce.item(), (logits.argmax(1) == y).sum().item(), len(y)],
                                    dtype=torch.float64)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}",
@@ -300,16 +339,26 @@ class Trainer:
     def validate(self) -> dict:
         self.net.eval()
         totals = torch.zeros(3, dtype=torch.float64)
-        for batch in self.val_loader:
+        for step, batch in enumerate(self.val_loader):
             x, y = self._inputs(batch)
             aug = self.proto["augment"]
             x = augment_clips(x, aug["crop"], False, train=False)
             with self._autocast():
                 logits = self.net(x).float()
+            keep = self._real_clips(step, len(y), len(self.val_set))  # padded repeats left out
+            logits, y = logits[:keep], y[:keep]
             totals += torch.tensor([F.cross_entropy(logits, y, reduction="sum").item(),
                                     (logits.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64)
         totals = self._all_reduce(totals)
         return {"val_loss": totals[0].item() / totals[2].item(), "val_acc": totals[1].item() / totals[2].item()}
+
+    def _real_clips(self, step: int, batch_len: int, n_total: int) -> int:
+        """How many clips of this rank's batch `step` are real, not DistributedSampler padding.
+
+        The rank's j-th clip is position j * world + rank of the padded permutation; positions
+        >= n_total are the repeats, all at the end, so the real clips are a prefix of the batch."""
+        own = (n_total - self.rt.rank + self.rt.world - 1) // self.rt.world
+        return max(0, min(batch_len, own - step * self.batch))
 
     def _all_reduce(self, t: torch.Tensor) -> torch.Tensor:
         if self.rt.distributed:
@@ -349,7 +398,9 @@ class Trainer:
                          row["val_acc"], row["epoch_time_s"], row["train_clips_per_s"])
         summary = self.finish()
         if self.rt.distributed:
-            dist.barrier()
+            dist.barrier()  # nobody exits (and lets torchrun tear down) before rank 0 has written
+            if self.rt.owns_group:
+                dist.destroy_process_group()
         return summary
 
     def finish(self) -> dict:

@@ -1,0 +1,107 @@
+"""Rebuilding one split's stage leaves the other splits alone.
+
+A miniature demo with all 3 official splits and one narrow model is built once. Then, as the
+README's "Rerunning one split" shows (targets before the flags: `--forcerun` takes every word after
+it): dry runs with `--forcerun <file>` / `--until` select only
+split 2's jobs, and a real forced retraining of split 2 (checkpoint removed: from scratch) rewrites
+split 2's model, its evaluation and the report, while every file of splits 1 and 3, every shard and
+every split index keeps its bytes and its mtime.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+MODEL_OUT = "results/mini/split{}/p3d63/model.pt"
+
+
+def _config() -> dict:
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_workflow import mini_config
+
+    cfg = mini_config()
+    ds = cfg["datasets"]["mini"]
+    ds["splits"] = [1, 2, 3]
+    ds["synthetic"]["classes"] = 2
+    ds["models"] = {"p3d63": ds["models"]["p3d63"]}
+    return cfg
+
+
+def _snakemake(wd: Path, *args: str) -> str:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(wd), "--cores", "2",
+                           *args], capture_output=True, text=True, env=env, timeout=900)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"snakemake {' '.join(args)}:\n{out[-6000:]}"
+    return out
+
+
+def _job_stats(out: str) -> dict[str, int]:
+    table = out[out.index("Job stats"):] if "Job stats" in out else ""
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if k != "total"}
+
+
+def _snapshot(wd: Path, *folders: str) -> dict[str, tuple[int, str]]:
+    files = {}
+    for folder in folders:
+        for p in sorted((wd / folder).rglob("*")):
+            if p.is_file():
+                files[str(p.relative_to(wd))] = (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+    return files
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    wd = tmp_path_factory.mktemp("reruns")
+    (wd / "config.yaml").write_text(yaml.safe_dump(_config()))
+    _snakemake(wd, "report")
+    for s in (1, 2, 3):
+        assert (wd / MODEL_OUT.format(s)).exists()
+    return wd
+
+
+def test_dry_runs_select_only_split_2(built):
+    target = MODEL_OUT.format(2)
+    # split 2's training and what depends on it
+    out = _snakemake(built, "report", "-n", "--forcerun", target)
+    assert _job_stats(out) == {"train": 1, "evaluate": 1, "render_report": 1, "report": 1}, out[-3000:]
+    assert "split=2" in out and "split=1" not in out and "split=3" not in out
+    # split 2's training only (--until stops there)
+    out = _snakemake(built, target, "-n", "--forcerun", "train", "--until", "train")
+    assert _job_stats(out) == {"train": 1}, out[-3000:]
+    # split 2's index only, and --until keeps the rebuilt index from cascading to training
+    index = "results/mini/mini8/split2/index.csv"
+    out = _snakemake(built, "report", "-n", "--forcerun", index, "--until", "split_index")
+    assert _job_stats(out) == {"split_index": 1}, out[-3000:]
+    # and nothing else is stale
+    assert "Nothing to be done" in _snakemake(built, "-n", "report")
+
+
+def test_retraining_split_2_leaves_splits_1_and_3_untouched(built):
+    keep = ("results/mini/split1", "results/mini/split3", "results/mini/mini8", "results/mini/manifest",
+            "data/mini/shards")
+    before = _snapshot(built, *keep)
+    assert any("split1" in k for k in before) and any("split3" in k for k in before)
+    model = built / MODEL_OUT.format(2)
+    report = built / "results/mini/report/index.html"
+    old_model, old_report = model.stat().st_mtime_ns, report.stat().st_mtime_ns
+    (model.parent / "checkpoint.pt").unlink()  # from scratch (a kept checkpoint would be resumed)
+    out = _snakemake(built, "report", "--forcerun", MODEL_OUT.format(2))
+    assert _job_stats(out) == {"train": 1, "evaluate": 1, "render_report": 1, "report": 1}, out[-3000:]
+    assert _snapshot(built, *keep) == before  # same bytes, same mtimes
+    assert model.stat().st_mtime_ns > old_model and report.stat().st_mtime_ns > old_report
+    assert (model.parent / "checkpoint.pt").exists()
+    assert "resumed from" not in (built / "logs/mini/train/split2/p3d63.log").read_text()
+    assert "Nothing to be done" in _snakemake(built, "-n", "report")

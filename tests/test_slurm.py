@@ -1,0 +1,280 @@
+"""The workflow on a real SLURM: Debian's slurm-wlm on this machine, a single-node cluster.
+
+As root (`.ci/run` is root) the test installs `slurm-wlm` and `munge` when missing, writes a
+single-node slurm.conf (select/cons_tres, proctrack/linuxproc, task/none, no accounting, the node's
+hostname from `slurmd -C`, one fake GPU `Name=gpu File=/dev/null` in gres.conf), starts its own
+munged, slurmctld and slurmd (own ports, munge key and socket, state folders under a temporary
+folder), builds the miniature demo's data stage locally, then runs the rest of the DAG (train asking
+for a GPU, evaluate, the report) with `--profile workflow/profiles/slurm` plus the site overrides a
+user would give (partition, account, small memory and runtime). It checks that those jobs went
+through SLURM (job ids in Snakemake's output, SLURM's per-job logs, the training log's SLURM job id
+and the fake GPU handed over as CUDA_VISIBLE_DEVICES=0) and that the outputs are right, and finally
+stops exactly the daemons it started, by pid. Not root, no way to install the packages, or a SLURM
+already configured on this machine: skipped, with the reason.
+
+The configuration goes to /etc/slurm/slurm.conf (and gres.conf), the compiled-in default, because
+the plugin's job step clears every SLURM_* variable (SLURM_CONF included) before its inner `srun`;
+the two files carry a marker and are removed at the end. An existing slurm.conf without the marker
+is never touched: the test skips.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+ETC = Path("/etc/slurm")
+MARK = "# written by vidrec tests/test_slurm.py (removed when the test ends)"
+TOOLS = ["slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sinfo", "munged", "mungekey"]
+
+
+def _missing_tools() -> list[str]:
+    return [t for t in TOOLS if not shutil.which(t, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")]
+
+
+def _ensure_slurm_installed() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: installs slurm-wlm and munge and starts munged, slurmctld and slurmd "
+                    "(.ci/run runs the suite as root)")
+    if not _missing_tools():
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    steps = [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "slurm-wlm", "munge"]]
+    for cmd in steps:
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            pytest.skip(f"cannot install slurm-wlm/munge: {' '.join(cmd)}: {err}")
+        if proc.returncode != 0:
+            pytest.skip(f"cannot install slurm-wlm/munge: {' '.join(cmd)} exited {proc.returncode}: "
+                        f"{(proc.stderr or proc.stdout)[-500:]}")
+    if _missing_tools():
+        pytest.skip(f"slurm-wlm/munge installed but {_missing_tools()} still missing")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _node_facts() -> dict:
+    """NodeHostname, CPUs and memory as slurmd itself sees this machine (`slurmd -C`)."""
+    out = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout
+    facts = dict(re.findall(r"(\w+)=(\S+)", out.splitlines()[0]))
+    return {"hostname": facts["NodeName"], "cpus": int(facts["CPUs"]), "memory": int(facts["RealMemory"])}
+
+
+class MiniSlurm:
+    """munged + slurmctld + slurmd of our own, configured in `root`; stop() ends exactly them."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.procs: dict[str, subprocess.Popen] = {}
+        node = _node_facts()
+        self.cpus = node["cpus"]
+        self.memory = min(node["memory"] - 512, 8000)
+        for d in ("state", "spool", "munge", "log"):
+            (root / d).mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.munge_socket = root / "munge" / "munge.socket"
+        self.conf = ETC / "slurm.conf"
+        for f in (self.conf, ETC / "gres.conf"):
+            if f.exists() and MARK not in f.read_text():
+                pytest.skip(f"{f} exists and was not written by this test: a SLURM is configured here; "
+                            "not touching it")
+        ETC.mkdir(parents=True, exist_ok=True)
+        self.written = [self.conf, ETC / "gres.conf"]
+        self.conf.write_text("\n".join([
+            MARK,
+            "ClusterName=vidrec-test",
+            "SlurmctldHost=localhost",
+            "SlurmUser=root",
+            f"SlurmctldPort={_free_port()}",
+            f"SlurmdPort={_free_port()}",
+            "AuthType=auth/munge",
+            "CredType=cred/munge",
+            f"AuthInfo=socket={self.munge_socket}",
+            f"StateSaveLocation={root / 'state'}",
+            f"SlurmdSpoolDir={root / 'spool'}",
+            f"SlurmctldPidFile={root / 'slurmctld.pid'}",
+            f"SlurmdPidFile={root / 'slurmd.pid'}",
+            f"SlurmctldLogFile={root / 'log' / 'slurmctld.log'}",
+            f"SlurmdLogFile={root / 'log' / 'slurmd.log'}",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "JobAcctGatherType=jobacct_gather/none",
+            "AccountingStorageType=accounting_storage/none",
+            "JobCompType=jobcomp/none",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core_Memory",
+            "SchedulerType=sched/backfill",
+            "GresTypes=gpu",
+            "ReturnToService=2",
+            "MpiDefault=none",
+            "MinJobAge=300",  # finished jobs stay visible to squeue (the profile's status command)
+            "KillWait=5",
+            "InactiveLimit=0",
+            f"NodeName=localhost NodeHostname={node['hostname']} CPUs={self.cpus} "
+            f"RealMemory={self.memory} Gres=gpu:1 State=UNKNOWN",
+            "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+            "",
+        ]))
+        # one fake GPU: File=/dev/null (without File= the node is INVAL); srun --gpus=1 then
+        # exports CUDA_VISIBLE_DEVICES=0
+        (ETC / "gres.conf").write_text(f"{MARK}\nNodeName=localhost Name=gpu File=/dev/null\n")
+        self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
+
+    def _start(self, name: str, cmd: list[str]) -> None:
+        log = open(self.root / "log" / f"{name}.out", "w")
+        self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                            start_new_session=True)
+        time.sleep(0.5)
+        if self.procs[name].poll() is not None:
+            raise RuntimeError(f"{name} exited at start ({self.procs[name].returncode}): "
+                               f"{(self.root / 'log' / f'{name}.out').read_text()[-2000:]}")
+
+    def start(self) -> None:
+        key = self.root / "munge" / "munge.key"
+        subprocess.run(["mungekey", "--create", "--keyfile", str(key)], check=True, capture_output=True)
+        key.chmod(0o600)
+        self._start("munged", ["munged", "--foreground", "--force", f"--socket={self.munge_socket}",
+                               f"--key-file={key}", f"--pid-file={self.root / 'munge' / 'munged.pid'}",
+                               f"--log-file={self.root / 'log' / 'munged.log'}",
+                               f"--seed-file={self.root / 'munge' / 'munged.seed'}"])
+        self._start("slurmctld", ["slurmctld", "-D", "-i"])
+        self._start("slurmd", ["slurmd", "-D", "-N", "localhost"])
+        deadline = time.time() + 60
+        state = ""
+        while time.time() < deadline:
+            state = self.run(["sinfo", "-h", "-N", "-o", "%T"], check=False).stdout.strip()
+            if state in ("idle", "mixed"):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"the node never became idle (state {state!r}):\n{self.logs()}")
+
+    def run(self, cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(cmd, capture_output=True, text=True, env=self.env, check=check, timeout=60)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted((self.root / "log").glob("*"))
+                         if p.is_file())
+
+    def stop(self) -> None:
+        """Cancel what is left of our jobs, SIGTERM each daemon we started (by its pid, SIGKILL after
+        15 s), remove the two configuration files we wrote. Nothing else is touched."""
+        if self.procs.get("slurmctld") and self.procs["slurmctld"].poll() is None:
+            self.run(["scancel", "--user", "root"], check=False)
+        for name in ("slurmd", "slurmctld", "munged"):
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=15)
+        for f in self.written:
+            if f.exists() and MARK in f.read_text():
+                f.unlink()
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    _ensure_slurm_installed()
+    cluster = MiniSlurm(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def slurm_config() -> dict:
+    """test_workflow's miniature synthetic set, one narrow model, one epoch; GPU requested (auto)."""
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["dataset"] = "mini"
+    cfg["clips"]["mini8"] = {"frames": 8, "crop": 192, "size": 32, "sampling": "uniform", "clips_per_video": 2}
+    cfg["datasets"]["mini"] = {
+        "root": "data/mini",
+        "synthetic": {"classes": 2, "groups": 21, "clips_per_group": 1, "min_seconds": 1.0,
+                      "max_seconds": 1.2, "seed": 0},
+        "splits": [1], "clip": "mini8",
+        "models": {"p3d63": {"arch": "p3d63", "protocol": "thesis", "args": {"base_width": 8}}},
+        "protocol_overrides": {"thesis": {"epochs": 1, "batch_size": 8}},
+    }
+    cfg["train"].update({"device": "auto", "gpus": 1, "threads": 1})  # auto: asks SLURM for 1 GPU
+    return cfg
+
+
+# What a user adapting workflow/profiles/slurm to this one-node site gives on the command line:
+# its partition and account, memory and runtime that fit the node, one CPU per job.
+SITE_OVERRIDES = [
+    "--default-resources", "slurm_partition=debug", "slurm_account=vidrec", "runtime=10", "mem_mb=400",
+    "--set-resources", "train:cpus_per_gpu=1", "train:mem_mb=1500", "train:runtime=10",
+    "evaluate:cpus_per_gpu=1", "evaluate:mem_mb=1000", "evaluate:runtime=10",
+    "render_report:mem_mb=1000",
+    "--set-threads", "decode=1",
+    "--slurm-init-seconds-before-status-checks", "2",  # a test DAG of seconds-long jobs
+    "--latency-wait", "10",
+]
+
+
+def test_demo_dag_runs_through_slurm(slurm, tmp_path):
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    (wd / "config.yaml").write_text(yaml.safe_dump(slurm_config()))
+    env = {**slurm.env, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # The data stage (synth, manifest, 21 shards, index) runs locally first: on this 2-core node
+    # every SLURM job costs ~10 s of Snakemake job-step start-up plus the plugin's status polling,
+    # and 21 one-second decode jobs would take minutes. Everything after it (train asking for a GPU,
+    # evaluate, the report) goes through SLURM.
+    local = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(wd),
+                            "--cores", "2", "shards"], capture_output=True, text=True, env=env, timeout=300)
+    assert local.returncode == 0, (local.stdout + local.stderr)[-4000:]
+    start = time.monotonic()
+    proc = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(wd),
+                           "--profile", str(REPO / "workflow/profiles/slurm"), *SITE_OVERRIDES, "report"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    out = proc.stdout + proc.stderr
+    print(f"snakemake through SLURM: {time.monotonic() - start:.0f} s")
+    assert proc.returncode == 0, f"{out[-6000:]}\n{slurm.logs()}"
+
+    # every job was submitted with sbatch: "Job N has been submitted with SLURM jobid X (log: ...)"
+    submitted = re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+?)\)", out)
+    ids = {int(i) for i, _ in submitted}
+    print("SLURM job ids:", sorted(ids))
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out[out.index("Job stats"):], re.M)) if "Job stats" in out else {}
+    n_jobs = sum(int(v) for k, v in jobs.items() if k not in ("total", "report"))  # `report` is local
+    assert set(jobs) == {"train", "evaluate", "render_report", "report", "total"}, jobs
+    assert len(ids) == n_jobs == 3, (jobs, sorted(ids))
+    # SLURM's own per-job logs (kept by the profile) exist, one per job id
+    for _, log in submitted:
+        assert Path(log if os.path.isabs(log) else wd / log).exists(), log
+    # the train job ran inside SLURM and got the fake GPU from SLURM, not from vidrec's slot locks
+    train_log = (wd / "logs/mini/train/split1/p3d63.log").read_text()
+    m = re.search(r"CUDA_VISIBLE_DEVICES=0 \(SLURM job (\d+), SLURM set", train_log)
+    assert m and int(m.group(1)) in ids, train_log[:2000]
+
+    res = wd / "results/mini"
+    ev = json.loads((res / "split1/p3d63/evaluation.json").read_text())
+    assert ev["model"] == "p3d63" and ev["n_videos"] == 14 and 0 <= ev["video_top1"] <= 1
+    assert len(list((wd / "data/mini/shards/mini8").glob("g*.h5"))) == 21
+    assert (res / "report/index.html").exists()
+    train = json.loads((res / "split1/p3d63/train.json").read_text())
+    assert train["epochs"] == 1 and train["device"] == "cpu"  # the fake GPU is /dev/null

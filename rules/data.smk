@@ -54,7 +54,7 @@ rule decode:
     params:
         cli=CLI,
         clip=lambda w: config["clips"][w.clip],
-        decode=config["decode"],
+        on_bad_video=config["decode"]["on_bad_video"],  # workers/threads change no byte
     log:
         f"{LOGS}/decode/{{clip}}/g{{group}}.log",
     benchmark:

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+# One thread per process: tests and the jobs they start share 2 cores, and oversubscribed torch
+# threads spin-wait (10x slower measured here). Subprocesses inherit this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import cv2
 import numpy as np
 import pytest
@@ -133,3 +137,45 @@ def tiny_run(tiny_dataset, tmp_path_factory) -> dict:
             "--shards", *shards, "--out", str(index))
     return {"work": work, "config": cfg, "index": index, "classes": work / "manifest/classes.txt",
             "common": common}
+
+
+# ----------------------------------------------------------------------------- miniature workflow runs
+def snakemake_argv(workdir: Path, *args: str) -> list[str]:
+    """`snakemake -s REPO/Snakefile -d WORKDIR --cores 2 ...` from this virtualenv."""
+    return [str(Path(sys.executable).parent / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+            "--cores", "2", *args]
+
+
+def snakemake_env() -> dict:
+    """The environment for a snakemake subprocess: this virtualenv's bin first (rules call `vidrec`)."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "OMP_NUM_THREADS": "1"}
+
+
+def kill_test_config() -> dict:
+    """tests/test_workflow.py's miniature workflow (3 classes, 21 groups, 8x32x32 clips) with one
+    base-width-8 model trained for 2 epochs: the uninterrupted reference of tests/test_kill.py."""
+    from test_workflow import mini_config
+
+    cfg = mini_config()
+    mini = cfg["datasets"]["mini"]
+    mini["models"] = {"p3d63": mini["models"]["p3d63"]}
+    mini["protocol_overrides"]["thesis"]["epochs"] = 2
+    cfg["evaluate"]["speed_batches"] = 1
+    if isinstance(cfg.get("experiments"), dict):
+        cfg["experiments"]["in_report"] = False  # the comparison report only: no experiment runs
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def mini_reference(tmp_path_factory) -> Path:
+    """One uninterrupted `snakemake report` of kill_test_config(), shared by the kill and
+    determinism tests (copy it with shutil.copytree before changing anything)."""
+    import yaml
+
+    wd = tmp_path_factory.mktemp("mini_reference")
+    (wd / "config.yaml").write_text(yaml.safe_dump(kill_test_config()))
+    proc = subprocess.run(snakemake_argv(wd, "report"), cwd=wd, capture_output=True, text=True,
+                          env=snakemake_env(), timeout=900)
+    assert proc.returncode == 0, f"reference run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return wd

@@ -52,7 +52,8 @@ def cmd_manifest(args: argparse.Namespace) -> None:
         if not paths[key].exists():
             raise ConfigError(f"config key 'datasets.{cfg['dataset']}.root': {paths[key]} does not exist "
                               f"(expected {paths['root']}/UCF-101 and {paths['root']}/ucfTrainTestlist)")
-    videos, membership = build_manifest(paths["videos"], paths["lists"])
+    videos, membership = build_manifest(paths["videos"], paths["lists"],
+                                        missing=cfg["decode"]["on_bad_video"])
     audit = leakage_audit(videos, membership)
     warnings = check_leakage(audit, cfg["leakage"]["allow"])
     for w in warnings:

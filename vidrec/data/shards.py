@@ -69,6 +69,26 @@ def _decode_all(tasks: list[tuple], workers: int, threads: int) -> Iterable[tupl
         yield from pool.imap(_decode_task, tasks, chunksize=2)
 
 
+def remove_stale_temporaries(out_path: Path) -> list[Path]:
+    """Delete `.gGG.h5.<pid>.tmp` files that a killed writer of this shard left behind.
+
+    A shard is as large as a few GB on UCF101, so a kill during decoding must not leave its
+    temporary file forever. Only files whose writer process is gone (on this machine) are removed.
+    """
+    removed = []
+    for tmp in Path(out_path).parent.glob(f".{Path(out_path).name}.*.tmp"):
+        try:
+            os.kill(int(tmp.name.rsplit(".", 2)[-2]), 0)
+            continue  # its writer still runs
+        except ProcessLookupError:
+            pass
+        except (ValueError, PermissionError):
+            continue  # not ours to judge
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
 def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path: Path,
                 *, workers: int = 1, threads: int = 1, on_bad_video: str = "fail",
                 progress: bool = False) -> dict:
@@ -78,6 +98,7 @@ def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path
     and lists it in the statistics, which are written beside the shard.
     """
     out_path = Path(out_path)
+    remove_stale_temporaries(out_path)
     videos = videos.sort_values("video_id")
     tasks = [(int(r.video_id), str(Path(videos_dir) / r.path), spec, threads) for r in videos.itertuples()]
     labels = dict(zip(videos.video_id, videos.label))
@@ -140,7 +161,8 @@ def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path
     stats = {"shard": out_path.name, "videos": len(tasks) - len(skipped), "clips": n,
              "skipped": skipped, "repairs": repairs_log, "backends": backends,
              "seconds": round(seconds, 3), "videos_per_s": round((len(tasks)) / max(seconds, 1e-9), 2),
-             "workers": workers, "bytes": out_path.stat().st_size, "config_hash": shard_config_hash(spec)}
+             "workers": workers, "bytes": out_path.stat().st_size, "config_hash": shard_config_hash(spec),
+             "content_hash": digest.hexdigest()}  # = the shard's attribute: same config, same hash
     return stats
 
 
@@ -150,7 +172,7 @@ def _truncate(f: h5py.File, name: str, n: int) -> None:
     if ds.shape[0] == n:
         return
     data = ds[:n]
-    attrs = dict(chunks=ds.chunks)
+    attrs = dict(chunks=ds.chunks) if n else {}  # every video skipped: an empty, unchunked dataset
     del f[name]
     f.create_dataset(name, data=data, **attrs)
 

@@ -94,11 +94,14 @@ def read_split_lists(lists_dir: Path, splits: tuple[int, ...] = SPLITS) -> dict[
 
 
 def build_manifest(videos_dir: Path, lists_dir: Path, splits: tuple[int, ...] = SPLITS,
-                   check_files: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   check_files: bool = True, missing: str = "fail") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (videos, split_membership); raise ManifestError listing every bad line.
 
     videos: video_id, path (relative to videos_dir), class_name, label (0-based), group, clip.
     split_membership: video_id plus one column per split ("train" / "test").
+    missing: "fail" lists every listed video that is not on disk as a problem; "skip"
+    (decode.on_bad_video: skip) keeps them, and the decode stage lists them as skipped
+    ("file not found") in gGG.json and the report.
     """
     classes = read_class_index(lists_dir)
     by_lower = {c.lower(): i for i, c in enumerate(classes)}
@@ -111,34 +114,40 @@ def build_manifest(videos_dir: Path, lists_dir: Path, splits: tuple[int, ...] = 
             seen: dict[str, str] = {}
             for e in entries:
                 if e.path in seen:
-                    problems.add(e.source, f"duplicate entry {e.path} (first at {seen[e.path]})")
+                    problems.add(e.source, f"duplicate entry {e.path} (first at {seen[e.path]}); "
+                                           "delete one of the lines")
                     continue
                 seen[e.path] = e.source
                 folder, _, fname = e.path.replace("\\", "/").rpartition("/")
                 m = NAME_RE.match(fname)
                 if not m or not folder:
-                    problems.add(e.source, f"{e.path!r} is not '<Class>/v_<Class>_gGG_cCC.avi'")
+                    problems.add(e.source, f"{e.path!r} is not '<Class>/v_<Class>_gGG_cCC.avi'; correct the line")
                     continue
                 label = by_lower.get(folder.lower())
                 if label is None:
-                    problems.add(e.source, f"class folder '{folder}' is not in classInd.txt")
+                    problems.add(e.source, f"class folder '{folder}' is not in classInd.txt; add '<id> {folder}' to "
+                                            "classInd.txt or remove the line")
                     continue
                 if m["cls"].lower() != folder.lower():
-                    problems.add(e.source, f"file name class '{m['cls']}' does not match folder '{folder}'")
+                    problems.add(e.source, f"file name class '{m['cls']}' does not match folder '{folder}'; "
+                                           "correct the line")
                     continue
                 if e.label is not None and e.label - 1 != label:
-                    problems.add(e.source, f"label {e.label} but classInd.txt gives {label + 1} for {folder}")
+                    problems.add(e.source, f"label {e.label} but classInd.txt gives {label + 1} for {folder}; "
+                                           "correct the label")
                     continue
                 videos.setdefault(e.path, {"path": e.path, "class_name": classes[label], "label": label,
                                            "group": int(m["group"]), "clip": int(m["clip"])})
                 other = membership.setdefault(e.path, {}).get(f"split{s}")
                 if other:
-                    problems.add(e.source, f"{e.path} is in both the train and test list of split {s}")
+                    problems.add(e.source, f"{e.path} is in both the train and test list of split {s}; "
+                                           "remove it from one")
                 membership[e.path][f"split{s}"] = subset
-    if check_files:
-        missing = [p for p in sorted(videos) if not (Path(videos_dir) / p).is_file()]
-        for p in missing:
-            problems.add(str(Path(videos_dir) / p), "listed in the split lists but missing on disk")
+    if check_files and missing != "skip":
+        for p in sorted(videos):
+            if not (Path(videos_dir) / p).is_file():
+                problems.add(str(Path(videos_dir) / p), "listed in the split lists but missing on disk; restore "
+                             "it, remove it from every list, or set decode.on_bad_video: skip to leave it out")
     problems.raise_if_any(f"the split lists in {lists_dir} do not match the videos in {videos_dir}")
     for path, member in membership.items():
         for s in lists:

@@ -2,6 +2,8 @@
 #   snakemake --cores 2 report          the comparison report (also the default target)
 #   snakemake --cores 2 shards          decode up to the HDF5 shards
 #   snakemake --cores 2 evaluations     train and evaluate every configured model and split
+#   snakemake --cores 2 clip_length_transfer | finetune_8_to_32 | clips_per_video | architecture_sweep
+#                                       Tran et al.'s experiments (rules/experiments.smk), or all: experiments
 from snakemake.utils import min_version
 
 from vidrec.config import validate_config
@@ -34,6 +36,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/experiments.smk"
 
 
 rule all:

@@ -23,6 +23,8 @@ REPORT_INPUTS = {
     "audit": rules.manifest.output.audit,
     "videos": rules.manifest.output.videos,
     "shard_stats": [p for c in sorted({run_clip(m) for m in MODELS}) for p in shard_stats(c)],
+    # experiments.in_report: true -> the experiments' tables and figures (else nothing)
+    "experiments": experiment_report_files(),
     # shown in the report: a changed configuration or claim re-renders it
     "config": CONFIG_AS_RUN,
     "claims": str(CLAIMS_PATH),

@@ -40,6 +40,7 @@ def test_two_epoch_run_and_evaluation_through_the_cli(tiny_run, tmp_path):
     assert ev["n_videos"] == 14 and ev["n_clips"] == 28 and ev["chance"] == 0.5
     assert 0 <= ev["clip_top1"] <= 1 and ev["video_top5"] == 1.0  # 2 classes: top-5 is always right
     assert ev["params"] == sum(p.numel() for p in model.parameters())
+    assert ev["infer_videos_per_s_end_to_end"] > 0 and ev["end_to_end_videos"] == 14  # decode included
     assert ev["infer_clips_per_s"] > 0 and ev["train_time_total_s"] == pytest.approx(metrics["wall_time_s"].iloc[-1])
     preds = pd.read_csv(out / "predictions.csv")
     assert len(preds) == 14 and preds["correct_video"].mean() == pytest.approx(ev["video_top1"])

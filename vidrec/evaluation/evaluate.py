@@ -121,8 +121,61 @@ def predict_clips(model: torch.nn.Module, dataset: ClipDataset, batch: int, devi
     return np.concatenate(out)
 
 
+def check_clip_transfer(blob: dict, clip_shape: tuple[int, ...], clip_name: str) -> None:
+    """A model whose structure is fixed by its training clip (R2D's stem spans the clip) cannot test on another."""
+    from vidrec.errors import VidrecError
+    from vidrec.models import clip_args
+
+    trained = tuple(blob["clip_shape"])
+    fixed = {"num_frames": (1, "frames"), "input_size": (2, "frame size")}
+    for arg in clip_args(blob["arch"]):
+        i, what = fixed[arg]
+        if (arg == "num_frames" and clip_shape[1] != trained[1]) or \
+                (arg == "input_size" and tuple(clip_shape[2:]) != tuple(trained[2:])):
+            raise VidrecError(f"{blob['arch']} is built for its training clip's {what} "
+                              f"({'x'.join(map(str, trained[1:]))}); it cannot be evaluated on clip spec "
+                              f"'{clip_name}' ({'x'.join(map(str, clip_shape[1:]))})")
+
+
+def write_clip_scores(path: Path, scores: np.ndarray, dataset: ClipDataset, n_clips: np.ndarray) -> None:
+    """scores.npz: the softmax of every test clip, with its video, clip index, label and the video's clip count."""
+    from vidrec.io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, scores=scores.astype(np.float32), labels=dataset.labels, video_ids=dataset.video_ids,
+                 clip_index=dataset.clip_index, n_clips=n_clips)
+
+
+def end_to_end_speed(cfg: dict, model_path: Path, test: pd.DataFrame, rt) -> dict:
+    """Videos/s with decoding included (the thesis's 2-2.d measure) on the split's own test videos.
+
+    Uses the `vidrec predict` pipeline; skipped (empty dict) when the videos are not on disk or
+    `evaluate.end_to_end_videos` is 0. On CPU one decode worker runs beside the model's threads.
+    """
+    from vidrec.config import dataset_paths
+    from vidrec.inference import measure_end_to_end
+
+    n = cfg["evaluate"]["end_to_end_videos"]
+    if not n or "path" not in test.columns:
+        return {}
+    root = dataset_paths(cfg)["videos"]
+    paths = [root / p for p in test["path"] if (root / p).is_file()][:n]
+    if not paths:
+        return {}
+    return measure_end_to_end(model_path, paths, batch=cfg["evaluate"]["batch_size"], device=rt.device,
+                              workers=1 if rt.device.type == "cpu" else None,
+                              threads=torch.get_num_threads(), amp=rt.amp_dtype, max_videos=n)
+
+
 def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
-                 threads: int | None = None) -> dict:
+                 threads: int | None = None, clip_name: str | None = None, save_scores: bool = False) -> dict:
+    """Evaluate model.pt on a split index.
+
+    clip_name: the clip spec the index was built from when it is not the model's own (a model trained
+    on 8-frame clips tested on 32-frame clips); recorded, and used for the efficiency figures.
+    save_scores: also write scores.npz (every clip's softmax) for clip-count experiments.
+    """
+    from vidrec.config import model_input_shape
     from vidrec.models import model_complexity
     from vidrec.provenance import hardware
     from vidrec.training.trainer import setup_runtime
@@ -130,6 +183,10 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
     ecfg = cfg["evaluate"]
     rt = setup_runtime(cfg["train"], threads)
     model, blob = build_model_from_file(model_path)
+    clip_shape = tuple(blob["clip_shape"])
+    if clip_name is not None and clip_name != blob.get("clip_name"):
+        clip_shape = model_input_shape(cfg["clips"][clip_name], blob.get("augment"))
+        check_clip_transfer(blob, clip_shape, clip_name)
     model.to(rt.device)
     index = pd.read_csv(index_csv)
     test = index[index["subset"] == "test"]
@@ -143,7 +200,6 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
     n_clips = np.array([n_clips_of[v] for v in dataset.video_ids])
     acc = accuracy_tables(scores, dataset.labels, dataset.video_ids, dataset.clip_index, n_clips,
                           blob["class_names"])
-    clip_shape = tuple(blob["clip_shape"])
     complexity = model_complexity(model, clip_shape)
     clips_per_s = inference_speed(model, clip_shape, ecfg["batch_size"], ecfg["speed_batches"], rt.device,
                                   rt.amp_dtype)
@@ -152,7 +208,7 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
         if (model_path.parent / "train.json").exists() else {}
     summary = {
         "model": blob["run"]["model"], "arch": blob["arch"], "dataset": blob["run"]["dataset"],
-        "protocol": blob["run"]["protocol_name"], "clip_spec": blob.get("clip_name"),
+        "protocol": blob["run"]["protocol_name"], "clip_spec": clip_name or blob.get("clip_name"),
         "split": int(index_csv.parent.name.removeprefix("split")) if index_csv.parent.name.startswith("split") else None,
         **{k: acc[k] for k in ("clip_top1", "clip_top5", "video_top1", "video_top5", "n_videos",
                                "n_clips", "chance")},
@@ -170,11 +226,17 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
         "train_time_per_epoch_s": train_info.get("mean_epoch_time_s"),
         "epochs": train_info.get("epochs"),
     }
+    if clip_name is not None:
+        summary["trained_clip_spec"] = blob.get("clip_name")
+        summary["trained_clip_shape"] = list(blob["clip_shape"])
     out = Path(out_dir)
+    if save_scores:
+        write_clip_scores(out / "scores.npz", scores, dataset, n_clips)
     write_csv(out / "predictions.csv", acc["predictions"])
     write_csv(out / "per_class.csv", acc["per_class"])
     with_index = acc["confusion"].reset_index(names="true_class")
     write_csv(out / "confusion.csv", with_index)
+    summary.update(end_to_end_speed(cfg, model_path, test, rt))
     write_json(out / "evaluation.json", summary)
     log.info("%s: clip top-1 %.3f, video top-1 %.3f (chance %.3f), %.1f clips/s",
              summary["model"], summary["clip_top1"], summary["video_top1"], summary["chance"], clips_per_s)

@@ -36,7 +36,16 @@ def input_files(cfg: dict, results_dir: Path, shards_dir: Path, groups: list[int
     files["audit"] = [results_dir / "manifest" / "audit.json"]
     files["videos"] = [results_dir / "manifest" / "videos.csv"]
     files["shard_stats"] = [Path(shards_dir) / c / f"g{g:02d}.json" for c in clip_specs(cfg) for g in groups]
+    if experiment_files(cfg):  # experiments.in_report: true
+        files["experiments"] = [results_dir / f for f in experiment_files(cfg)]
     return files
+
+
+def experiment_files(cfg: dict) -> list[str]:
+    """summary.json and figure.png of every configured experiment when experiments.in_report is true."""
+    from vidrec.experiments.spec import report_files
+
+    return report_files(cfg)
 
 
 @dataclass
@@ -57,6 +66,8 @@ class Results:
     videos: pd.DataFrame
     shard_stats: list[dict]     # gGG.json contents + clip_spec
     read: list[Path] = field(default_factory=list)
+    # experiments.in_report: experiment name -> {"summary": summary.json, "png": figure.png bytes}
+    experiments: dict[str, dict] = field(default_factory=dict)
 
     @property
     def groups(self) -> list[int]:
@@ -112,7 +123,15 @@ def load_results(cfg: dict, results_dir: Path, shards_dir: Path | None = None) -
     for path in files["shard_stats"]:
         stats = reader.json(path)
         shard_stats.append({**stats, "clip_spec": path.parent.name, "group": int(path.stem[1:])})
+    experiments: dict[str, dict] = {}
+    for path in files.get("experiments", []):
+        entry = experiments.setdefault(path.parent.name, {})
+        if path.suffix == ".json":
+            entry["summary"] = reader.json(path)
+        else:
+            entry["png"] = reader._check(path).read_bytes()
     return Results(
+        experiments=experiments,
         cfg=cfg, results_dir=results_dir, dataset=cfg["dataset"], splits=list(ds["splits"]),
         models=list(ds["models"]), synthetic=ds.get("synthetic"), runs=pd.DataFrame(rows),
         metrics=pd.concat(metrics, ignore_index=True), per_class=pd.concat(per_class, ignore_index=True),

@@ -1,0 +1,87 @@
+# Tran et al.'s experiments (README "Experiments of Tran et al."), one target each:
+#   snakemake --cores 2 clip_length_transfer | finetune_8_to_32 | clips_per_video | architecture_sweep
+#   snakemake --cores 2 experiments                  all of those configured
+# The runs each experiment needs are generated from config `experiments:` (vidrec/experiments/spec.py:
+# x_<arch>_<clip>, x_<arch>_<from>_to_<to>) and trained and evaluated by the normal train/evaluate
+# rules; `evaluate_at` tests a trained run on another clip spec; the experiment rules only aggregate
+# (`vidrec experiment <name>` -> results/<dataset>/experiments/<name>/). They are not inputs of the
+# comparison report unless experiments.in_report is true (rules/report.smk, experiment_report_files).
+from vidrec.experiments import spec as XSPEC
+
+XP_NAMES = XSPEC.configured(config)
+XP_CATEGORY = "8. Experiments of Tran et al."
+
+
+rule evaluate_at:
+    input:
+        model=rules.train.output.model,
+        summary=rules.train.output.summary,
+        index=f"{RESULTS}/{{clip}}/split{{split}}/index.csv",
+    output:
+        evaluation=f"{RESULTS}/split{{split}}/{{model}}/at_{{clip}}/evaluation.json",
+        scores=f"{RESULTS}/split{{split}}/{{model}}/at_{{clip}}/scores.npz",
+        predictions=f"{RESULTS}/split{{split}}/{{model}}/at_{{clip}}/predictions.csv",
+        per_class=f"{RESULTS}/split{{split}}/{{model}}/at_{{clip}}/per_class.csv",
+        confusion=f"{RESULTS}/split{{split}}/{{model}}/at_{{clip}}/confusion.csv",
+    params:
+        cli=CLI,
+        with_gpus=WITH_GPUS,
+        evaluate=config["evaluate"],
+        clip=lambda w: config["clips"][w.clip],
+        out_dir=parent_dir,
+    log:
+        f"{LOGS}/evaluate_at/split{{split}}/{{model}}/{{clip}}.log",
+    benchmark:
+        f"{BENCH}/evaluate_at/split{{split}}/{{model}}/{{clip}}.tsv"
+    threads: config["train"]["threads"]
+    resources:
+        gpu=EVAL_GPUS,
+    conda:
+        ENV
+    shell:
+        "{params.with_gpus} {resources.gpu} -- {params.cli} evaluate --model-file {input.model} --index {input.index}"
+        " --clip {wildcards.clip} --scores --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+
+
+# One aggregation rule and one target per configured experiment.
+for _name in XP_NAMES:
+    _plan = XSPEC.plan(config, _name)
+    _out = XSPEC.output_files(_name)
+    _caption = f"../workflow/report/experiment_{_name}.rst"
+
+    rule:
+        name:
+            f"experiment_{_name}"
+        input:
+            [f"{RESULTS}/{f}" for f in _plan["inputs"]],
+        output:
+            **{
+                key: report(f"{RESULTS}/{path}", caption=_caption, category=XP_CATEGORY, subcategory=_name)
+                for key, path in _out.items()
+            },
+        params:
+            cli=CLI,
+            results=RESULTS,
+            out_dir=f"{RESULTS}/experiments/{_name}",
+            name=_name,  # a param, not an f-string in shell: the shell string is formatted at job time
+            experiment=config["experiments"][_name],
+        log:
+            f"{LOGS}/experiments/{_name}.log",
+        benchmark:
+            f"{BENCH}/experiments/{_name}.tsv"
+        threads: 1
+        conda:
+            ENV
+        shell:
+            "{params.cli} experiment {params.name} --results {params.results} --out-dir {params.out_dir} > {log} 2>&1"
+
+    rule:
+        name:
+            _name
+        input:
+            [f"{RESULTS}/{path}" for path in _out.values()],
+
+
+rule experiments:
+    input:
+        [f"{RESULTS}/{p}" for n in XP_NAMES for p in XSPEC.output_files(n).values()],

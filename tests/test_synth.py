@@ -63,6 +63,8 @@ def test_class_definitions_and_names():
     with pytest.raises(ValueError):
         synth.generate_dataset(Path("/nonexistent/never"), Path("/nonexistent/never"),
                                classes=synth.MAX_CLASSES + 1)
+    with pytest.raises(ValueError, match="even"):
+        synth.generate_dataset(Path("/nonexistent/never"), Path("/nonexistent/never"), width=81)
 
 
 def test_profile_set_is_closed_under_time_reversal():

@@ -545,8 +545,9 @@ def generate_dataset(videos_root: Path, lists_dir: Path, *, classes: int = 10, g
         raise ValueError("groups and clips_per_group must be >= 1")
     if groups > 99 or clips_per_group > 99:
         raise ValueError("groups and clips_per_group are written with two digits (<= 99)")
-    if width < 32 or height < 32:
-        raise ValueError("width and height must be >= 32")
+    if width < 16 or height < 16 or width % 2 or height % 2:
+        raise ValueError(f"width and height must be even and >= 16 (MPEG-4 drops an odd last "
+                         f"row/column), got {width}x{height}")
     if fps < 1 or not (0 < min_seconds <= max_seconds):
         raise ValueError("need fps >= 1 and 0 < min_seconds <= max_seconds")
     videos_root, lists_dir = Path(videos_root), Path(lists_dir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -130,15 +131,14 @@ def out(wd: Path, name: str, key: str) -> Path:
     return wd / "results" / "mini" / spec.output_files(name)[key]
 
 
-@pytest.mark.xfail(strict=False, reason="issue 10 open: the experiment pages do not yet carry the demo-set and "
-                   "Kinetics-400 claim labels this test asks for")
 def test_every_experiment_writes_its_outputs(xp):
     for name in EXPERIMENTS:
         for key in spec.OUTPUTS:
             assert out(xp, name, key).stat().st_size > 0, (name, key)
         html = out(xp, name, "html").read_text()
         assert f'<section id="{name}">' in html and "data:image/png;base64," in html
-        assert "demo set" in html and "Kinetics-400" in html and "nan" not in html.lower().replace("nanos", "")
+        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)  # base64 may spell anything
+        assert "demo set" in text and "Kinetics-400" in text and not re.search(r"\bnan\b", text, re.I)
         summary = json.loads(out(xp, name, "summary").read_text())
         assert summary["inputs"] and summary["show"]["rows"]
         assert (xp / "logs/mini/experiments" / f"{name}.log").exists()
@@ -155,8 +155,6 @@ def test_clip_length_transfer_table(xp):
     assert claims["measured"].str.contains("points").all()
 
 
-@pytest.mark.xfail(strict=False, reason="issue 10 open: a newer short-run model.pt does not yet make the "
-                   "fine-tuning train job rerun (init_from input dependency)")
 def test_finetune_starts_from_the_short_run(xp):
     log = (xp / "logs/mini/train/split1/x_r2plus1d_18_m8_to_m16.log").read_text()
     assert "initialised from results/mini/split1/x_r2plus1d_18_m8/model.pt" in log
@@ -167,15 +165,19 @@ def test_finetune_starts_from_the_short_run(xp):
     ft = t.set_index("role").loc["finetuned_at_long"]
     assert ft["train_time_s"] == pytest.approx(tr["x_r2plus1d_18_m8"] + tr["x_r2plus1d_18_m8_to_m16"])
     assert ft["time_share_of_scratch"] == pytest.approx(ft["train_time_s"] / tr["x_r2plus1d_18_m16"])
-    # the fine-tuning job depends on the short run's model.pt: a newer one retrains the fine-tuning
+    # the fine-tuning job depends on the short run's model.pt: a changed one retrains the fine-tuning
+    # (Snakemake skips a newer mtime alone when the recorded checksum still matches, so change the bytes)
     short = xp / "results/mini/split1/x_r2plus1d_18_m8/model.pt"
-    before = short.stat()
-    os.utime(short, (before.st_atime + 1000, before.st_mtime + 1000))
+    blob, before = short.read_bytes(), short.stat()
+    short.write_bytes(blob + b"changed")
     try:
         proc = snakemake(xp, "-n", "results/mini/split1/x_r2plus1d_18_m8_to_m16/model.pt")
         text = proc.stdout + proc.stderr
-        assert "rule train:" in text and "x_r2plus1d_18_m8_to_m16" in text and "Updated input files" in text, text
+        jobs = [j for j in text.split("\n\n") if "rule train:" in j]
+        assert len(jobs) == 1 and "model=x_r2plus1d_18_m8_to_m16" in jobs[0], text
+        assert "results/mini/split1/x_r2plus1d_18_m8/model.pt" in jobs[0].split("reason:")[1], jobs[0]
     finally:
+        short.write_bytes(blob)
         os.utime(short, (before.st_atime, before.st_mtime))
 
 

@@ -47,6 +47,14 @@ def test_run_config_merges_protocol_overrides():
     assert run["model_args"]["dropout"] == 0.5 and run["clip"]["frames"] == 16
 
 
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    """YAML 1.1 (PyYAML, Snakemake) reads `1e-4` as a string; the config reads it as the number users mean."""
+    cfg = _with(tmp_path, "protocols.thesis.optimizer.lr=1e-4", "protocols.tran.optimizer.weight_decay=5E-4")
+    assert cfg["protocols"]["thesis"]["optimizer"]["lr"] == pytest.approx(1e-4)
+    assert cfg["protocols"]["tran"]["optimizer"]["weight_decay"] == pytest.approx(5e-4)
+    assert cfg["datasets"]["demo"]["models"]["p3d63"]["arch"] == "p3d63"  # names stay names
+
+
 def test_missing_root_unwritable_results_and_no_ffmpeg(tmp_path, monkeypatch):
     cfg = load_config(REPO / "config.yaml", ["dataset=ucf101", f"datasets.ucf101.root={tmp_path}/nowhere"])
     with pytest.raises(ConfigError, match=r"datasets.ucf101.root.*nowhere/UCF-101 not found"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ def validate_config(cfg: dict, check_models: bool = True) -> dict:
 
     check_models=False skips the model-name check, which imports torch (the data verbs don't).
     """
+    _exponent_strings_to_floats(cfg)
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     validator = _defaults_filling_validator()(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path])
@@ -58,6 +60,20 @@ def validate_config(cfg: dict, check_models: bool = True) -> dict:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
     check_references(cfg, check_models)
     return cfg
+
+
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _exponent_strings_to_floats(node: Any) -> None:
+    """In place: '1e-4' -> 1e-4. PyYAML (and so Snakemake's config loader) follows YAML 1.1, which
+    reads a float without a dot (`lr: 1e-4`) as a string; YAML 1.2 and every user read it as a number."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in list(items):
+        if isinstance(v, str) and _EXPONENT_FLOAT.match(v):
+            node[k] = float(v)
+        else:
+            _exponent_strings_to_floats(v)
 
 
 def check_references(cfg: dict, check_models: bool = True) -> None:

@@ -44,6 +44,7 @@ def _convlstm_c2d(
     dropout: float,
     peephole: bool,
     input_size: int | Sequence[int] | None,
+    zero_init_residual: bool,
 ) -> P3DNet:
     return P3DNet(
         convlstm_builder(peephole),
@@ -52,6 +53,7 @@ def _convlstm_c2d(
         base_width=base_width,
         dropout=dropout,
         input_size=input_size if peephole else None,
+        zero_init_residual=zero_init_residual,
     )
 
 
@@ -62,9 +64,10 @@ def convlstm_c2d63(
     dropout: float = 0.5,
     peephole: bool = True,
     input_size: int | Sequence[int] | None = 160,
+    zero_init_residual: bool = False,
 ) -> P3DNet:
     """The thesis's "ConvLSTM-C2D ResNet(63)": ResNet-50 layout [3, 4, 6, 3]."""
-    return _convlstm_c2d(63, num_classes, base_width, dropout, peephole, input_size)
+    return _convlstm_c2d(63, num_classes, base_width, dropout, peephole, input_size, zero_init_residual)
 
 
 @register_model
@@ -74,9 +77,10 @@ def convlstm_c2d131(
     dropout: float = 0.5,
     peephole: bool = True,
     input_size: int | Sequence[int] | None = 160,
+    zero_init_residual: bool = False,
 ) -> P3DNet:
     """ConvLSTM-C2D on the ResNet-101 layout [3, 4, 23, 3]."""
-    return _convlstm_c2d(131, num_classes, base_width, dropout, peephole, input_size)
+    return _convlstm_c2d(131, num_classes, base_width, dropout, peephole, input_size, zero_init_residual)
 
 
 @register_model
@@ -86,6 +90,7 @@ def convlstm_c2d199(
     dropout: float = 0.5,
     peephole: bool = True,
     input_size: int | Sequence[int] | None = 160,
+    zero_init_residual: bool = False,
 ) -> P3DNet:
     """ConvLSTM-C2D on the ResNet-152 layout [3, 8, 36, 3]."""
-    return _convlstm_c2d(199, num_classes, base_width, dropout, peephole, input_size)
+    return _convlstm_c2d(199, num_classes, base_width, dropout, peephole, input_size, zero_init_residual)

@@ -26,6 +26,7 @@ class FrameResNet(ResNet):
         num_classes: int = 101,
         base_width: int = 64,
         dropout: float = 0.0,
+        zero_init_residual: bool = False,
     ) -> None:
         # ResNet.__init__ hard-codes 64..512 channels; set the attributes its _make_layer reads and
         # build the same modules at any width (at 64 this is exactly torchvision's resnet50).
@@ -54,6 +55,10 @@ class FrameResNet(ResNet):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
+        if zero_init_residual:  # as torchvision's ResNet(zero_init_residual=True)
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    nn.init.constant_(m.bn3.weight, 0)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """(N, 3, T, H, W) -> per-frame ResNet features averaged over time, (N, num_features)."""
@@ -72,6 +77,8 @@ class FrameResNet(ResNet):
 
 
 @register_model
-def frame_resnet50(num_classes: int = 101, base_width: int = 64, dropout: float = 0.0) -> FrameResNet:
+def frame_resnet50(num_classes: int = 101, base_width: int = 64, dropout: float = 0.0,
+                   zero_init_residual: bool = False) -> FrameResNet:
     """ResNet-50 per frame, logits averaged over time (no temporal modelling)."""
-    return FrameResNet((3, 4, 6, 3), num_classes=num_classes, base_width=base_width, dropout=dropout)
+    return FrameResNet((3, 4, 6, 3), num_classes=num_classes, base_width=base_width, dropout=dropout,
+                       zero_init_residual=zero_init_residual)

@@ -228,6 +228,9 @@ class P3DNet(nn.Module):
         input_size: (H, W) of the clips, only used to tell the temporal builder the plane size
             of each stage (per-position peepholes); None when the builder does not need it.
         stem: builds the stem from its width.
+        zero_init_residual: start every unit's last BatchNorm at zero, so each residual unit begins
+            as the identity (Goyal et al. 2017; torchvision's option of the same name). From scratch
+            on small data the deep nets then fit in far fewer steps (README, demo set).
     """
 
     def __init__(
@@ -239,6 +242,7 @@ class P3DNet(nn.Module):
         dropout: float = 0.5,
         input_size: int | Sequence[int] | None = None,
         stem: Callable[[int], nn.Module] = P3DStem,
+        zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
         if len(layers) != 4:
@@ -269,7 +273,7 @@ class P3DNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(self.num_features, num_classes)
-        _init_weights(self)
+        _init_weights(self, zero_init_residual)
 
     def _make_stage(
         self, builder: TemporalBuilder, planes: int, units: int, stride: int, plane: tuple[int, int] | None
@@ -305,7 +309,7 @@ class P3DNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _init_weights(model: nn.Module) -> None:
+def _init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
     """torchvision's ResNet init; modules that declare `owns_init` (ConvLSTM cells) keep their own."""
     for m in model.modules():
         if isinstance(m, (nn.Conv3d, nn.Conv2d)):
@@ -319,25 +323,31 @@ def _init_weights(model: nn.Module) -> None:
     for m in model.modules():
         if getattr(m, "owns_init", False):
             m.reset_parameters()
+        if zero_init_residual and isinstance(m, (SpatioTemporalBottleneck, Bottleneck2D)):
+            nn.init.zeros_(m.bn3.weight)
 
 
-def _p3d(depth: int, num_classes: int, base_width: int, dropout: float) -> P3DNet:
-    return P3DNet(conv3x1x1, DEPTHS[depth], num_classes=num_classes, base_width=base_width, dropout=dropout)
+def _p3d(depth: int, num_classes: int, base_width: int, dropout: float, zero_init_residual: bool) -> P3DNet:
+    return P3DNet(conv3x1x1, DEPTHS[depth], num_classes=num_classes, base_width=base_width, dropout=dropout,
+                  zero_init_residual=zero_init_residual)
 
 
 @register_model
-def p3d63(num_classes: int = 101, base_width: int = 64, dropout: float = 0.5) -> P3DNet:
+def p3d63(num_classes: int = 101, base_width: int = 64, dropout: float = 0.5,
+          zero_init_residual: bool = False) -> P3DNet:
     """P3D ResNet on the ResNet-50 layout [3, 4, 6, 3] (the thesis's "P3D ResNet(50)" row)."""
-    return _p3d(63, num_classes, base_width, dropout)
+    return _p3d(63, num_classes, base_width, dropout, zero_init_residual)
 
 
 @register_model
-def p3d131(num_classes: int = 101, base_width: int = 64, dropout: float = 0.5) -> P3DNet:
+def p3d131(num_classes: int = 101, base_width: int = 64, dropout: float = 0.5,
+          zero_init_residual: bool = False) -> P3DNet:
     """P3D ResNet on the ResNet-101 layout [3, 4, 23, 3]."""
-    return _p3d(131, num_classes, base_width, dropout)
+    return _p3d(131, num_classes, base_width, dropout, zero_init_residual)
 
 
 @register_model
-def p3d199(num_classes: int = 101, base_width: int = 64, dropout: float = 0.5) -> P3DNet:
+def p3d199(num_classes: int = 101, base_width: int = 64, dropout: float = 0.5,
+          zero_init_residual: bool = False) -> P3DNet:
     """P3D ResNet on the ResNet-152 layout [3, 8, 36, 3] (the paper's and the thesis's P3D-199)."""
-    return _p3d(199, num_classes, base_width, dropout)
+    return _p3d(199, num_classes, base_width, dropout, zero_init_residual)

@@ -329,7 +329,8 @@ class Trainer:
                                    dtype=torch.float64)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}",
-                                clips_s=f"{totals[2] * self.rt.world / (time.perf_counter() - start):.1f}")
+                                clips_s=f"{totals[2] * self.rt.world / (time.perf_counter() - start):.1f}",
+                                refresh=False)  # shown at the bar's own pace (every 30 s in log files)
         totals = self._all_reduce(totals)
         seconds = time.perf_counter() - start
         return {"train_loss": totals[0].item() / totals[2].item(), "train_acc": totals[1].item() / totals[2].item(),

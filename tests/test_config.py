@@ -42,8 +42,10 @@ def test_defaults_come_from_the_schema(tmp_path):
 
 
 def test_run_config_merges_protocol_overrides():
-    run = run_config(load_config(), "p3d63")
-    assert run["protocol"]["optimizer"]["name"] == "RMSprop" and run["protocol"]["epochs"] > 0
+    cfg = load_config(None, ["datasets.demo.protocol_overrides.thesis={epochs: 3, optimizer: {lr: 0.5}}"])
+    run = run_config(cfg, "p3d63")
+    assert run["protocol"]["optimizer"] == {"name": "RMSprop", "lr": 0.5}  # merged, not replaced
+    assert run["protocol"]["epochs"] == 3 and run["protocol"]["batch_size"] == 48
     assert run["model_args"]["dropout"] == 0.5 and run["clip"]["frames"] == 16
 
 

@@ -6,8 +6,8 @@ like the pipeline: 16 frames spread over the video, centre crop, INTER_AREA resi
 
 - frame-only models (nearest neighbours on pixels, a small 2D CNN; per-frame votes/scores summed
   over the video) trained on split-1 train stay near chance on split-1 test, for the classes and for
-  each factor (rotation sense, speed profile); the same nearest-neighbour model with leaked groups
-  does far better, so it can recognise what it has seen and group leakage is measurable;
+  each factor (rotation sense, speed profile), and so does the nearest-neighbour model with leaked
+  groups (a group's look is shared by all its classes);
 - a temporal model (logistic regression on optical-flow features of consecutive sampled frames) is
   far above chance, and falls to chance when the frame order is shuffled.
 """
@@ -85,14 +85,16 @@ def test_profile_set_is_closed_under_time_reversal():
 
 
 def test_motion_between_sampled_frames_is_visible_and_unaliased():
-    """16 frames spread over a video: the wheels turn by a few px at 64x64 and never alias."""
+    """16 frames spread over a video: the wheel turns by a few px at 64x64 and never aliases, not even
+    between every other frame (the P3D / ConvLSTM-C2D stems max-pool pairs of frames first)."""
     t = (np.arange(16) + 0.5) / 16
     steps, rim_px = [], []
     for cdef in synth.CLASS_DEFS:
         for group in range(1, 11):
             m = synth.sample_motion(0, group, cdef.index, 1)
-            d = np.abs(np.diff(synth.trajectory(cdef, m, t)))
-            steps.append(d.max())
+            theta = synth.trajectory(cdef, m, t)
+            d = np.abs(np.diff(theta))
+            steps.append(np.abs(theta[2:] - theta[:-2]).max())
             rim_px.append(d[d > 1e-9].mean() * m.radius * 64)
     # blades repeat every 90 degrees at most: a step below 45 degrees is unambiguous
     assert max(steps) < math.radians(40)
@@ -102,18 +104,19 @@ def test_motion_between_sampled_frames_is_visible_and_unaliased():
 def test_motion_and_appearance_distributions_do_not_depend_on_class():
     """Every parameter is drawn from the same distribution for every class."""
     def motion_row(m):
-        (x0, y0, _), (x1, y1, o1), (x2, y2, o2) = m.wheels
-        return [x0, y0, x1, y1, o1, x2, y2, o2, m.radius, m.theta0, m.sweep, m.rest,
-                m.rest_shift, m.back, m.back_first, m.ramp, m.n_frames]
+        wheels = [*m.wheels[0][:2], *(v for w in m.wheels[1:] for v in w)]  # wheel 0's offset is 0
+        return [*wheels, m.radius, m.theta0, m.sweep, m.rest, m.rest_shift, m.back, m.back_first, m.ramp,
+                m.n_frames]
 
-    def app_row(a):
-        return [*a.bg_rgb, *a.wheel_rgb, a.texture_amp, a.texture_scale, a.blades,
-                a.blade_halfwidth, a.hub_size, a.n_distractors, ["noise", "stripes", "blobs"].index(a.texture)]
-
+    # one look per group, whatever the class: outside the crop (where nothing moves) two classes'
+    # videos of a group are the same picture, and another group's differ
+    a, b = (synth.render_video(c, 4, 1, width=80, height=60, fps=8, min_seconds=0.5, max_seconds=0.5)[0] for c in synth.CLASS_DEFS[:2])
+    other = synth.render_video(synth.CLASS_DEFS[0], 5, 1, width=80, height=60, fps=8, min_seconds=0.5, max_seconds=0.5)[0]
+    border = np.ones(a.shape[:2], bool)
+    border[6:54, 16:64] = False  # the 48x48 centre crop of 80x60
+    assert np.array_equal(a[border], b[border]) and not np.array_equal(a[border], other[border])
     for rows in (
         [[motion_row(synth.sample_motion(0, g, c.index, k)) for g in range(1, 26) for k in range(1, 9)]
-         for c in synth.CLASS_DEFS[:4]],
-        [[app_row(synth.sample_appearance(s, g, c.index)) for g in range(1, 26) for s in range(8)]
          for c in synth.CLASS_DEFS[:4]],
     ):
         per_class = [np.array(r, dtype=float) for r in rows]
@@ -133,10 +136,10 @@ def test_everything_that_moves_stays_inside_the_centre_crop():
     w, h = 160, 120
     x0, y0, side = synth._crop_box(w, h)
     inside = np.zeros((h, w), bool)
-    inside[int(y0) + 1:int(y0 + side) - 1, int(x0) + 1:int(x0 + side) - 1] = True
+    inside[round(y0):round(y0 + side), round(x0):round(x0 + side)] = True
     for cdef in synth.CLASS_DEFS[::3]:
         for group in (1, 9, 17, 25):
-            app = synth.sample_appearance(0, group, cdef.index)
+            app = synth.sample_appearance(0, group)
             bg = synth.render_background(app, w, h)
             frames = synth.render_video(cdef, group, 1, width=w, height=h, fps=8, seed=0)
             moving = (frames != frames[:1]).any(axis=(0, 3))
@@ -148,7 +151,7 @@ def test_everything_that_moves_stays_inside_the_centre_crop():
 def test_rendering_depends_only_on_the_angle():
     """No frame-index dependent rendering: a clip's frames are render_frame of their angles."""
     cdef = synth.CLASS_DEFS[1]
-    app = synth.sample_appearance(3, 5, cdef.index)
+    app = synth.sample_appearance(3, 5)
     m = synth.sample_motion(3, 5, cdef.index, 1, fps=8)
     bg = synth.render_background(app, 96, 72)
     a = synth.render_frame(bg, app, m, 1.234)
@@ -461,11 +464,11 @@ def test_frame_only_nearest_neighbour_stays_near_chance(motion_set):
     with _TorchThreads(1):
         acc = _assert_near_chance(d, _frame_knn_predictions, "frame-only 5-NN")
         # the same model with leaked groups (train on clip 1 of every group, test on clip 2 of the
-        # split-1 test groups) recognises the group appearance: leakage is measurably easier
+        # split-1 test groups) finds the group it has seen, whose look every class shares: still chance
         leak_train, leak_test = d["clip"] == 1, d["test"] & (d["clip"] == 2)
         leaked = float((_frame_knn_predictions(d, leak_train, leak_test) == d["y"][leak_test]).mean())
         print(f"frame-only 5-NN with leaked groups: {leaked:.3f}")
-        assert leaked >= acc + 0.25, f"leaked-group accuracy {leaked:.3f} vs disjoint {acc:.3f}"
+        assert abs(leaked - 1.0 / d["classes"]) <= 0.15, f"leaked-group accuracy {leaked:.3f}"
 
 
 def _frame_cnn_predictions(d, train, test, epochs=3, seed=0):
@@ -512,7 +515,14 @@ def test_frame_only_cnn_stays_near_chance(motion_set):
     with _TorchThreads(1):
         acc = _assert_near_chance(d, predict, "frame-only 2D CNN")
         print(f"frame-only 2D CNN: training-frame accuracy {np.round(train_accs, 3).tolist()}")
-        assert min(train_accs) > acc + 0.2, "the CNN should at least fit (memorise) its training frames"
+        # positive control: the same CNN is a working frame learner. What a frame does show is its
+        # group's look; labelled by group (10 groups), it recognises clip 2 from clip 1
+        first = d["group"] <= 10
+        by_group = dict(d, y=d["group"] - 1, classes=10)
+        pred, _ = _frame_cnn_predictions(by_group, first & (d["clip"] == 1), first & (d["clip"] == 2))
+        group_acc = float((pred == by_group["y"][first & (d["clip"] == 2)]).mean())
+        print(f"frame-only 2D CNN, labelled by group: {group_acc:.3f} (chance 0.100)")
+        assert group_acc >= 0.6, "the frame CNN should tell groups apart: it cannot be a broken learner"
 
 
 def _flow_features(clip: np.ndarray) -> np.ndarray:

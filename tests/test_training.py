@@ -119,3 +119,26 @@ def test_accuracy_tables_on_a_hand_made_case():
     assert acc["per_class"]["video_top1"].tolist() == [0.0, 1.0, 0.0]
     top2 = topk_correct(np.array([[0.5, 0.15, 0.35]]), np.array([2]), 2)
     assert top2.tolist() == [True]
+
+
+def test_torch_compile_switch_matches_eager(tiny_run, tmp_path):
+    """`train.compile: true` trains the same network as eager mode, to float32 tolerance (CPU inductor).
+
+    Dropout is off: compiled code draws its own random masks, so only a deterministic network can match."""
+    weights, metrics = {}, {}
+    for compiled in (False, True):
+        cfg = load_config(tiny_run["config"], [f"train.compile={str(compiled).lower()}",
+                                               "datasets.tiny.protocol_overrides.thesis.epochs=1",
+                                               "datasets.tiny.protocol_overrides.thesis.dropout=0.0"])
+        run = run_config(cfg, "p3d63")
+        out = tmp_path / str(compiled)
+        trainer = Trainer(run, tiny_run["index"], tiny_run["classes"].read_text().split(), out, threads=1)
+        assert (trainer.net is not trainer.model) == compiled
+        trainer.fit()
+        weights[compiled] = torch.load(out / "model.pt", weights_only=False)["state_dict"]
+        metrics[compiled] = pd.read_csv(out / "metrics.csv")
+    for k, v in weights[False].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(weights[True][k], v, rtol=1e-3, atol=1e-4, msg=f"{k} differs")
+    for col in ("train_loss", "val_loss"):
+        assert metrics[True][col].iloc[0] == pytest.approx(metrics[False][col].iloc[0], rel=1e-4)

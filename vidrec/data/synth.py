@@ -395,10 +395,10 @@ def render_frame(background: np.ndarray, app: Appearance, m: Motion, theta: floa
             pts = np.concatenate([[[hx, hy]], np.stack([hx + R * np.cos(a), hy + R * np.sin(a)], 1)])
             cv2.fillPoly(img, [np.round(pts * _ONE).astype(np.int32)], col, cv2.LINE_AA, _SHIFT)
         cv2.circle(img, (fx(hx), fx(hy)), fx(app.hub_size * side), col, -1, cv2.LINE_AA, _SHIFT)
-    outside = np.ones((h, w), bool)  # the wheel is seen through the crop only
-    outside[round(y0):round(y0 + side), round(x0):round(x0 + side)] = False
-    img[outside] = background[outside]
-    return img
+    view = np.s_[round(y0):round(y0 + side), round(x0):round(x0 + side)]  # the wheel is seen through the crop only
+    out = background.copy()
+    out[view] = img[view]
+    return out
 
 
 def render_video(cdef: ClassDef, group: int, clip: int, *, width: int = 320, height: int = 240,

@@ -6,8 +6,8 @@
 #   CORES=4 KEEP=1 benchmarks/pipeline.sh
 #
 # "After install": the clone uses this checkout's virtualenv (.venv, made by `make test` or
-# `make report`), so the time is the pipeline's, not pip's. Everything else (synthetic videos,
-# shards, training, evaluation, report) is built from nothing inside the clone.
+# `make report`), so the time is the pipeline's, not pip's; the code run is the clone's (PYTHONPATH).
+# Everything else (synthetic videos, shards, training, evaluation, report) is built from nothing inside the clone.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${VENV:-$repo/.venv}"
@@ -18,6 +18,8 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/vidrec-pipeline.XXXXXX")"
 git clone -q "$repo" "$work/clone"
 cd "$work/clone"
 export PATH="$venv/bin:$PATH"
+# the clone's own package, not the editable install's (which points at this checkout)
+export PYTHONPATH="$work/clone${PYTHONPATH:+:$PYTHONPATH}"
 
 seconds() {  # run "$@" quietly (log in $work/last.log), print its wall time in seconds
   local t0=$EPOCHREALTIME

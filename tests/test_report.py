@@ -63,6 +63,7 @@ def make_config(splits=(1, 2), models=tuple(MODEL_SPECS), leakage_allowed=False)
     ds["splits"] = list(splits)
     ds["models"] = {m: MODEL_SPECS[m] for m in models}
     ds["clip"] = "demo16"
+    ds["protocol_overrides"] = {"thesis": {"epochs": 12}}  # the fixture's own protocol, not the demo's tuning
     cfg["leakage"]["allow"] = leakage_allowed
     return cfg
 

@@ -122,23 +122,37 @@ def test_accuracy_tables_on_a_hand_made_case():
 
 
 def test_torch_compile_switch_matches_eager(tiny_run, tmp_path):
-    """`train.compile: true` trains the same network as eager mode, to float32 tolerance (CPU inductor).
+    """`train.compile: true` puts a torch.compile'd network in the training loop that computes what the
+    eager one does (CPU inductor): logits and gradients agree to float32 rounding.
 
-    Dropout is off: compiled code draws its own random masks, so only a deterministic network can match."""
-    weights, metrics = {}, {}
-    for compiled in (False, True):
-        cfg = load_config(tiny_run["config"], [f"train.compile={str(compiled).lower()}",
-                                               "datasets.tiny.protocol_overrides.thesis.epochs=1",
-                                               "datasets.tiny.protocol_overrides.thesis.dropout=0.0"])
-        run = run_config(cfg, "p3d63")
-        out = tmp_path / str(compiled)
-        trainer = Trainer(run, tiny_run["index"], tiny_run["classes"].read_text().split(), out, threads=1)
-        assert (trainer.net is not trainer.model) == compiled
-        trainer.fit()
-        weights[compiled] = torch.load(out / "model.pt", weights_only=False)["state_dict"]
-        metrics[compiled] = pd.read_csv(out / "metrics.csv")
-    for k, v in weights[False].items():
-        if v.is_floating_point():
-            torch.testing.assert_close(weights[True][k], v, rtol=1e-3, atol=1e-4, msg=f"{k} differs")
-    for col in ("train_loss", "val_loss"):
-        assert metrics[True][col].iloc[0] == pytest.approx(metrics[False][col].iloc[0], rel=1e-4)
+    Gradients are compared in eval mode (BatchNorm an affine map). In train mode BatchNorm over a few
+    values per channel amplifies rounding (inductor computes the variance in one pass, eager in two):
+    measured against a float64 reference, eager float32 itself is off by a median 1-5% per gradient
+    tensor, so only the train-mode logits are compared there, at a looser tolerance.
+    Dropout is off: compiled code draws its own random masks."""
+    cfg = load_config(tiny_run["config"], ["train.compile=true",
+                                           "datasets.tiny.protocol_overrides.thesis.dropout=0.0"])
+    trainer = Trainer(run_config(cfg, "p3d63"), tiny_run["index"], tiny_run["classes"].read_text().split(),
+                      tmp_path, threads=1)
+    assert trainer.net is not trainer.model, "the compiled network is the one the loop calls"
+    model = trainer.model
+    x = torch.randn(8, 3, 8, 48, 48, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([0, 1] * 4)
+
+    def step(net, train: bool) -> list[torch.Tensor]:
+        model.train(train)
+        model.zero_grad(set_to_none=True)
+        logits = net(x)
+        torch.nn.functional.cross_entropy(logits, target).backward()
+        return [logits.detach()] + [p.grad.clone() for p in model.parameters()]
+
+    def relative_errors(got, want) -> np.ndarray:
+        return np.array([float((g - w).norm() / w.norm().clamp_min(1e-12)) for g, w in zip(got, want)])
+
+    err = relative_errors(step(trainer.net, train=False), step(model, train=False))
+    assert err[0] < 1e-4, f"eval-mode logits differ by {err[0]:.1e} (relative)"
+    assert err[1:].max() < 1e-3, f"eval-mode gradient differs by {err[1:].max():.1e} (relative)"
+    with torch.no_grad():
+        model.train()
+        err = relative_errors([trainer.net(x)], [model(x)])
+    assert err[0] < 1e-2, f"train-mode logits differ by {err[0]:.1e} (relative)"

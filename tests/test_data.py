@@ -202,6 +202,22 @@ def test_split_index_and_dataset(tiny_shards):
     assert single.clip_index.tolist() == [1] * len(single), "centre of 2 clips is clip 1"
 
 
+def test_batched_read_returns_each_item_in_the_order_asked(tiny_shards):
+    """Runs of consecutive rows are read as slices: any order, repeats, and several shards at once
+    give exactly what one-row reads give."""
+    videos, membership, _, paths, _ = tiny_shards
+    ds = ClipDataset(build_split_index(membership, paths, 1, videos), clips="all", raw=True)
+    assert len(ds.shards) > 1
+    rng = np.random.default_rng(0)
+    for indices in ([0], [1, 0], list(range(len(ds)))[::-1], rng.integers(0, len(ds), 12).tolist(),
+                    [2, 2, 3, 1, 2]):
+        expected = []
+        for i in indices:
+            with h5py.File(ds.shards[ds.shard_of[i]], "r") as f:
+                expected.append(f["clips"][ds.row[i]])
+        assert (ds.read(indices) == np.stack(expected)).all(), indices
+
+
 _WRITER = """
 import sys, pandas as pd
 from vidrec.data.shards import write_shard

@@ -1,8 +1,10 @@
 """PyTorch Dataset over HDF5 clip shards (the per-split view).
 
 Files open lazily in the process that reads them (never in `__init__`: h5py handles do not survive
-fork/spawn). `__getitems__` reads a whole batch with one sorted fancy-index read per shard, which
-is what makes in-process loading fast (moving 1.2 MB clips between worker processes is costly).
+fork/spawn). `__getitems__` reads a whole batch at once, each shard's rows sorted and read as slices
+of consecutive rows, which is what makes in-process loading fast (moving 1.2 MB clips between worker
+processes is costly). Never h5py's fancy indexing with a row list: with one clip per chunk it read 8
+clips in 0.8 s against 1.2 ms for 8 single-row slices (h5py 3.16, HDF5 2.0; benchmarks/loader.py).
 """
 from __future__ import annotations
 
@@ -101,17 +103,19 @@ class ClipDataset(Dataset):
         return self._files[shard]["clips"]
 
     def read(self, indices: Sequence[int]) -> np.ndarray:
-        """uint8 (N, T, H, W, C) for these items: one sorted read per shard."""
+        """uint8 (N, T, H, W, C) for these items: per shard, runs of consecutive rows as slice reads."""
         indices = np.asarray(indices, np.int64)
         first = self._file(int(self.shard_of[indices[0]]))
         out = np.empty((len(indices), *first.shape[1:]), np.uint8)
         for shard in np.unique(self.shard_of[indices]):
             pos = np.flatnonzero(self.shard_of[indices] == shard)
-            rows = self.row[indices[pos]]
-            order = np.argsort(rows, kind="stable")
-            uniq, inverse = np.unique(rows[order], return_inverse=True)
-            block = self._file(int(shard))[uniq] if len(uniq) > 1 else self._file(int(shard))[uniq[0]][None]
-            out[pos[order]] = block[inverse]
+            clips = self._file(int(shard))
+            rows, inverse = np.unique(self.row[indices[pos]], return_inverse=True)
+            block = np.empty((len(rows), *clips.shape[1:]), np.uint8)
+            for run in np.split(np.arange(len(rows)), np.flatnonzero(np.diff(rows) != 1) + 1):
+                a, b = int(run[0]), int(run[-1]) + 1
+                clips.read_direct(block, np.s_[rows[a]:rows[a] + b - a], np.s_[a:b])
+            out[pos] = block[inverse.reshape(-1)]
         return out
 
     def _to_tensor(self, arr: np.ndarray) -> torch.Tensor:

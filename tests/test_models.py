@@ -17,8 +17,10 @@ from vidrec.models import (
     create_model,
     list_models,
     model_complexity,
+    register_model,
 )
 from vidrec.models.p3d import Bottleneck2D, Conv3dAs2d, SpatioTemporalBottleneck, TemporalMaxPool, conv3x1x1
+from vidrec.model_names import MODEL_NAMES
 from vidrec.models.summary import models_table
 from vidrec.models.tran import paper_midplanes
 
@@ -46,7 +48,9 @@ def test_registry():
     for depth in (18, 34):
         expected |= {f"{k}_{depth}" for k in ("r2d", "fr2d", "r3d", "r2plus1d")}
         expected |= {f"{k}{x}_{depth}" for k in ("mc", "rmc") for x in (2, 3, 4, 5)}
-    assert set(ALL) == expected
+    assert set(ALL) == expected == MODEL_NAMES, "vidrec/model_names.py lists exactly the registry's names"
+    with pytest.raises(ValueError, match="model_names.py"):
+        register_model(lambda: None, name="p3d64")
     with pytest.raises(KeyError, match="unknown model"):
         create_model("p3d64")
     assert clip_args("r2d_18") == ("num_frames",)

@@ -57,7 +57,7 @@ def _write_csv(path: Path, df: pd.DataFrame) -> None:
 
 
 def make_config(splits=(1, 2), models=tuple(MODEL_SPECS), leakage_allowed=False) -> dict:
-    cfg = load_config(None, check_models=False)
+    cfg = load_config(None)
     cfg["dataset"] = "demo"
     ds = cfg["datasets"]["demo"]
     ds["splits"] = list(splits)

@@ -17,11 +17,8 @@ from vidrec.errors import VidrecError
 log = logging.getLogger("vidrec")
 
 
-MODEL_VERBS = {"train", "evaluate", "models", "report", "experiment"}
-
-
 def _cfg(args: argparse.Namespace) -> dict:
-    cfg = load_config(args.config, args.set, check_models=args.verb in MODEL_VERBS)
+    cfg = load_config(args.config, args.set)
     if getattr(args, "dataset", None):
         cfg["dataset"] = args.dataset
         dataset_config(cfg)

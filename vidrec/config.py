@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from vidrec.errors import VidrecError
+from vidrec.model_names import MODEL_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -46,11 +47,8 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return parts or "(top level)"
 
 
-def validate_config(cfg: dict, check_models: bool = True) -> dict:
-    """Validate in place (filling schema defaults) and check cross-references; return cfg.
-
-    check_models=False skips the model-name check, which imports torch (the data verbs don't).
-    """
+def validate_config(cfg: dict) -> dict:
+    """Validate in place (filling schema defaults) and check cross-references; return cfg."""
     _exponent_strings_to_floats(cfg)
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     validator = _defaults_filling_validator()(schema)
@@ -58,7 +56,7 @@ def validate_config(cfg: dict, check_models: bool = True) -> dict:
     if errors:
         lines = [f"config key '{_key_path(e)}': {e.message}" for e in errors]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
-    check_references(cfg, check_models)
+    check_references(cfg)
     return cfg
 
 
@@ -76,23 +74,20 @@ def _exponent_strings_to_floats(node: Any) -> None:
             _exponent_strings_to_floats(v)
 
 
-def check_references(cfg: dict, check_models: bool = True) -> None:
+def check_references(cfg: dict) -> None:
     """Cross-key checks the schema cannot express; each problem names its key."""
     problems = []
     if cfg["dataset"] not in cfg["datasets"]:
         problems.append(f"config key 'dataset': '{cfg['dataset']}' is not one of "
                         f"{sorted(cfg['datasets'])} (defined under 'datasets')")
-    if check_models:
-        from vidrec.models import list_models  # late import: torch is heavy
-
-        known = set(list_models())
+    known = MODEL_NAMES  # the registry's names without importing torch (vidrec/model_names.py)
     for dname, ds in cfg["datasets"].items():
         if ds["clip"] not in cfg["clips"]:
             problems.append(f"config key 'datasets.{dname}.clip': unknown clip spec '{ds['clip']}' "
                             f"(define it under 'clips': {sorted(cfg['clips'])})")
         for run, spec in ds["models"].items():
             key = f"datasets.{dname}.models.{run}"
-            if check_models and spec["arch"] not in known:
+            if spec["arch"] not in known:
                 problems.append(f"config key '{key}.arch': unknown model '{spec['arch']}'; "
                                 f"`vidrec models` lists the {len(known)} registered names")
             if spec["protocol"] not in cfg["protocols"]:
@@ -123,7 +118,7 @@ def check_references(cfg: dict, check_models: bool = True) -> None:
     if cfg.get("experiments"):
         from vidrec.experiments.spec import check as check_experiments
 
-        problems += check_experiments(cfg, cfg["clips"], cfg["protocols"], known if check_models else None)
+        problems += check_experiments(cfg, cfg["clips"], cfg["protocols"], known)
     for pname, proto in cfg["protocols"].items():
         crop = proto.get("augment", {}).get("crop")
         if crop:
@@ -161,8 +156,7 @@ def apply_override(cfg: dict, keys: list[str], value: Any) -> None:
     node[keys[-1]] = value
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
-                check_models: bool = True) -> dict:
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:
     """Read YAML, apply `key.sub=value` overrides, validate; raise ConfigError naming the key."""
     path = Path(path) if path else DEFAULT_CONFIG
     if not path.exists():
@@ -170,7 +164,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     cfg = yaml.safe_load(path.read_text()) or {}
     for text in overrides or []:
         apply_override(cfg, *parse_override(text))
-    return validate_config(cfg, check_models)
+    return validate_config(cfg)
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

@@ -203,7 +203,7 @@ def report_files(cfg: dict) -> list[str]:
     return [output_files(n)[k] for n in configured(cfg) for k in ("summary", "figure")]
 
 
-def check(cfg: dict, clips: dict, protocols: dict, known_archs: set | None) -> list[str]:
+def check(cfg: dict, clips: dict, protocols: dict, known_archs: frozenset[str]) -> list[str]:
     """Cross-key problems of the experiments section (used by vidrec.config.check_references)."""
     problems = []
     xcfg = cfg.get("experiments") or {}
@@ -225,7 +225,7 @@ def check(cfg: dict, clips: dict, protocols: dict, known_archs: set | None) -> l
             if spec["protocol"] not in protocols:
                 problems.append(f"config key '{key}' (run {run}): unknown protocol '{spec['protocol']}' "
                                 f"(one of {sorted(protocols)})")
-            if known_archs is not None and spec["arch"] not in known_archs:
+            if spec["arch"] not in known_archs:
                 problems.append(f"config key '{key}' (run {run}): unknown model '{spec['arch']}'; "
                                 "`vidrec models` lists the registered names")
     if "clips_per_video" in configured(cfg):

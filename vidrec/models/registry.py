@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
+from vidrec.model_names import MODEL_NAMES
+
 ModelFactory = Callable[..., nn.Module]
 
 _MODELS: dict[str, ModelFactory] = {}
@@ -24,6 +26,9 @@ _CLIP_ARGS = ("num_frames", "input_size")
 def register_model(fn: ModelFactory, name: str | None = None) -> ModelFactory:
     """Register `fn` under `name` (default: its `__name__`); returns `fn` so it works as a decorator."""
     key = name or fn.__name__
+    if key not in MODEL_NAMES:
+        raise ValueError(f"model {key!r} is not listed in vidrec/model_names.py; add it there "
+                         "(config validation reads that list without importing torch)")
     if key in _MODELS and _MODELS[key] is not fn:
         raise ValueError(f"model {key!r} registered twice")
     _MODELS[key] = fn

@@ -91,13 +91,17 @@ def run_and_kill(wd: Path, targets: list[str], started: Callable[[], bool], wait
     while _group_alive(proc.pid) and time.time() < deadline:
         time.sleep(0.05)
     assert not _group_alive(proc.pid), "job processes survived the kill of the process group"
-    return {"how": how, "after_s": round(time.time() - t0, 2), "snakemake_had_finished": finished}
+    # a kill in Snakemake's last moments (the job done, the lock released, the process not yet
+    # exited) leaves no lock: then there is nothing to unlock and the rerun has nothing to do
+    locked = any((wd / ".snakemake" / "locks").glob("*"))
+    return {"how": how, "after_s": round(time.time() - t0, 2), "snakemake_had_finished": finished,
+            "lock_left": locked}
 
 
 def recover(wd: Path, targets: list[str], info: dict, expect_lock: bool = False) -> str:
     """What the user types after the kill: `snakemake --unlock`, then the same command."""
     print(f"kill (seed {SEED}): {info}")
-    if expect_lock and not info["snakemake_had_finished"]:
+    if expect_lock and info["lock_left"]:
         again = subprocess.run(snakemake_argv(wd, *targets), cwd=wd, env=snakemake_env(), capture_output=True,
                                text=True, timeout=600)
         text = again.stdout + again.stderr

@@ -18,6 +18,7 @@ from vidrec.models import (
     list_models,
     model_complexity,
     register_model,
+    to_channels_last,
 )
 from vidrec.models.p3d import Bottleneck2D, Conv3dAs2d, SpatioTemporalBottleneck, TemporalMaxPool, conv3x1x1
 from vidrec.model_names import MODEL_NAMES
@@ -320,6 +321,25 @@ def test_frame_order_sensitivity(name):
         assert rel < 1e-5, rel
     else:
         assert rel > 1e-3, rel
+
+
+# -- memory layout (the trainer's CUDA path) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_channels_last_layout_computes_what_contiguous_does(name):
+    """to_channels_last, which the trainer applies on CUDA, works on every network (Module.to with
+    channels_last_3d raises on the 4-D weights of 2D convolutions) and changes no result."""
+    model = build(name, (3, 8, 48, 48), width=4).double()
+    x = torch.randn(2, 3, 8, 48, 48, dtype=torch.float64)
+    with torch.no_grad():
+        ref = model(x)
+        to_channels_last(model)
+        out = model(x.contiguous(memory_format=torch.channels_last_3d))
+    weights = [p for p in model.parameters() if p.dim() in (4, 5)]
+    assert weights and all(p.is_contiguous(memory_format=torch.channels_last if p.dim() == 4
+                                           else torch.channels_last_3d) for p in weights)
+    torch.testing.assert_close(out, ref)
 
 
 # -- complexity and summary ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ float tensors (N, 3, T, H, W); every model has `forward_features(x) -> (N, F)` a
 from . import convlstm_c2d, frame_baseline, p3d, tran  # noqa: F401  (register the families)
 from .complexity import count_params, model_complexity
 from .convlstm import ConvLSTM, ConvLSTMCell
+from .layout import to_channels_last
 from .paper_figures import PAPER_FIGURES, paper_figure_text
 from .registry import clip_args, create_model, list_models, model_factory, register_model
 
@@ -23,4 +24,5 @@ __all__ = [
     "model_factory",
     "paper_figure_text",
     "register_model",
+    "to_channels_last",
 ]

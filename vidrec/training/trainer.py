@@ -40,7 +40,7 @@ from vidrec.config import ConfigError, model_input_shape, run_config, stable_has
 from vidrec.data.dataset import ClipDataset, augment_clips, collate_batch, normalize_clips
 from vidrec.errors import VidrecError
 from vidrec.io import torch_save, write_csv, write_json
-from vidrec.models import create_model
+from vidrec.models import create_model, to_channels_last
 from vidrec.training.distributed import convert_sync_batchnorm
 
 log = logging.getLogger("vidrec.train")
@@ -226,7 +226,7 @@ class Trainer:
         self.memory_format = torch.contiguous_format
         if self.rt.device.type == "cuda" and self.tcfg["channels_last"]:
             self.memory_format = torch.channels_last_3d
-            self.model.to(memory_format=self.memory_format)
+            to_channels_last(self.model)
         self.optimizer = build_optimizer(self.model.parameters(), self.proto["optimizer"])
         self.scheduler = build_scheduler(self.optimizer, self.proto.get("scheduler"))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.rt.amp_dtype == torch.float16)

@@ -104,6 +104,28 @@ def test_inference_path_and_memory_formats(peephole):
     assert x_cl.grad is not None and x_cl.grad.shape == x.shape
 
 
+@pytest.mark.parametrize("peephole", [False, True])
+def test_autocast_bf16_training_and_inference(peephole):
+    """Under autocast (the trainer's CUDA bf16, here the CPU's) both paths run in bfloat16 and agree
+    with the float32 reference to bfloat16 precision; parameter gradients arrive in float32."""
+    torch.manual_seed(0)
+    layer = ConvLSTM(3, 4, 3, peephole=peephole, spatial_size=(5, 6))
+    x = torch.randn(2, 3, 4, 5, 6, requires_grad=True)
+    y_ref = reference(layer, x)
+    ref_grads = torch.autograd.grad(y_ref.square().sum(), [x, *layer.parameters()])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x)
+        with torch.no_grad():
+            y_infer = layer(x)
+    assert y.dtype == y_infer.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), y_ref, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(y_infer.float(), y_ref, rtol=2e-2, atol=2e-2)
+    grads = torch.autograd.grad(y.float().square().sum(), [x, *layer.parameters()])
+    for g, r in zip(grads, ref_grads):
+        assert g.dtype == torch.float32
+        assert ((g - r).norm() / r.norm()).item() < 3e-2
+
+
 def test_cell_step_equals_first_steps_of_layer():
     layer = make(True)
     x = torch.randn(2, 3, 3, 5, 6, dtype=torch.float64)

@@ -22,6 +22,8 @@ Implementation (why it is fast):
   with in-place kernels, 8 per step forward (10 with peepholes). Its hand-written backward
   batches the weight gradients of both convolutions over all steps (one call each), so only
   the input-gradient of `W_h` runs per step. Shapes are static (CUDA-graph friendly).
+- Under autocast (the trainer's bf16 on CUDA) gates, cells and hidden states are all in the
+  autocast dtype; parameter gradients come back in float32.
 - Internally channels-last (NHWC): oneDNN/cuDNN convolutions are several times faster in it on
   this project's CPUs. Folding time in and out costs one copy each way; the output has the
   memory format of the input (channels_last_3d or contiguous).
@@ -42,6 +44,15 @@ _CL = torch.channels_last
 _conv_bw = torch.ops.aten.convolution_backward.default
 _sigmoid_bw = torch.ops.aten.sigmoid_backward.grad_input
 _tanh_bw = torch.ops.aten.tanh_backward.grad_input
+
+
+def _autocast_dtype(x: Tensor) -> torch.dtype | None:
+    """The dtype autocast would run convolutions in on x's device, or None outside autocast.
+
+    The hand-written backward calls aten kernels that autocast does not cast, so the recurrence
+    casts its operands once, up front (what `torch.amp.custom_fwd(cast_inputs=...)` does)."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
@@ -348,14 +359,20 @@ class ConvLSTM(nn.Module):
         w_x = cell.conv_x.weight.contiguous(memory_format=_CL)
         w_h = cell.conv_h.weight.contiguous(memory_format=_CL)
         b_x = cell.conv_x.bias
+        dtype = _autocast_dtype(x)
+        if dtype is not None:  # autocast: the whole recurrence in its dtype (the casts carry gradients back)
+            xf, w_x, w_h = xf.to(dtype), w_x.to(dtype), w_h.to(dtype)
+            b_x = b_x.to(dtype) if b_x is not None else None
+            peep = peep.to(dtype) if peep is not None else None
         tensors = (xf, w_x, b_x, w_h) + ((peep,) if peep is not None else ())
-        if torch.is_grad_enabled() and any(v.requires_grad for v in tensors):
-            hs = _ConvLSTMFunction.apply(xf, w_x, b_x, w_h, peep, n, t, cell.padding)
-        else:
-            gx = F.conv2d(xf, w_x, b_x, padding=cell.padding)
-            ch = cell.hidden_channels
-            hs = _alloc(t, n, ch, h, w, gx)
-            _scan(gx.view(t, n, 4 * ch, h, w), w_h, peep, hs, _alloc(min(t, 2), n, ch, h, w, gx), cell.padding)
+        with torch.autocast(x.device.type, enabled=False):
+            if torch.is_grad_enabled() and any(v is not None and v.requires_grad for v in tensors):
+                hs = _ConvLSTMFunction.apply(xf, w_x, b_x, w_h, peep, n, t, cell.padding)
+            else:
+                gx = F.conv2d(xf, w_x, b_x, padding=cell.padding)
+                ch = cell.hidden_channels
+                hs = _alloc(t, n, ch, h, w, gx)
+                _scan(gx.view(t, n, 4 * ch, h, w), w_h, peep, hs, _alloc(min(t, 2), n, ch, h, w, gx), cell.padding)
         cl3d = x.is_contiguous(memory_format=torch.channels_last_3d)
         fmt = torch.channels_last_3d if cl3d else torch.contiguous_format
         return hs.permute(1, 2, 0, 3, 4).contiguous(memory_format=fmt)  # (N, C_h, T, H, W)

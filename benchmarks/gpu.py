@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from vidrec.models import create_model, model_complexity  # noqa: E402
+from vidrec.models import create_model, model_complexity, to_channels_last  # noqa: E402
 from vidrec.training.trainer import setup_runtime  # noqa: E402
 
 DEFAULT_MODELS = ["convlstm_c2d63", "p3d63", "p3d199", "r3d_18", "r2plus1d_18", "mc3_18", "frame_resnet50"]
@@ -67,8 +68,11 @@ def bench_model(name: str, args, rt) -> dict:
     torch.manual_seed(0)
     model = create_model(name, num_classes=101, clip_shape=clip)
     row = {"model": name, **model_complexity(model, clip)}
-    fmt = torch.channels_last_3d if rt.device.type == "cuda" and args.channels_last else torch.contiguous_format
-    model = model.to(rt.device, memory_format=fmt)
+    channels_last = rt.device.type == "cuda" and args.channels_last
+    fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
+    model = model.to(rt.device)
+    if channels_last:
+        to_channels_last(model)
     net = torch.compile(model) if args.compile else model
     x = torch.randn(args.batch, *clip, device=rt.device).contiguous(memory_format=fmt)
     y = torch.randint(0, 101, (args.batch,), device=rt.device)
@@ -128,8 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     print("| model | params (M) | GFLOPs/clip | train clips/s | infer clips/s | peak train MB | peak infer MB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
+    failed = []
     for name in args.models:
-        r = bench_model(name, args, rt)
+        try:
+            r = bench_model(name, args, rt)
+        except Exception:  # one broken model must not lose the others' rows
+            traceback.print_exc()
+            failed.append(name)
+            reset_peak(rt.device)
+            continue
         rows.append(r)
         print(f"| {name} | {r['params'] / 1e6:.1f} | {r['gflops']:.1f} | {r['train_clips_per_s']:.1f} | "
               f"{r['infer_clips_per_s']:.1f} | {r['train_peak_mb']:.0f} | {r['infer_peak_mb']:.0f} |", flush=True)
@@ -144,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"  {r['model']:<16} thesis protocol (1 clip) {r['infer_clips_per_s']:8.1f}   "
               f"Tran et al. (10 clips) {r['infer_clips_per_s'] / 10:8.1f}")
-    return 0
+    if failed:
+        print(f"\nfailed (traceback above): {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ if DS.get("synthetic"):
             f"{LOGS}/synth.log",
         benchmark:
             f"{BENCH}/synth.tsv"
-        threads: 1
+        threads: workflow.cores  # runs alone at the start of the DAG: every core renders videos
         conda:
             ENV
         shell:
-            "{params.cli} synth > {log} 2>&1"
+            "{params.cli} synth --workers {threads} > {log} 2>&1"
 
 
 rule manifest:

@@ -251,10 +251,11 @@ def test_videos_are_xvid_avi_with_requested_geometry(small_set):
 def test_deterministic_and_rerun_keeps_complete_files(tmp_path):
     kw = dict(classes=3, groups=2, clips_per_group=2, seed=11, **SMALL)
     s1 = synth.generate_dataset(tmp_path / "a" / "v", tmp_path / "a" / "l", **kw)
-    synth.generate_dataset(tmp_path / "b" / "v", tmp_path / "b" / "l", **kw)
+    s_b = synth.generate_dataset(tmp_path / "b" / "v", tmp_path / "b" / "l", workers=2, **kw)
     ha, hb = _hash_tree(tmp_path / "a"), _hash_tree(tmp_path / "b")
     assert len(ha) == 3 * 2 * 2 + 7 + 1  # videos, lists, marker
-    assert ha == hb, "same arguments must give byte-identical files"
+    assert ha == hb, "same arguments must give byte-identical files, in one process or two"
+    assert s_b["frames_written"] == s1["frames_written"]
     assert s1["videos_written"] == 12
     # rerun: everything kept; delete one video -> only that one is regenerated, identically
     victim = next((tmp_path / "a" / "v").rglob("*.avi"))

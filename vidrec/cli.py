@@ -35,7 +35,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
         raise ConfigError(f"dataset '{cfg['dataset']}' has no 'synthetic' section: nothing to generate "
                           "(real data is read from its root)")
     paths = dataset_paths(cfg)
-    summary = generate_dataset(paths["videos"], paths["lists"], progress=not args.quiet, **synth)
+    summary = generate_dataset(paths["videos"], paths["lists"], progress=not args.quiet, workers=args.workers,
+                               **synth)
     log.info("synthetic dataset: %s", json.dumps(summary, default=str)[:300])
 
 
@@ -193,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
         return sp
 
-    verb("synth", cmd_synth, "generate the synthetic UCF101-shaped dataset")
+    sp = verb("synth", cmd_synth, "generate the synthetic UCF101-shaped dataset")
+    sp.add_argument("--workers", type=int, default=1, help="processes rendering and encoding videos")
     sp = verb("manifest", cmd_manifest, "read the split lists: manifest tables and leakage audit")
     sp.add_argument("--out-dir", required=True)
     sp = verb("decode", cmd_decode, "decode one group of videos into an HDF5 shard")

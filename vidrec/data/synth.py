@@ -94,11 +94,15 @@ files should match across machines with the same OpenCV/FFmpeg build).
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
+import multiprocessing as mp
 import os
 import re
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -537,15 +541,25 @@ def _remove_stale_videos(videos_root: Path, wanted: set[str]) -> int:
     return n
 
 
+def _write_video(job: tuple[ClassDef, int, int, Path], **render_args) -> int:
+    """Render one video and write it atomically; return its number of frames (a worker's task)."""
+    cdef, group, clip, path = job
+    frames = render_video(cdef, group, clip, **render_args)
+    write_avi(path, frames, render_args["fps"])
+    return len(frames)
+
+
 def generate_dataset(videos_root: Path, lists_dir: Path, *, classes: int = 10, groups: int = 25,
                      clips_per_group: int = 2, width: int = 320, height: int = 240, fps: int = 25,
                      min_seconds: float = 2.0, max_seconds: float = 4.0, seed: int = 0,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, workers: int = 1) -> dict:
     """Write the synthetic dataset; return a summary (counts, class names, parameters).
 
-    Deterministic in its arguments (byte-identical files). A rerun with the same arguments
-    regenerates only missing videos (existing ones were written atomically, hence complete); with
-    different arguments (or no marker from a finished run) it rewrites every video.
+    Deterministic in its arguments (byte-identical files, whatever `workers`: each video depends
+    only on its class, group and clip). A rerun with the same arguments regenerates only missing
+    videos (existing ones were written atomically, hence complete); with different arguments (or no
+    marker from a finished run) it rewrites every video. `workers` > 1 renders and encodes videos
+    in that many processes.
     """
     import time
     t0 = time.perf_counter()
@@ -593,18 +607,29 @@ def generate_dataset(videos_root: Path, lists_dir: Path, *, classes: int = 10, g
     stale = _remove_stale_videos(videos_root, {video_relpath(d.name, g, c) for d, g, c in jobs})
     for name in names:
         (videos_root / name).mkdir(exist_ok=True)
+    todo = []
     for cdef, g, c in jobs:
         path = videos_root / video_relpath(cdef.name, g, c)
         if reuse and path.exists():
             kept += 1
+            if bar is not None:
+                bar.update(1)
         else:
-            frames = render_video(cdef, g, c, width=width, height=height, fps=fps,
-                                  min_seconds=min_seconds, max_seconds=max_seconds, seed=seed)
-            write_avi(path, frames, fps)
-            frames_total += len(frames)
+            todo.append((cdef, g, c, path))
+    render = functools.partial(_write_video, width=width, height=height, fps=fps, min_seconds=min_seconds,
+                               max_seconds=max_seconds, seed=seed)
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and len(todo) > 1:
+            ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+            pool = stack.enter_context(ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx))
+            results = pool.map(render, todo, chunksize=4)
+        else:
+            results = map(render, todo)
+        for n_frames in results:
+            frames_total += n_frames
             written += 1
-        if bar is not None:
-            bar.update(1)
+            if bar is not None:
+                bar.update(1)
     if bar is not None:
         bar.close()
     for name in names:

@@ -2,6 +2,8 @@
 import yaml
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from vidrec.config import dataset_config, dataset_paths, run_config
 from vidrec.data.splits import read_groups
 
@@ -37,6 +39,13 @@ EVAL_GPUS = min(1, TRAIN_GPUS)  # evaluation runs on one device
 WITH_GPUS = "python -m vidrec.training.distributed --gpus"
 TRAIN_CLI = CLI if TRAIN_PROCS == 1 else (
     f"torchrun --standalone --nproc_per_node={TRAIN_PROCS} -m vidrec.cli {CLI_ARGS}")
+
+# All local cores (--cores) for a job that runs alone; 1 where none are given: `snakemake --report`,
+# or a cluster executor, where a profile's set-threads decides.
+try:
+    ALL_CORES = max(1, int(workflow.cores))
+except WorkflowError:
+    ALL_CORES = 1
 
 SPLITS = DS["splits"]
 MODELS = list(DS["models"])

@@ -14,7 +14,7 @@ if DS.get("synthetic"):
             f"{LOGS}/synth.log",
         benchmark:
             f"{BENCH}/synth.tsv"
-        threads: workflow.cores  # runs alone at the start of the DAG: every core renders videos
+        threads: ALL_CORES  # runs alone at the start of the DAG: every core renders videos
         conda:
             ENV
         shell:

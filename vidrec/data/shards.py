@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import platform
 import time
@@ -23,6 +22,7 @@ from vidrec.config import stable_hash
 from vidrec.data.video import ClipSpec, VideoError, decode_clips
 from vidrec.errors import VidrecError
 from vidrec.io import atomic_path
+from vidrec.workers import process_context
 
 SHARD_FORMAT = 1
 
@@ -64,8 +64,7 @@ def _decode_all(tasks: list[tuple], workers: int, threads: int) -> Iterable[tupl
         _init_worker(threads)
         yield from map(_decode_task, tasks)
         return
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+    with process_context().Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
         yield from pool.imap(_decode_task, tasks, chunksize=2)
 
 

@@ -94,19 +94,19 @@ files should match across machines with the same OpenCV/FFmpeg build).
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
-import multiprocessing as mp
 import os
 import re
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+
+from vidrec.workers import process_context
 
 __all__ = [
     "ClassDef", "Appearance", "Motion", "CLASS_DEFS", "MAX_CLASSES", "PROFILES",
@@ -549,6 +549,15 @@ def _write_video(job: tuple[ClassDef, int, int, Path], **render_args) -> int:
     return len(frames)
 
 
+def _map_in_workers(fn, jobs: list, workers: int) -> Iterator:
+    """fn over jobs, in order: in this process, or in `workers` processes."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(fn, jobs)
+        return
+    with process_context().Pool(min(workers, len(jobs))) as pool:
+        yield from pool.imap(fn, jobs, chunksize=4)
+
+
 def generate_dataset(videos_root: Path, lists_dir: Path, *, classes: int = 10, groups: int = 25,
                      clips_per_group: int = 2, width: int = 320, height: int = 240, fps: int = 25,
                      min_seconds: float = 2.0, max_seconds: float = 4.0, seed: int = 0,
@@ -618,18 +627,11 @@ def generate_dataset(videos_root: Path, lists_dir: Path, *, classes: int = 10, g
             todo.append((cdef, g, c, path))
     render = functools.partial(_write_video, width=width, height=height, fps=fps, min_seconds=min_seconds,
                                max_seconds=max_seconds, seed=seed)
-    with contextlib.ExitStack() as stack:
-        if workers > 1 and len(todo) > 1:
-            ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-            pool = stack.enter_context(ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx))
-            results = pool.map(render, todo, chunksize=4)
-        else:
-            results = map(render, todo)
-        for n_frames in results:
-            frames_total += n_frames
-            written += 1
-            if bar is not None:
-                bar.update(1)
+    for n_frames in _map_in_workers(render, todo, workers):
+        frames_total += n_frames
+        written += 1
+        if bar is not None:
+            bar.update(1)
     if bar is not None:
         bar.close()
     for name in names:

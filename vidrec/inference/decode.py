@@ -6,7 +6,6 @@ written with, so a clip decoded here is byte-identical to the shard's clip of th
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -18,6 +17,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from vidrec.data.video import ClipSpec, VideoError, decode_clips
+from vidrec.workers import process_context
 
 # What a folder is searched for (explicitly named files are tried whatever their extension).
 VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".wmv",
@@ -129,12 +129,8 @@ class DecodePool:
         self._ex: ProcessPoolExecutor | None = None
         self._solo: ProcessPoolExecutor | None = None  # retries after a crash, one task at a time
 
-    @staticmethod
-    def _ctx():
-        return mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-
     def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=self._ctx(), initializer=_init_worker,
+        return ProcessPoolExecutor(self.workers, mp_context=process_context(), initializer=_init_worker,
                                    initargs=(self.threads,))
 
     def __enter__(self) -> "DecodePool":
@@ -154,7 +150,7 @@ class DecodePool:
     def _retry_alone(self, task: tuple) -> Decoded:
         """Run one task in a one-worker pool of its own (kept for the next retry unless it crashed)."""
         if self._solo is None:
-            self._solo = ProcessPoolExecutor(1, mp_context=self._ctx(), initializer=_init_worker,
+            self._solo = ProcessPoolExecutor(1, mp_context=process_context(), initializer=_init_worker,
                                              initargs=(self.threads,))
         try:
             return self._solo.submit(self.fn, task).result()

@@ -1,7 +1,7 @@
 """Job-graph build time of the full UCF101 DAG: `snakemake -n report`, 3 splits, every model.
 
 Stand-in files (empty, the names only) for all 13,320 videos of the real split lists in
-/work/shared/ucf101/ucfTrainTestlist (or --lists), a config with `dataset: ucf101`, splits 1-3 and
+tests/data/ucfTrainTestlist (or --lists), a config with `dataset: ucf101`, splits 1-3 and
 every registered model (`vidrec.models.list_models()`: the thesis's on thesis16 clips with the
 thesis protocol, Tran et al.'s on tran16 clips with theirs), then the dry run, timed from the
 command's start to its end (Python start-up, Snakefile parsing, DAG, job listing), as wall time and
@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-LISTS = REPO.parent / "shared" / "ucf101" / "ucfTrainTestlist"
+LISTS = REPO / "tests" / "data" / "ucfTrainTestlist"  # the official lists, committed as test data
 THESIS_FAMILIES = ("convlstm_c2d", "p3d", "frame_resnet")
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-REAL_LISTS = SHARED / "ucf101" / "ucfTrainTestlist"
+# UCF101's official split lists, committed as test data (tests/data/ucfTrainTestlist/README.md).
+REAL_LISTS = REPO / "tests" / "data" / "ucfTrainTestlist"
 BITS = 9  # frame numbers up to 511
 
 

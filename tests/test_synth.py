@@ -24,9 +24,9 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 torch = pytest.importorskip("torch")
 
+from conftest import REAL_LISTS  # noqa: E402
 from vidrec.data import synth  # noqa: E402
 
-OFFICIAL_LISTS = Path("/work/shared/ucf101/ucfTrainTestlist")
 SMALL = dict(width=80, height=60, fps=8, min_seconds=0.5, max_seconds=1.0, progress=False)
 
 
@@ -44,7 +44,7 @@ def _read_lines(path: Path) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- class design
-def test_class_definitions_and_names():
+def test_class_definitions_and_names(tmp_path):
     assert synth.MAX_CLASSES == len(synth.CLASS_DEFS) == 2 * len(synth.PROFILES)
     names = [c.name for c in synth.CLASS_DEFS]
     assert len(set(names)) == len(names)
@@ -61,10 +61,10 @@ def test_class_definitions_and_names():
         with pytest.raises(ValueError, match="supports 2 to"):
             synth.class_definitions(bad)
     with pytest.raises(ValueError):
-        synth.generate_dataset(Path("/nonexistent/never"), Path("/nonexistent/never"),
+        synth.generate_dataset(tmp_path / "never", tmp_path / "never",
                                classes=synth.MAX_CLASSES + 1)
     with pytest.raises(ValueError, match="even"):
-        synth.generate_dataset(Path("/nonexistent/never"), Path("/nonexistent/never"), width=81)
+        synth.generate_dataset(tmp_path / "never", tmp_path / "never", width=81)
 
 
 def test_profile_set_is_closed_under_time_reversal():
@@ -216,16 +216,15 @@ def test_layout_and_lists(small_set):
             (int(label[p.split('/')[0]]), p) for p in train_paths)
 
 
-@pytest.mark.skipif(not OFFICIAL_LISTS.is_dir(), reason="official UCF101 lists not available")
 def test_list_format_matches_official_files(small_set):
     root, _ = small_set
     for name in ["classInd.txt", "trainlist01.txt", "testlist01.txt"]:
         ours = _read_lines(root / "ucfTrainTestlist" / name)
-        real = _read_lines(OFFICIAL_LISTS / name)
+        real = _read_lines(REAL_LISTS / name)
         shape = lambda s: re.sub(r"[A-Za-z]+", "A", re.sub(r"\d+", "9", s))  # noqa: E731
         assert {shape(x) for x in ours} == {shape(x) for x in real}, name
     # the official files are CRLF too and end with a newline
-    assert (OFFICIAL_LISTS / "classInd.txt").read_bytes().endswith(b"\r\n")
+    assert (REAL_LISTS / "classInd.txt").read_bytes().endswith(b"\r\n")
 
 
 def test_videos_are_xvid_avi_with_requested_geometry(small_set):

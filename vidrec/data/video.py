@@ -1,7 +1,7 @@
 """Frame sampling, decoding and the one crop/resize path.
 
 Decoding uses OpenCV: `grab()` every frame, `retrieve()` only the sampled ones (about 3x faster
-than `read()` on 7 s UCF101 AVIs, see ../shared/reference/data.md). ffmpeg (through ffmpeg-python,
+than `read()` on 7 s UCF101 AVIs; `python benchmarks/decode.py` measures both). ffmpeg (through ffmpeg-python,
 the binary from PATH or the imageio-ffmpeg wheel) probes files and decodes what OpenCV cannot.
 Every frame of every path goes through `crop_resize`, so tests, shards and `predict` agree to the byte.
 """

@@ -1,7 +1,13 @@
 """`vidrec export`: TorchScript and ONNX files give the PyTorch model's outputs on a fixed clip."""
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,3 +103,58 @@ def test_cli_export(tmp_path, caplog):
     assert main(["export", "--model", str(model_file), "--format", "torchscript"]) == 0
     assert (tmp_path / "model.ts.pt").exists() and "max |exported - PyTorch|" in caplog.text
     assert main(["export", "--model", str(tmp_path / "absent.pt"), "--format", "torchscript"]) == 2
+
+
+# ----------------------------------------------------------------------------- benchmarks/export_sweep.py
+SWEEP = Path(__file__).resolve().parent.parent / "benchmarks" / "export_sweep.py"
+TINY = ["--small-clip", "4x32x32", "--base-width", "4", "--no-full-size"]
+
+
+def _sweep_module():
+    spec = importlib.util.spec_from_file_location("export_sweep", SWEEP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_export_sweep_script(tmp_path):
+    """The script as run from a checkout: one results file, every export checked and within tolerance."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "x.json"
+    env = os.environ | {"OMP_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, str(SWEEP), "--models", "r3d_18,p3d63,convlstm_c2d63", *TINY,
+                           "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(out.read_text())
+    rows = data["tables"]["exports"]["rows"]
+    assert {(r["model"], r["format"]) for r in rows} == {(m, f) for m in ("r3d_18", "p3d63", "convlstm_c2d63")
+                                                         for f in ex.FORMATS}
+    for r in rows:
+        assert r["passed"] and r["error"] is None and r["clip"] == "4x32x32" and r["file_mb"] > 0
+        assert 0 <= r["max_abs_diff"] <= r["tolerance"] == pytest.approx(1e-4 + 1e-5 * r["max_abs_logit"])
+    figures = {f["name"]: f for f in data["figures"]}
+    assert figures["exports_passed"]["value"] == 6 and figures["exports_passed"]["met"]
+    assert figures["models_passed"]["met"] and figures["worst_diff_over_tolerance"]["met"]
+    assert data["git"]["commit"] and data["machine"]["cores"] >= 1 and data["machine"]["cpu"]
+    assert data["parameters"]["atol"] == 1e-4 and data["parameters"]["full_size_models"] == []
+
+
+def test_export_sweep_reports_a_difference_and_goes_on(tmp_path, monkeypatch, capsys):
+    """A wrong export fails its row and the exit status, and the other exports are still tried."""
+    pytest.importorskip("onnxruntime")
+    sweep = _sweep_module()
+    real = ex.load_exported
+
+    def off_for_onnx(path, fmt=None):
+        run = real(path, fmt)
+        return (lambda x: run(x) + 1e-2) if fmt == "onnx" else run
+
+    monkeypatch.setattr(ex, "load_exported", off_for_onnx)
+    out = tmp_path / "x.json"
+    assert sweep.main(["--models", "p3d63,r2d_18", *TINY, "--out", str(out)]) == 1
+    rows = json.loads(out.read_text())["tables"]["exports"]["rows"]
+    assert [(r["model"], r["format"], r["passed"]) for r in rows] == [
+        ("p3d63", "torchscript", True), ("p3d63", "onnx", False),
+        ("r2d_18", "torchscript", True), ("r2d_18", "onnx", False)]
+    assert all("differs from PyTorch" in r["error"] for r in rows if not r["passed"])
+    assert "failed: p3d63 4x32x32 onnx" in capsys.readouterr().err

@@ -18,6 +18,7 @@ Export files live in a temporary directory that is deleted at the end.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib.metadata
 import inspect
@@ -71,10 +72,16 @@ def write_model_file(path: Path, arch: str, clip: tuple[int, int, int], base_wid
                 "clip": {"frames": frames, "crop": None, "size": height, "sampling": "uniform",
                          "clips_per_video": 1, "stride": 1},
                 "clip_name": f"sweep{frames}x{height}x{width}", "clip_shape": clip_shape,
-                "normalize": load_config()["normalize"], "augment": {"crop": None, "hflip": False},
+                "normalize": _normalize(), "augment": {"crop": None, "hflip": False},
                 "state_dict": model.state_dict(),
                 "run": {"dataset": "export_sweep", "model": arch, "protocol_name": "export_sweep"}}, path)
     return path
+
+
+@functools.cache
+def _normalize() -> dict:
+    """The pipeline's normalisation, stored as metadata only; read once, not while config.yaml may change."""
+    return load_config()["normalize"]
 
 
 def sweep_model(arch: str, clip: tuple[int, int, int], base_width: int | None, formats: list[str],
@@ -183,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated (default: {','.join(FORMATS)})")
     parser.add_argument("--small-clip", type=parse_clip, default=(16, 64, 64), metavar="TxHxW",
                         help="clip of the sweep over all models (default: 16x64x64)")
-    parser.add_argument("--base-width", type=int, default=8, help="base width of the sweep over all models (default: 8)")
+    parser.add_argument("--base-width", type=int, default=8,
+                        help="base width of the sweep over all models (default: 8)")
     parser.add_argument("--full-clip", type=parse_clip, default=(16, 160, 160), metavar="TxHxW",
                         help="clip of the full-size exports (default: 16x160x160)")
     add_out_argument(parser, __file__)
@@ -200,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         if fmt not in FORMATS:
             parser.error(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
 
+    _normalize()
     rows: list[dict] = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="export_sweep_") as work:

@@ -61,8 +61,8 @@ for _name in XP_NAMES:
             },
         params:
             cli=CLI,
-            results=RESULTS,
-            out_dir=f"{RESULTS}/experiments/{_name}",
+            results=lambda w, output: str(Path(output[0]).parents[2]),  # results/<dataset>
+            out_dir=parent_dir,
             name=_name,  # a param, not an f-string in shell: the shell string is formatted at job time
             experiment=config["experiments"][_name],
         log:

@@ -162,6 +162,7 @@ def kill_test_config() -> dict:
     mini["models"] = {"p3d63": mini["models"]["p3d63"]}
     mini["protocol_overrides"]["thesis"]["epochs"] = 2
     cfg["evaluate"]["speed_batches"] = 1
+    cfg.setdefault("train", {})["deterministic"] = True  # enforced, so train.json must say so
     if isinstance(cfg.get("experiments"), dict):
         cfg["experiments"]["in_report"] = False  # the comparison report only: no experiment runs
     return cfg

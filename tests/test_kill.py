@@ -184,7 +184,7 @@ def test_kill_during_training(mini_reference, tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(mini_reference / RUN / "metrics.csv")[cols],
                                   pd.read_csv(wd / RUN / "metrics.csv")[cols])
     ta, tb = (json.loads((d / RUN / "train.json").read_text()) for d in (mini_reference, wd))
-    for key in ("seed", "deterministic", "epochs", "final_train_acc", "final_val_acc", "train_clips", "val_clips"):
+    for key in ("seed", "deterministic_algorithms", "epochs", "final_train_acc", "final_val_acc", "train_clips", "val_clips"):
         assert ta[key] == tb[key], key
 
 

@@ -3,7 +3,7 @@
 A miniature demo with all 3 official splits and one narrow model is built once. Then, as the
 README's "Rerunning one split" shows (targets before the flags: `--forcerun` takes every word after
 it): dry runs with `--forcerun <file>` / `--until` select only
-split 2's jobs, and a real forced retraining of split 2 (checkpoint removed: from scratch) rewrites
+split 2's jobs, and a real forced retraining of split 2 (from scratch: a finished run keeps no checkpoint) rewrites
 split 2's model, its evaluation and the report, while every file of splits 1 and 3, every shard and
 every split index keeps its bytes and its mtime.
 """
@@ -97,11 +97,12 @@ def test_retraining_split_2_leaves_splits_1_and_3_untouched(built):
     model = built / MODEL_OUT.format(2)
     report = built / "results/mini/report/index.html"
     old_model, old_report = model.stat().st_mtime_ns, report.stat().st_mtime_ns
-    (model.parent / "checkpoint.pt").unlink()  # from scratch (a kept checkpoint would be resumed)
+    # a finished run keeps no checkpoint: a forced rerun retrains from scratch, nothing to delete by hand
+    assert not (model.parent / "checkpoint.pt").exists()
     out = _snakemake(built, "report", "--forcerun", MODEL_OUT.format(2))
     assert _job_stats(out) == {"train": 1, "evaluate": 1, "render_report": 1, "report": 1}, out[-3000:]
     assert _snapshot(built, *keep) == before  # same bytes, same mtimes
     assert model.stat().st_mtime_ns > old_model and report.stat().st_mtime_ns > old_report
-    assert (model.parent / "checkpoint.pt").exists()
+    assert not (model.parent / "checkpoint.pt").exists()
     assert "resumed from" not in (built / "logs/mini/train/split2/p3d63.log").read_text()
     assert "Nothing to be done" in _snakemake(built, "-n", "report")

@@ -159,3 +159,19 @@ def test_torch_compile_switch_matches_eager(tiny_run, tmp_path):
         model.train()
         err = relative_errors([trainer.net(x)], [model(x)])
     assert err[0] < 1e-2, f"train-mode logits differ by {err[0]:.1e} (relative)"
+
+
+def test_deterministic_flag_states_what_was_in_force():
+    """train.json's determinism fields read torch's own switches, set by `train.deterministic`."""
+    import torch
+
+    from vidrec.training.trainer import determinism_in_force, enforce_determinism
+
+    try:
+        enforce_determinism(True)
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert determinism_in_force(torch.device("cpu")) == {"deterministic_algorithms": True,
+                                                              "cudnn_benchmark": None}
+    finally:
+        enforce_determinism(False)
+    assert determinism_in_force(torch.device("cpu"))["deterministic_algorithms"] is False

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vidrec.data.dataset import ClipDataset, augment_clips, collate_batch, normalize_clips
+from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.io import write_csv, write_json
-from vidrec.training.trainer import build_model_from_file
+from vidrec.models.model_file import Preprocessing, build_model_from_file
+from vidrec.runtime import Runtime, setup_runtime
 
 log = logging.getLogger("vidrec.evaluate")
 
@@ -91,33 +92,32 @@ def peak_memory_mb(device: torch.device) -> float:
 
 @torch.no_grad()
 def inference_speed(model: torch.nn.Module, clip_shape: tuple[int, ...], batch: int, batches: int,
-                    device: torch.device, amp: torch.dtype | None = None) -> float:
+                    rt: Runtime) -> float:
     """Clips/s of the forward pass on random input: one warm-up batch, then `batches` timed."""
     model.eval()
-    x = torch.randn(batch, *clip_shape, device=device)
-    ctx = torch.autocast("cuda", dtype=amp) if amp is not None else torch.no_grad()
-    with ctx:
+    x = torch.randn(batch, *clip_shape, device=rt.device).contiguous(memory_format=rt.memory_format)
+    with rt.autocast():
         model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        rt.synchronize()
         start = time.perf_counter()
         for _ in range(batches):
             model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        rt.synchronize()
     return batch * batches / (time.perf_counter() - start)
 
 
 @torch.no_grad()
-def predict_clips(model: torch.nn.Module, dataset: ClipDataset, batch: int, device: torch.device,
-                  mean, std, crop: int | None) -> np.ndarray:
+def predict_clips(model: torch.nn.Module, dataset: ClipDataset, batch: int, rt: Runtime,
+                  preprocess: Preprocessing) -> np.ndarray:
+    """Softmax of every clip of `dataset`, preprocessed and run as the model was trained."""
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collate_batch)
     model.eval()
     out = []
     for b in loader:
-        x = normalize_clips(b["clips"].to(device), mean, std)
-        x = augment_clips(x, crop, False, train=False)
-        out.append(torch.softmax(model(x).float(), dim=1).cpu().numpy())
+        x = preprocess(b["clips"].to(rt.device), memory_format=rt.memory_format)
+        with rt.autocast():
+            logits = model(x)
+        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
     return np.concatenate(out)
 
 
@@ -180,7 +180,6 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
     from vidrec.config import model_input_shape
     from vidrec.models import model_complexity
     from vidrec.provenance import hardware
-    from vidrec.training.trainer import setup_runtime
 
     ecfg = cfg["evaluate"]
     rt = setup_runtime(cfg["train"], threads)
@@ -189,22 +188,19 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
     if clip_name is not None and clip_name != blob.get("clip_name"):
         clip_shape = model_input_shape(cfg["clips"][clip_name], blob.get("augment"))
         check_clip_transfer(blob, clip_shape, clip_name)
-    model.to(rt.device)
+    rt.place(model)
     index = pd.read_csv(index_csv)
     test = index[index["subset"] == "test"]
     dataset = ClipDataset(test, clips="all", raw=True)
-    mean, std = blob["normalize"]["mean"], blob["normalize"]["std"]
-    crop = (blob.get("augment") or {}).get("crop")
     start = time.perf_counter()
-    scores = predict_clips(model, dataset, ecfg["batch_size"], rt.device, mean, std, crop)
+    scores = predict_clips(model, dataset, ecfg["batch_size"], rt, Preprocessing.of(blob))
     eval_seconds = time.perf_counter() - start
     n_clips_of = dict(zip(test["video_id"], test["n_clips"]))
     n_clips = np.array([n_clips_of[v] for v in dataset.video_ids])
     acc = accuracy_tables(scores, dataset.labels, dataset.video_ids, dataset.clip_index, n_clips,
                           blob["class_names"])
     complexity = model_complexity(model, clip_shape)
-    clips_per_s = inference_speed(model, clip_shape, ecfg["batch_size"], ecfg["speed_batches"], rt.device,
-                                  rt.amp_dtype)
+    clips_per_s = inference_speed(model, clip_shape, ecfg["batch_size"], ecfg["speed_batches"], rt)
     clips_per_video = int(np.median(test["n_clips"])) if len(test) else 1
     train_info = json.loads((model_path.parent / "train.json").read_text()) \
         if (model_path.parent / "train.json").exists() else {}

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from vidrec.errors import VidrecError
 from vidrec.models.convlstm import ConvLSTM
-from vidrec.training.trainer import build_model_from_file
+from vidrec.models.model_file import build_model_from_file
 
 log = logging.getLogger("vidrec.export")
 

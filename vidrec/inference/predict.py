@@ -9,7 +9,6 @@ training augmentation (if any). Scores are softmax probabilities, averaged over 
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -23,26 +22,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vidrec.data.dataset import augment_clips, normalize_clips
 from vidrec.data.video import ClipSpec
 from vidrec.errors import VidrecError
 from vidrec.inference.decode import Decoded, DecodePool, clip_plan, collect_videos
 from vidrec.io import write_csv, write_json
-from vidrec.training.trainer import build_model_from_file
+from vidrec.models.model_file import Preprocessing, build_model_from_file
+from vidrec.runtime import Runtime, pick_device
 
 log = logging.getLogger("vidrec.predict")
-
-DEFAULT_MEAN, DEFAULT_STD = (0.43, 0.40, 0.37), (0.23, 0.22, 0.22)
-
-
-def pick_device(device: str | torch.device = "auto") -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise VidrecError(f"--device {device}: no CUDA device is visible; use auto or cpu")
-    return torch.device(device)
 
 
 # ----------------------------------------------------------------------------- results
@@ -87,21 +74,21 @@ class Predictor:
                  amp: torch.dtype | None = None):
         self.path = Path(model_path)
         self.device = pick_device(device)
-        self.amp = amp if self.device.type == "cuda" else None  # CUDA autocast dtype, as `evaluate` times it
+        cuda = self.device.type == "cuda"
+        # on CUDA: the autocast dtype `evaluate` uses, channels-last, cuDNN's autotuner
+        self.rt = Runtime(self.device, amp_dtype=amp if cuda else None, channels_last=cuda)
         if self.device.type == "cpu" and threads:
             torch.set_num_threads(max(1, int(threads)))
         model, blob = build_model_from_file(self.path)
-        self.model = model.eval().to(self.device)
-        if self.device.type == "cuda":
+        self.model = self.rt.place(model.eval())
+        if cuda:
             torch.backends.cudnn.benchmark = True
         self.blob = {k: v for k, v in blob.items() if k != "state_dict"}
         if "clip" not in blob:
             raise VidrecError(f"{self.path}: the model file has no stored clip settings ('clip'); "
                               "re-train it with this version of vidrec")
         self.spec = ClipSpec.from_config(blob["clip"])
-        self.crop = (blob.get("augment") or {}).get("crop")
-        norm = blob.get("normalize") or {}
-        self.mean, self.std = tuple(norm.get("mean", DEFAULT_MEAN)), tuple(norm.get("std", DEFAULT_STD))
+        self.preprocess = Preprocessing.of(blob)
         n = int(blob["num_classes"])
         self.class_names = list(blob.get("class_names") or [f"class_{i}" for i in range(n)])
         self.clip_shape = tuple(blob["clip_shape"])
@@ -109,27 +96,22 @@ class Predictor:
     def to_input(self, clips: np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 (N, T, H, W, 3) -> the model's float input (N, 3, T, h, w), as `vidrec evaluate` builds it."""
         x = torch.as_tensor(clips).permute(0, 4, 1, 2, 3).contiguous()
-        x = normalize_clips(x.to(self.device, non_blocking=True), self.mean, self.std)
-        return augment_clips(x, self.crop, False, train=False)
-
-    def _autocast(self):
-        return torch.autocast("cuda", dtype=self.amp) if self.amp is not None else contextlib.nullcontext()
+        return self.preprocess(x.to(self.device, non_blocking=True), memory_format=self.rt.memory_format)
 
     @torch.no_grad()
     def scores(self, clips: np.ndarray | torch.Tensor) -> np.ndarray:
         """Softmax probabilities (N, C) of uint8 clips (N, T, H, W, 3)."""
         x = self.to_input(clips)
-        with self._autocast():
+        with self.rt.autocast():
             logits = self.model(x)
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
     @torch.no_grad()
     def warm_up(self, batch: int) -> None:
         """One forward at the batch size (oneDNN/cuDNN pick their kernels on the first call)."""
-        with self._autocast():
+        with self.rt.autocast():
             self.model(torch.zeros(batch, *self.clip_shape, device=self.device))
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        self.rt.synchronize()
 
     # ------------------------------------------------------------------------- the pipeline
     def predict(self, videos: Sequence[str | Path], clips: int = 1, batch: int = 16, workers: int = 2,
@@ -189,8 +171,7 @@ class Predictor:
                     flush()
             if pending:
                 flush()
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
+            self.rt.synchronize()
             seconds = time.perf_counter() - start
         finally:
             if own_pool:

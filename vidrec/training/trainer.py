@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import sys
 import time
-from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +34,12 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from vidrec.config import ConfigError, model_input_shape, run_config, stable_hash
-from vidrec.data.dataset import ClipDataset, augment_clips, collate_batch, normalize_clips
+from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.errors import VidrecError
 from vidrec.io import torch_save, write_csv, write_json
-from vidrec.models import create_model, to_channels_last
+from vidrec.models import create_model
+from vidrec.models.model_file import ModelFileError, Preprocessing, init_from, safe_load, save_model_file
+from vidrec.runtime import Runtime, determinism_in_force, setup_runtime
 from vidrec.training.distributed import convert_sync_batchnorm
 
 log = logging.getLogger("vidrec.train")
@@ -53,60 +52,7 @@ class TrainingError(VidrecError):
     """Training cannot go on (a non-finite loss, a bad checkpoint to initialise from, ...)."""
 
 
-# ----------------------------------------------------------------------------- environment
-@dataclass
-class Runtime:
-    device: torch.device
-    rank: int = 0
-    world: int = 1
-    amp_dtype: torch.dtype | None = None
-    owns_group: bool = False  # this run initialised the process group (and destroys it at the end)
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world > 1
-
-
-def setup_runtime(train_cfg: dict, threads: int | None) -> Runtime:
-    """Pick the device (CUDA when present unless told otherwise) and set its fast paths."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    want = train_cfg["device"]
-    use_cuda = torch.cuda.is_available() and want in ("auto", "cuda")
-    if want == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("config key 'train.device' is 'cuda' but no CUDA device is visible; "
-                          "use 'auto' or 'cpu'")
-    if use_cuda:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        if local >= torch.cuda.device_count():
-            raise ConfigError(
-                f"config key 'train.gpus': {os.environ.get('LOCAL_WORLD_SIZE', world)} processes per node but "
-                f"{torch.cuda.device_count()} visible GPU(s) (CUDA_VISIBLE_DEVICES="
-                f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}); the job's gpu resource must equal "
-                "train.gpus (do not override it with set-resources)")
-        torch.cuda.set_device(local)
-        device = torch.device("cuda", local)
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        amp = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[train_cfg["amp"]]
-    else:
-        device, amp = torch.device("cpu"), None
-        # CPU processes on one machine share its cores: the rule's threads are split among them
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        torch.set_num_threads(max(1, (threads or train_cfg["threads"]) // local_world))
-    owns_group = world > 1 and not dist.is_initialized()
-    if owns_group:
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    if rank > 0:  # rank 0 alone logs (and writes files); the others only warn
-        logging.getLogger("vidrec").setLevel(logging.WARNING)
-    return Runtime(device, rank, world, amp, owns_group)
-
-
+# ----------------------------------------------------------------------------- state
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -114,7 +60,10 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG's state as tensors and plain values, so checkpoints load with weights_only=True."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -122,7 +71,8 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -153,34 +103,6 @@ def build_scheduler(optimizer: torch.optim.Optimizer, spec: dict | None):
         raise ConfigError(f"config key 'scheduler': {spec['name']} rejects {kwargs}: {err}") from err
 
 
-def load_model_file(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a final-model artifact (model.pt) and check it has what rebuilding needs."""
-    if not Path(path).exists():
-        raise TrainingError(f"{path}: model file not found; train the model first")
-    blob = torch.load(path, map_location=map_location, weights_only=False)
-    for key in ("arch", "model_args", "num_classes", "clip_shape", "state_dict"):
-        if key not in blob:
-            raise TrainingError(f"{path}: not a vidrec model file (no '{key}')")
-    return blob
-
-
-def build_model_from_file(path: Path) -> tuple[torch.nn.Module, dict]:
-    blob = load_model_file(path)
-    model = create_model(blob["arch"], num_classes=blob["num_classes"], clip_shape=blob["clip_shape"],
-                         **blob["model_args"])
-    model.load_state_dict(blob["state_dict"])
-    return model, blob
-
-
-def init_from(model: torch.nn.Module, path: str) -> list[str]:
-    """Copy every matching tensor from another run's model.pt (the classifier may differ)."""
-    blob = load_model_file(Path(path))
-    own = model.state_dict()
-    take = {k: v for k, v in blob["state_dict"].items() if k in own and own[k].shape == v.shape}
-    model.load_state_dict(take, strict=False)
-    return sorted(set(own) - set(take))
-
-
 def make_loader(dataset: ClipDataset, batch: int, rt: Runtime, seed: int, shuffle: bool,
                 workers: int) -> tuple[DataLoader, DistributedSampler]:
     sampler = DistributedSampler(dataset, num_replicas=rt.world, rank=rt.rank, shuffle=shuffle,
@@ -201,8 +123,7 @@ class Trainer:
         self.class_names = class_names
         seed_everything(self.tcfg["seed"] + self.rt.rank)
         index = pd.read_csv(index_csv)
-        norm = run["normalize"]
-        self.mean, self.std = norm["mean"], norm["std"]
+        self.preprocess = Preprocessing.from_settings(run["normalize"], self.proto["augment"])
         self.train_set = ClipDataset(index, "train", clips=self.proto["train_clips"], raw=True)
         self.val_set = ClipDataset(index, "test", clips="centre", raw=True)
         if len(self.train_set) == 0 or len(self.val_set) == 0:
@@ -222,11 +143,7 @@ class Trainer:
         if self.tcfg["init_from"]:
             fresh = init_from(self.model, self.tcfg["init_from"])
             log.info("initialised from %s (kept fresh: %s)", self.tcfg["init_from"], fresh)
-        self.model.to(self.rt.device)
-        self.memory_format = torch.contiguous_format
-        if self.rt.device.type == "cuda" and self.tcfg["channels_last"]:
-            self.memory_format = torch.channels_last_3d
-            to_channels_last(self.model)
+        self.rt.place(self.model)
         self.optimizer = build_optimizer(self.model.parameters(), self.proto["optimizer"])
         self.scheduler = build_scheduler(self.optimizer, self.proto.get("scheduler"))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.rt.amp_dtype == torch.float16)
@@ -267,7 +184,11 @@ class Trainer:
         if not self.ckpt_path.exists():
             return
         # loaded on the CPU: RNG states must stay CPU byte tensors; load_state_dict moves the rest
-        state = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+        try:
+            state = safe_load(self.ckpt_path, "checkpoint")
+        except ModelFileError as err:
+            log.warning("cannot resume: %s; starting from scratch", err)
+            return
         if state.get("identity") != self.identity:
             log.warning("%s belongs to another configuration; starting from scratch", self.ckpt_path)
             return
@@ -282,37 +203,29 @@ class Trainer:
         log.info("resumed from %s after epoch %d", self.ckpt_path, state["epoch"] + 1)
 
     # -- steps
-    def _inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def _inputs(self, batch: dict, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         x = batch["clips"].to(self.rt.device, non_blocking=True)
         y = batch["labels"].to(self.rt.device, non_blocking=True)
-        x = normalize_clips(x, self.mean, self.std)
-        return x.contiguous(memory_format=self.memory_format), y
-
-    def _autocast(self):
-        if self.rt.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast("cuda", dtype=self.rt.amp_dtype)
+        return self.preprocess(x, train=train, memory_format=self.rt.memory_format), y
 
     def train_epoch(self, epoch: int) -> dict:
         self.net.train()
         self.train_sampler.set_epoch(epoch)
-        aug = self.proto["augment"]
         totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
         start = time.perf_counter()
         bar = self._bar(self.train_loader, f"epoch {epoch + 1}/{self.proto['epochs']}")
         n_total, global_batch = len(self.train_set), self.batch * self.rt.world
         for step, batch in enumerate(bar):
-            x, y = self._inputs(batch)
+            x, y = self._inputs(batch, train=True)  # random crop/flip before slicing: never empty
             # Global step `step` is clips [step*B, (step+1)*B) of the epoch's permutation, as in one
             # process. DistributedSampler pads the epoch to a multiple of the world size by repeating
             # clips at its end: those are dropped (a rank's last batch may even be empty), and each
             # rank's summed loss is scaled by world / (real clips in this global step), so DDP's
             # gradient average is the mean over exactly the one-process batch.
-            x = augment_clips(x, aug["crop"], aug["hflip"], train=True)  # before slicing: never empty
             keep = self._real_clips(step, len(y), n_total)
             x, y = x[:keep], y[:keep]
             n_step = min(global_batch, n_total - step * global_batch)
-            with self._autocast():
+            with self.rt.autocast():
                 logits = self.net(x)
                 ce = F.cross_entropy(logits.float(), y, reduction="sum")
                 loss = ce * (self.rt.world / n_step)
@@ -341,10 +254,8 @@ class Trainer:
         self.net.eval()
         totals = torch.zeros(3, dtype=torch.float64)
         for step, batch in enumerate(self.val_loader):
-            x, y = self._inputs(batch)
-            aug = self.proto["augment"]
-            x = augment_clips(x, aug["crop"], False, train=False)
-            with self._autocast():
+            x, y = self._inputs(batch, train=False)
+            with self.rt.autocast():
                 logits = self.net(x).float()
             keep = self._real_clips(step, len(y), len(self.val_set))  # padded repeats left out
             logits, y = logits[:keep], y[:keep]
@@ -414,19 +325,19 @@ class Trainer:
             "train_clips": len(self.train_set), "val_clips": len(self.val_set),
             "final_train_acc": self.metrics[-1]["train_acc"] if self.metrics else math.nan,
             "final_val_acc": self.metrics[-1]["val_acc"] if self.metrics else math.nan,
-            "deterministic": self.rt.device.type == "cpu",
+            **determinism_in_force(self.rt.device),
         }
         if self.rt.is_main:
             write_csv(self.out / "metrics.csv", pd.DataFrame(self.metrics, columns=METRIC_COLUMNS))
-            torch_save({"arch": self.run["arch"], "model_args": self.run["model_args"],
-                        "num_classes": len(self.class_names), "class_names": self.class_names,
-                        "clip": self.run["clip"], "clip_name": self.run["clip_name"],
-                        "clip_shape": list(self.clip_shape),
-                        "normalize": self.run["normalize"], "augment": self.proto["augment"],
-                        "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
-                        "run": {k: self.run[k] for k in ("dataset", "model", "protocol_name")}},
-                       self.out / "model.pt")
+            save_model_file(self.out / "model.pt", arch=self.run["arch"], model_args=self.run["model_args"],
+                            class_names=self.class_names, clip=self.run["clip"], clip_name=self.run["clip_name"],
+                            clip_shape=self.clip_shape, normalize=self.run["normalize"],
+                            augment=self.proto["augment"], state_dict=self.model.state_dict(),
+                            run={k: self.run[k] for k in ("dataset", "model", "protocol_name")})
             write_json(self.out / "train.json", summary)
+            # The checkpoint is the resume point of an unfinished run only: once model.pt is in place
+            # it must not stand in for training (a forced rerun retrains from scratch).
+            self.ckpt_path.unlink(missing_ok=True)
         return summary
 
 

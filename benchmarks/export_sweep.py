@@ -107,7 +107,7 @@ def sweep_model(arch: str, clip: tuple[int, int, int], base_width: int | None, f
                 continue
             checked = info["checked"]
             rows.append(_report(base | {
-                "format": fmt, "file_mb": round(info["bytes"] / 2**20, 2),
+                "format": fmt, "file_mb": round(info["bytes"] / 1e6, 2),  # MB as README.md gives them
                 "max_abs_diff": info.get("max_abs_diff"), "max_abs_logit": info.get("max_abs_logit"),
                 "tolerance": info.get("tolerance"), "passed": bool(checked),
                 "seconds": round(time.perf_counter() - t0, 2),
@@ -144,7 +144,8 @@ def build_record(rows: list[dict], parameters: dict, wall_seconds: float) -> Rec
     rec.table("exports", f"Every export checked against PyTorch on a fixed clip (batch {CHECK_BATCH})",
               [("model", "model", None), ("clip", "clip (TxHxW)", None), ("base_width", "base width", None),
                ("format", "format", None), ("file_mb", "file", "MB"),
-               ("max_abs_diff", "max |exported - PyTorch|", None), ("tolerance", "tolerance", None),
+               ("max_abs_diff", "max |exported - PyTorch|", None), ("max_abs_logit", "max |logit|", None),
+               ("tolerance", "tolerance", None),
                ("passed", "passed", None), ("seconds", "export + check", "s"), ("error", "error", None)],
               rows)
     exports = len(rows)

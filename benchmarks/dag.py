@@ -7,6 +7,7 @@ thesis protocol, Tran et al.'s on tran16 clips with theirs), then the dry run, t
 command's start to its end (Python start-up, Snakefile parsing, DAG, job listing), as wall time and
 as the command's CPU time (user + sys: what it costs on an idle core, whatever else the machine is
 doing). The job count grows with shards (groups x clip specs) and models x splits, never with videos.
+The figures go to benchmarks/results/dag.json (`--out PATH` elsewhere) for benchmarks/render.py.
 
     python benchmarks/dag.py [--lists DIR] [--repeat 3]
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import resource
 import shutil
 import subprocess
@@ -25,7 +27,9 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import REPO, Record, add_out_argument, load_average  # noqa: E402
+
 LISTS = REPO / "tests" / "data" / "ucfTrainTestlist"  # the official lists, committed as test data
 THESIS_FAMILIES = ("convlstm_c2d", "p3d", "frame_resnet")
 
@@ -53,7 +57,6 @@ def build_standin(root: Path, lists: Path = LISTS) -> int:
 
 def full_config(root: Path) -> dict:
     """The repository's config, switched to ucf101 at `root`, 3 splits, every registered model."""
-    sys.path.insert(0, str(REPO))
     from vidrec.models import list_models
 
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -97,10 +100,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--lists", type=Path, default=LISTS)
     p.add_argument("--repeat", type=int, default=3)
+    add_out_argument(p, __file__)
     args = p.parse_args()
+    rec = Record("dag", parameters={"repeat": args.repeat, "target": "report", "splits": [1, 2, 3]})
     with tempfile.TemporaryDirectory() as tmp:
         n, cfg = setup(Path(tmp), args.lists)
         models = cfg["datasets"]["ucf101"]["models"]
+        rec.parameters |= {"videos": n, "models": len(models)}
         print(f"{n} stand-in videos, {len(models)} models, splits 1-3")
         times, cpus = [], []
         for i in range(args.repeat):
@@ -109,8 +115,16 @@ def main() -> None:
             cpus.append(cpu)
             print(f"run {i + 1}: snakemake -n report: {seconds:.2f} s wall, {cpu:.2f} s CPU, "
                   f"{jobs.get('total')} jobs {jobs}")
-        print(f"wall: best {min(times):.2f} s, median {sorted(times)[len(times) // 2]:.2f} s; "
-              f"CPU: median {sorted(cpus)[len(cpus) // 2]:.2f} s; load average {os.getloadavg()[0]:.1f}")
+    print(f"wall: best {min(times):.2f} s, median {statistics.median(times):.2f} s; "
+          f"CPU: median {statistics.median(cpus):.2f} s; load average {load_average()}")
+    what = f"`snakemake -n report`, {n} videos, {len(models)} models x 3 splits"
+    rec.figure("dry_run_best", f"{what}: wall time, best of {args.repeat}", min(times), "s")
+    rec.figure("dry_run_median", f"{what}: wall time, median of {args.repeat}", statistics.median(times), "s")
+    rec.figure("dry_run_cpu_median", f"{what}: CPU time (user + sys), median", statistics.median(cpus), "s")
+    rec.figure("jobs", "jobs in the DAG", jobs.get("total", sum(v for k, v in jobs.items() if k != "total")), "jobs")
+    rec.table("jobs", "Jobs per rule", [("rule", "rule", None), ("jobs", "jobs", None)],
+              [{"rule": k, "jobs": v} for k, v in jobs.items() if k != "total"])
+    rec.write(args.out)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Prints videos/s for: the decode stage (OpenCV grab()/retrieve() of the 16 sampled frames + crop +
 resize, one thread per process) with 1 and 2 worker processes; a plain OpenCV loop that read()s
 and converts every frame; and one ffmpeg-python subprocess per video (select + crop + scale in the
-filter graph). Targets (issue 2): >= 40 videos/s per core, >= 1.7x with 2 worker processes.
+filter graph). Targets (issue 2): >= 40 videos/s per core, >= 1.7x with 2 worker processes. The
+figures go to benchmarks/results/decode.json (`--out PATH` elsewhere) for benchmarks/render.py.
 
     python benchmarks/decode.py [--videos 40] [--seconds 7]
 """
@@ -20,7 +21,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import Record, add_out_argument  # noqa: E402 (puts the checkout on sys.path)
+
 from vidrec.data.shards import write_shard  # noqa: E402
 from vidrec.data.video import ClipSpec, crop_resize, ffmpeg_exe  # noqa: E402
 
@@ -86,7 +89,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=40)
     ap.add_argument("--seconds", type=float, default=7.0)
+    add_out_argument(ap, __file__)
     args = ap.parse_args()
+    rec = Record("decode", parameters={"videos": args.videos, "seconds": args.seconds, "source": "320x240 XviD AVI",
+                                       "clip": "16x160x160", "opencv_threads": 1})
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -96,15 +102,21 @@ def main() -> None:
         two = stage(paths, 2, tmp)
         read_all = opencv_read_all(paths)
         ff = ffmpeg_subprocess(paths)
-    rows = [("decode stage, 1 worker (grab/retrieve 16 frames)", one),
-            ("decode stage, 2 workers", two),
-            ("OpenCV read() + convert every frame, 1 process", read_all),
-            ("ffmpeg-python subprocess per video, 1 process", ff)]
+    rows = [("stage_1_worker", "decode stage, 1 worker (grab/retrieve 16 frames)", one),
+            ("stage_2_workers", "decode stage, 2 workers", two),
+            ("opencv_read_all", "OpenCV read() + convert every frame, 1 process", read_all),
+            ("ffmpeg_subprocess", "ffmpeg-python subprocess per video, 1 process", ff)]
     print(f"{args.videos} XviD AVIs, {args.seconds:.0f} s, 320x240 -> 16x160x160 (cores: {os.cpu_count()})")
-    for name, v in rows:
-        print(f"  {name:<52} {v:7.1f} videos/s")
+    for name, label, v in rows:
+        print(f"  {label:<52} {v:7.1f} videos/s")
+        rec.figure(name, label, v, "videos/s", target=">= 40" if name == "stage_1_worker" else None,
+                   note="per core: one process, one decoder thread" if name == "stage_1_worker" else None)
     print(f"ratios: stage/read-all {one / read_all:.2f}x, stage/ffmpeg {one / ff:.2f}x, "
           f"2 workers / 1 worker {two / one:.2f}x (target >= 1.7x); per core {one:.1f} videos/s (target >= 40)")
+    rec.figure("workers_2_over_1", "decode stage, 2 workers / 1 worker", two / one, "x", target=">= 1.7")
+    rec.figure("stage_over_read_all", "decode stage / OpenCV read-every-frame", one / read_all, "x")
+    rec.figure("stage_over_ffmpeg", "decode stage / ffmpeg subprocess per video", one / ff, "x")
+    rec.write(args.out)
 
 
 if __name__ == "__main__":

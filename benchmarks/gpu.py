@@ -14,8 +14,11 @@ videos/s with one clip per video (the thesis's protocol) and with 10 (Tran et al
     python benchmarks/gpu.py --compile                    # also torch.compile each model
     python benchmarks/gpu.py --device cpu --batch 2 --steps 1 --models p3d63 --clip 8 64 64  # smoke run
 
-Without a CUDA device and without `--device cpu`, it says so and exits with status 0 (a GPU is a
-bonus, never a dependency).
+Without a CUDA device and without `--device cpu`, it says so, writes nothing and exits with status 0
+(a GPU is a bonus, never a dependency). On a GPU the figures and the table go to the machine's own file,
+benchmarks/results/gpu-<GPU name>.json (gpu-<GPU name>-compile.json with --compile), which
+benchmarks/render.py shows in benchmarks/README.md; `--out PATH` writes elsewhere. A CPU smoke run
+writes a file only with `--out`.
 """
 from __future__ import annotations
 
@@ -31,7 +34,9 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import Record, gpu_out  # noqa: E402 (puts the checkout on sys.path)
+
 from vidrec.models import create_model, model_complexity, to_channels_last  # noqa: E402
 from vidrec.training.trainer import setup_runtime  # noqa: E402
 
@@ -118,10 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (CPU smoke runs)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results file (default on a GPU: benchmarks/results/gpu-<GPU name>[-compile].json; "
+                        "on CPU: none)")
     args = p.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("no CUDA device visible: run this on a GPU machine (or --device cpu for a smoke run)")
+        print("no CUDA device visible: run this on a GPU machine (or --device cpu for a smoke run); "
+              "no results file written")
         return 0
+    rec = Record("gpu")
     rt = setup_runtime({"device": args.device, "amp": args.amp, "threads": args.threads or torch.get_num_threads()},
                        args.threads)
     hw = torch.cuda.get_device_name(rt.device) if rt.device.type == "cuda" else "CPU"
@@ -157,7 +167,47 @@ def main(argv: list[str] | None = None) -> int:
               f"Tran et al. (10 clips) {r['infer_clips_per_s'] / 10:8.1f}")
     if failed:
         print(f"\nfailed (traceback above): {', '.join(failed)}")
+    out = args.out or (gpu_out(hw + ("-compile" if args.compile else "")) if rt.device.type == "cuda" else None)
+    if out is None:
+        print("CPU smoke run: no results file written (pass --out PATH for one)")
+    else:
+        rec.parameters = {"device": hw, "batch": args.batch, "clip": "x".join(map(str, args.clip)),
+                          "amp": args.amp if rt.amp_dtype else "off",
+                          "channels_last_3d": bool(args.channels_last and rt.device.type == "cuda"),
+                          "compile": args.compile, "warmup": args.warmup, "steps": args.steps,
+                          "cuda": torch.version.cuda, "cudnn": str(torch.backends.cudnn.version()),
+                          "models": args.models, "failed": failed}
+        record(rec, rows, args).write(out, [__file__, *(sys.argv[1:] if argv is None else argv)])
     return 1 if failed else 0
+
+
+def record(rec: Record, rows: list[dict], args) -> Record:
+    """The table, the thesis pair's ratios (inference target on a GPU <= 2.0x) and practical capacity."""
+    how = (f"batch {args.batch}, clips {'x'.join(map(str, args.clip))}, autocast {rec.parameters['amp']}, "
+           f"mean of {args.steps} steps after {args.warmup} warm-up{', compiled' if args.compile else ''}")
+    rec.table("models", f"Per model on {rec.parameters['device']} ({how})",
+              [("model", "model", None), ("params_m", "params", "M"), ("gflops", "GFLOPs/clip", None),
+               ("train_clips_per_s", "train", "clips/s"), ("infer_clips_per_s", "inference", "clips/s"),
+               ("train_peak_mb", "peak train", "MB"), ("infer_peak_mb", "peak inference", "MB"),
+               ("videos_per_s_10_clips", "10 clips per video (Tran et al.)", "videos/s")],
+              [{"model": r["model"], "params_m": r["params"] / 1e6, "gflops": r["gflops"],
+                "train_clips_per_s": r["train_clips_per_s"], "infer_clips_per_s": r["infer_clips_per_s"],
+                "train_peak_mb": r["train_peak_mb"], "infer_peak_mb": r["infer_peak_mb"],
+                "videos_per_s_10_clips": r["infer_clips_per_s"] / 10} for r in rows])
+    by = {r["model"]: r for r in rows}
+    if {"convlstm_c2d63", "p3d199"} <= set(by):
+        a, b = by["convlstm_c2d63"], by["p3d199"]
+        rec.figure("convlstm_p3d199_infer", "ConvLSTM-C2D-63 / P3D-199 inference time per clip",
+                   b["infer_clips_per_s"] / a["infer_clips_per_s"], "x", target="<= 2.0",
+                   note=f"the thesis measured {THESIS['p3d199_clips_per_s'] / THESIS['convlstm_c2d63_videos_per_s']:.1f}x")
+        rec.figure("convlstm_p3d199_train", "ConvLSTM-C2D-63 / P3D-199 train step time",
+                   b["train_clips_per_s"] / a["train_clips_per_s"], "x")
+        rec.figure("convlstm_p3d199_flops", "ConvLSTM-C2D-63 / P3D-199 FLOPs per clip", a["gflops"] / b["gflops"], "x")
+        rec.figure("convlstm_videos_per_s", "ConvLSTM-C2D-63 videos/s, one clip per video (the thesis's protocol)",
+                   a["infer_clips_per_s"], "videos/s", note=f"the thesis: {THESIS['convlstm_c2d63_videos_per_s']:g}")
+        rec.figure("p3d199_clips_per_s", "P3D-199 inference clips/s", b["infer_clips_per_s"], "clips/s",
+                   note=f"the thesis: {THESIS['p3d199_clips_per_s']:g}")
+    return rec
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every check that needs a CUDA device, as one command for a lent GPU machine (about 7 minutes on one H200:
 # the table ~90 s, the tests ~110 s, compiling the pair ~4 min):
-#   1. the throughput table (benchmarks/gpu.py: batch 48, 16x160x160, bf16, channels_last_3d);
+#   1. the throughput table (benchmarks/gpu.py: batch 48, 16x160x160, bf16, channels_last_3d), recorded in
+#      benchmarks/results/gpu-<GPU name>.json: commit it, then `python benchmarks/render.py`;
 #   2. the training, evaluation and NaN tests on the CUDA path (train.device: auto picks the GPU);
-#   3. torch.compile of the thesis's pair, if time is left.
+#   3. torch.compile of the thesis's pair, if time is left (benchmarks/results/gpu-<GPU name>-compile.json).
 # Logs go to $LOG_DIR (default benchmarks/out/). Needs the project's Python packages and ffmpeg on PATH.
 #
 #   benchmarks/gpu_check.sh                  # BUDGET=480 seconds for the whole check by default

@@ -10,7 +10,8 @@ Prints, for 16x160x160 clips (configurable):
 - our r3d_18 / mc3_18 / r2plus1d_18_tv forward time / torchvision's (target <= 1.05x).
 
 Repetitions of the models being compared are interleaved and the median is reported, so that load
-from other processes affects both sides of a ratio alike.
+from other processes affects both sides of a ratio alike. The figures, the per-model table and the
+targets go to benchmarks/results/models.json (`--out PATH` elsewhere) for benchmarks/render.py.
 
     python benchmarks/models.py                 # full run (about 10 minutes on 2 cores)
     python benchmarks/models.py --quick         # fewer repetitions
@@ -23,35 +24,22 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torchvision
 
-from vidrec.models import ConvLSTM, create_model, model_complexity
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import Record, add_out_argument, interleaved, load_average  # noqa: E402 (puts the checkout on sys.path)
+
+from vidrec.models import ConvLSTM, create_model, model_complexity  # noqa: E402
 
 DEFAULT_MODELS = ["p3d63", "p3d199", "convlstm_c2d63", "r3d_18", "r2plus1d_18", "frame_resnet50"]
-
-
-def _timer(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def interleaved(fns: dict[str, Callable[[], object]], warmup: int, reps: int) -> dict[str, float]:
-    """Median seconds per call of each fn, repetitions interleaved across fns."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(reps):
-        for k, fn in fns.items():
-            times[k].append(_timer(fn))
-    return {k: statistics.median(v) for k, v in times.items()}
+TV_PAIRS = [("r3d_18", "r3d_18"), ("mc3_18", "mc3_18"), ("r2plus1d_18_tv", "r2plus1d_18")]
 
 
 def forward_fn(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], object]:
@@ -84,6 +72,7 @@ def to_format(model: torch.nn.Module, x: torch.Tensor, channels_last: bool):
 
 
 def bench_models(args, clip: tuple[int, ...]) -> dict[str, dict[str, float]]:
+    """Per model: parameters, GFLOPs/clip, seconds per forward and per train step (interleaved medians)."""
     num_classes = 101
     models, inputs, rows = {}, {}, {}
     for name in args.models:
@@ -113,11 +102,12 @@ def bench_models(args, clip: tuple[int, ...]) -> dict[str, dict[str, float]]:
     return rows
 
 
-def bench_recurrence(args, clip: tuple[int, ...]) -> None:
+def bench_recurrence(args, clip: tuple[int, ...]) -> list[dict]:
     """ConvLSTM layer vs its convolutions without the recurrence, at the layers of ConvLSTM-C2D-63."""
     print("\n## Recurrence cost: ConvLSTM layer / (input conv + hidden conv, each batched over all T)")
     print(f"{'layer':<34}{'fwd':>8}{'fwd+bwd':>10}")
     t, h = clip[1] // 2, clip[2] // 4  # after the stem: 8 steps of 40x40 for 16x160x160
+    out = []
     for ch in (64, 128, 256):
         torch.manual_seed(0)
         lstm = ConvLSTM(ch, ch, 3, peephole=True, spatial_size=(h, h))
@@ -145,14 +135,18 @@ def bench_recurrence(args, clip: tuple[int, ...]) -> None:
         )
         label = f"C={ch}, T={t}, {h}x{h}, batch {args.batch}"
         print(f"{label:<34}{r['lf'] / r['cf']:>7.2f}x{r['lt'] / r['ct']:>9.2f}x   (target <= 1.15x)")
+        out.append({"channels": ch, "steps": t, "plane": f"{h}x{h}", "fwd": r["lf"] / r["cf"],
+                    "train": r["lt"] / r["ct"]})
         t, h = max(1, (t + 1) // 2), (h + 1) // 2
+    return out
 
 
-def bench_torchvision(args) -> None:
-    clip = (3, 16, 112, 112)
+def bench_torchvision(args) -> list[dict]:
+    """Our re-implementations against torchvision's, with torchvision's weights loaded into ours."""
+    clip = (3, *args.tv_clip)
     print(f"\n## Ours / torchvision, forward at {args.batch} x {clip} (target <= 1.05x)")
-    pairs = [("r3d_18", "r3d_18"), ("mc3_18", "mc3_18"), ("r2plus1d_18_tv", "r2plus1d_18")]
-    for ours_name, tv_name in pairs:
+    out = []
+    for ours_name, tv_name in TV_PAIRS:
         torch.manual_seed(0)
         tv = getattr(torchvision.models.video, tv_name)()
         ours = create_model(ours_name, num_classes=400)
@@ -162,6 +156,45 @@ def bench_torchvision(args) -> None:
         tv, xt = to_format(tv, x, args.channels_last)
         r = interleaved({"ours": forward_fn(ours, xo), "tv": forward_fn(tv, xt)}, args.warmup, 2 * args.reps)
         print(f"{ours_name:<16} {r['ours']:.3f} s vs torchvision {tv_name} {r['tv']:.3f} s: {r['ours'] / r['tv']:.3f}x")
+        out.append({"ours": ours_name, "torchvision": tv_name, "ours_s": r["ours"], "tv_s": r["tv"]})
+    return out
+
+
+def record(rec: Record, args, clip: tuple[int, ...], models: dict | None, recurrence: list[dict] | None,
+           tv: list[dict] | None) -> Record:
+    """The results file: per-model table, the issue-7 ratios with their targets."""
+    rec.parameters |= {
+        "batch": args.batch, "threads": args.threads, "clip": "x".join(map(str, clip[1:])),
+        "torchvision_clip": "x".join(map(str, args.tv_clip)), "quick": args.quick, "warmup": args.warmup,
+        "reps": args.reps, "memory_format": "channels_last_3d" if args.channels_last else "contiguous",
+        "models": list(args.models), "skip": sorted(s for s in args.skip.split(",") if s)}
+    if models:
+        rec.table("models", f"Per model at {args.batch} x (3, {', '.join(map(str, clip[1:]))}), {rec.parameters['memory_format']}, "
+                  f"{args.threads} threads (median of interleaved repetitions)",
+                  [("model", "model", None), ("params_m", "params", "M"), ("gflops", "GFLOPs/clip", None),
+                   ("fwd_clips_per_s", "forward", "clips/s"), ("train_clips_per_s", "train step", "clips/s")],
+                  [{"model": n, "params_m": r["params"] / 1e6, "gflops": r["gflops"],
+                    "fwd_clips_per_s": args.batch / r["fwd_s"], "train_clips_per_s": args.batch / r["train_s"]}
+                   for n, r in models.items()])
+        if "convlstm_c2d63" in models and "p3d199" in models:
+            a, b = models["convlstm_c2d63"], models["p3d199"]
+            shape = f"{args.batch}x{rec.parameters['clip']}"
+            rec.figure("convlstm_p3d199_forward", f"ConvLSTM-C2D-63 / P3D-199 time, forward at {shape}",
+                       a["fwd_s"] / b["fwd_s"], "x", target="<= 1.2")
+            rec.figure("convlstm_p3d199_train", f"ConvLSTM-C2D-63 / P3D-199 time, train step at {shape}",
+                       a["train_s"] / b["train_s"], "x", target="<= 1.4")
+            rec.figure("convlstm_p3d199_flops", "ConvLSTM-C2D-63 / P3D-199 FLOPs per clip",
+                       a["gflops"] / b["gflops"], "x")
+    for r in recurrence or []:
+        layer = f"C={r['channels']} T={r['steps']} {r['plane']}"
+        rec.figure(f"recurrence_fwd_c{r['channels']}", f"ConvLSTM layer / its convolutions without recurrence, "
+                   f"forward, {layer}", r["fwd"], "x", target="<= 1.15")
+        rec.figure(f"recurrence_train_c{r['channels']}", f"same, forward + backward, {layer}", r["train"], "x",
+                   target="<= 1.15")
+    for r in tv or []:
+        rec.figure(f"ours_tv_{r['ours']}", f"ours / torchvision forward time, {r['ours']} vs {r['torchvision']} "
+                   f"at {args.batch}x{rec.parameters['torchvision_clip']}", r["ours_s"] / r["tv_s"], "x", target="<= 1.05")
+    return rec
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,11 +202,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--clip", type=int, nargs=3, default=(16, 160, 160), metavar=("T", "H", "W"))
+    p.add_argument("--tv-clip", type=int, nargs=3, default=(16, 112, 112), metavar=("T", "H", "W"),
+                   help="clip of the ours/torchvision comparison (default: 16 112 112, torchvision's)")
     p.add_argument("--models", type=lambda s: [m for m in s.split(",") if m], default=DEFAULT_MODELS)
     p.add_argument("--quick", action="store_true", help="fewer repetitions (1 warm-up, 2 timed)")
     p.add_argument("--contiguous", dest="channels_last", action="store_false",
                    help="keep NCTHW inputs (default: channels_last_3d inputs, faster on CPU)")
     p.add_argument("--skip", default="", help="comma list of sections to skip: models,recurrence,torchvision")
+    add_out_argument(p, __file__)
     args = p.parse_args(argv)
     args.warmup, args.reps = (1, 2) if args.quick else (1, 4)
     torch.set_num_threads(args.threads)
@@ -182,16 +218,15 @@ def main(argv: list[str] | None = None) -> None:
     cpu = platform.processor() or platform.machine()
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {cpu}, "
           f"{args.threads} threads, memory format {'channels_last_3d' if args.channels_last else 'contiguous'}")
-    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (other processes slow "
+    print(f"load average at start: {load_average()} on {os.cpu_count()} CPUs (other processes slow "
           "multi-threaded runs down: every parallel op waits for all its threads to be scheduled)")
+    rec = Record("models")  # the load average at start is read here
     t0 = time.perf_counter()
-    if "models" not in skip:
-        bench_models(args, clip)
-    if "recurrence" not in skip:
-        bench_recurrence(args, clip)
-    if "torchvision" not in skip:
-        bench_torchvision(args)
-    print(f"\ntotal benchmark time {time.perf_counter() - t0:.0f} s, load average at end {os.getloadavg()[0]:.2f}")
+    models = bench_models(args, clip) if "models" not in skip else None
+    recurrence = bench_recurrence(args, clip) if "recurrence" not in skip else None
+    tv = bench_torchvision(args) if "torchvision" not in skip else None
+    print(f"\ntotal benchmark time {time.perf_counter() - t0:.0f} s, load average at end {load_average()}")
+    record(rec, args, clip, models, recurrence, tv).write(args.out, [__file__, *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

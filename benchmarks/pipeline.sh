@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # End-to-end wall time of the demo: `snakemake --cores N report` on a clean clone (after install),
-# then the no-op rerun (target <= 5 s) and the DAG build alone (dry run).
+# then the no-op rerun (target <= 5 s) and the DAG build alone (dry run). benchmarks/pipeline.py
+# (the clone's) then records the three times, the demo's accuracies from the run's report, every
+# job's time and, where Chromium is installed, the report page's load, in
+# benchmarks/results/pipeline.json of this checkout (--out PATH elsewhere).
 #
 #   benchmarks/pipeline.sh              # clones HEAD of this repository into a temporary folder
-#   CORES=4 KEEP=1 benchmarks/pipeline.sh
+#   CORES=4 KEEP=1 benchmarks/pipeline.sh --out /tmp/pipeline.json
 #
 # "After install": the clone uses this checkout's virtualenv (.venv, made by `make test` or
 # `make report`), so the time is the pipeline's, not pip's; the code run is the clone's (PYTHONPATH).
 # Everything else (synthetic videos, shards, training, evaluation, report) is built from nothing inside the clone.
+# HEAD is what runs: commit first, or the results file records a commit that is not what you changed.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
+command="${CORES:+CORES=$CORES }${KEEP:+KEEP=$KEEP }benchmarks/pipeline.sh${*:+ $*}"
+out="$repo/benchmarks/results/pipeline.json"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) [ $# -ge 2 ] || { echo "--out needs a path" >&2; exit 2; }; out="$(realpath -m "$2")"; shift 2 ;;
+    *) echo "usage: [CORES=N] [KEEP=1] benchmarks/pipeline.sh [--out PATH]" >&2; exit 2 ;;
+  esac
+done
 venv="${VENV:-$repo/.venv}"
 cores="${CORES:-2}"
 [ -x "$venv/bin/snakemake" ] || { echo "no $venv/bin/snakemake: run 'make test' or 'make report' first" >&2; exit 1; }
@@ -27,7 +39,8 @@ seconds() {  # run "$@" quietly (log in $work/last.log), print its wall time in 
   python3 -c "print(round($EPOCHREALTIME - $t0, 1))"
 }
 
-echo "commit $(git rev-parse --short HEAD), $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg), --cores $cores"
+load="$(cut -d' ' -f1 /proc/loadavg)"
+echo "commit $(git rev-parse --short HEAD), $(nproc) CPUs, load average $load, --cores $cores"
 full=$(seconds snakemake --cores "$cores" report)
 echo "demo report from a clean clone: $full s"
 noop=$(seconds snakemake --cores "$cores" report)
@@ -35,4 +48,6 @@ grep -q "Nothing to be done" "$work/last.log" || { echo "the rerun was not a no-
 echo "no-op rerun: $noop s (target <= 5 s)"
 dry=$(seconds snakemake --cores "$cores" report --dry-run --quiet)
 echo "DAG only (dry run): $dry s"
+python3 benchmarks/pipeline.py --clone "$work/clone" --full "$full" --noop "$noop" --dry "$dry" \
+  --cores "$cores" --load-start "$load" --command "$command" --out "$out"
 echo "report: $work/clone/results/demo/report/index.html${KEEP:+ (kept)}"

@@ -14,6 +14,9 @@ a sleep of the measured model time per batch (an accelerator's model stage: time
 Decode workers and model threads get separate cores by default (threads = cores // 2, workers =
 the rest), so the two stages do not slow each other down; with more threads + workers than cores
 they share cores and end-to-end falls toward the harmonic combination of the two rates.
+Targets: end-to-end / slower stage >= 0.8, on the CPU and with the model off the CPU (the overlap the
+pipeline exists for). Figures and the per-model table go to benchmarks/results/predict.json
+(`--out PATH` elsewhere) for benchmarks/render.py.
 
     python benchmarks/predict.py [--videos 64] [--full-videos 6] [--batch 4] [--workers W] [--threads P]
     python benchmarks/predict.py --only demo         # the demo-sized models only
@@ -33,10 +36,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decode import make_videos  # noqa: E402  (benchmarks/decode.py: the decode benchmark's videos)
+from record import Record, add_out_argument  # noqa: E402 (puts the checkout on sys.path)
 
 from vidrec.evaluation.evaluate import inference_speed  # noqa: E402
 from vidrec.inference.decode import DecodePool, clip_plan  # noqa: E402
@@ -97,7 +99,7 @@ def model_beside_decoding(predictor: Predictor, videos: list[Path], workers: int
         thread.start()
         try:
             time.sleep(0.3)
-            return inference_speed(predictor.model, predictor.clip_shape, batch, batches, predictor.device)
+            return inference_speed(predictor.model, predictor.clip_shape, batch, batches, predictor.rt)
         finally:
             stop.set()
             thread.join()
@@ -132,7 +134,7 @@ def bench_model(label, arch, args, clip, videos, batch, workers, threads, model_
     rows = []
     for _ in range(repeats):  # the three measurements side by side, so load changes hit all three
         d = decode_only(predictor, videos, workers, window)
-        m = inference_speed(predictor.model, shape, batch, model_batches, predictor.device)
+        m = inference_speed(predictor.model, shape, batch, model_batches, predictor.rt)
         b = model_beside_decoding(predictor, videos, workers, batch, model_batches)
         e = end_to_end(predictor, videos, workers, batch, window)
         predictor.scores = accelerator_like(predictor, m)
@@ -162,9 +164,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3,
                     help="repeat the measurements, medians shown (demo-sized models; full-size: once)")
     ap.add_argument("--only", choices=["demo", "full"], default=None)
-    ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--models", type=lambda s: [m for m in s.split(",") if m], default=None,
+                    help="comma list of architectures to keep (default: all in the chosen groups)")
+    add_out_argument(ap, __file__)
     args = ap.parse_args()
     workers = args.workers or max(1, cores - args.threads)
+    rec = Record("predict", parameters={
+        "videos": args.videos, "full_videos": args.full_videos, "seconds": args.seconds, "batch": args.batch,
+        "full_batch": args.full_batch, "threads": args.threads, "workers": workers,
+        "model_batches": args.model_batches, "repeats": args.repeats, "only": args.only, "models": args.models, "clips_per_video": 1})
     print(f"machine: {cores} cores, torch {torch.__version__}, model threads {args.threads}, "
           f"decode workers {workers}", flush=True)
     rows = []
@@ -176,7 +184,7 @@ def main() -> None:
         print(f"{n_max} videos of {args.seconds:g} s, 320x240 XviD, written in "
               f"{time.perf_counter() - start:.0f} s", flush=True)
         for label, arch, margs, clip, group in MODELS:
-            if args.only and group != args.only:
+            if (args.only and group != args.only) or (args.models and arch not in args.models):
                 continue
             full = group == "full"
             row = bench_model(label, arch, margs, clip, videos[:args.full_videos if full else args.videos],
@@ -194,8 +202,29 @@ def main() -> None:
               f"{r['model_beside_decoding_clips_per_s']:.2f} | {r['end_to_end_videos_per_s']:.2f} | "
               f"{r['ratio_to_slower']:.2f} | {r['serial_bound_videos_per_s']:.2f} | "
               f"{r['sim_end_to_end_videos_per_s']:.2f} | {r['sim_ratio_to_slower']:.2f} |")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    record(rec, rows).write(args.out)
+
+
+def record(rec: Record, rows: list[dict]) -> Record:
+    """Per model: the table row, and end-to-end / slower stage as figures with the 0.8 target."""
+    rec.table("predict", "`vidrec predict` end to end beside its stages, one clip per video (medians of the repeats)",
+              [("model", "model", None), ("clip", "clip", None), ("gflops_per_clip", "GFLOPs/clip", None),
+               ("videos", "videos", None), ("batch", "batch", None), ("workers", "workers", None),
+               ("threads", "threads", None), ("decode_videos_per_s", "decode-only", "videos/s"),
+               ("model_clips_per_s", "model-only", "clips/s"),
+               ("model_beside_decoding_clips_per_s", "model beside decoding", "clips/s"),
+               ("end_to_end_videos_per_s", "end to end", "videos/s"), ("ratio_to_slower", "e2e / slower", "x"),
+               ("serial_bound_videos_per_s", "serial bound", "videos/s"),
+               ("sim_end_to_end_videos_per_s", "e2e, model off-CPU", "videos/s"),
+               ("sim_ratio_to_slower", "its e2e / slower", "x")], rows)
+    for r in rows:
+        key = r["model"].split(" ")[0] + ("_demo" if "demo" in r["model"] else "_full")
+        rec.figure(f"{key}_e2e_over_slower", f"{r['model']}: end to end / slower stage, on the CPU",
+                   r["ratio_to_slower"], "x", target=">= 0.8",
+                   note=f"serial bound / slower stage {r['serial_bound_videos_per_s'] / min(r['decode_videos_per_s'], r['model_clips_per_s']):.2f}")
+        rec.figure(f"{key}_offcpu_e2e_over_slower", f"{r['model']}: end to end / slower stage, model off the CPU",
+                   r["sim_ratio_to_slower"], "x", target=">= 0.8")
+    return rec
 
 
 if __name__ == "__main__":

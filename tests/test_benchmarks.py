@@ -1,30 +1,173 @@
-"""The benchmark scripts run (tiny sizes, CPU): a GPU-only table must not rot unseen between GPU loans."""
+"""The benchmarks run and record (tiny sizes, CPU), and benchmarks/README.md is what their files say.
+
+Nothing here depends on how fast anything ran: the smoke runs check that each script writes a
+results file with figures, units and provenance; the speed itself is the benchmarks' business.
+"""
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import REPO
 
+BENCH = REPO / "benchmarks"
+sys.path.insert(0, str(BENCH))
+from record import load  # noqa: E402
+from render import fmt  # noqa: E402
 
-def _bench(*args: str) -> str:
+
+def _bench(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+    if check:
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done
 
 
-def test_gpu_benchmark_smoke_run_on_cpu():
+def _recorded(path: Path, benchmark: str, figures: set[str] = frozenset(), tables: set[str] = frozenset()) -> dict:
+    """The results file exists and carries figures with units and the run's provenance."""
+    data = load(path)
+    assert data["benchmark"] == benchmark and data["command"].startswith(("python benchmarks/", "CORES="))
+    assert data["figures"] and all(isinstance(f["value"], float) and f["unit"] for f in data["figures"])
+    assert all(f["met"] in (True, False) for f in data["figures"] if "target" in f)
+    assert {f["name"] for f in data["figures"]} >= figures and set(data["tables"]) >= tables
+    assert data["machine"]["cpu"] and data["machine"]["cores"] >= 1
+    assert data["versions"]["torch"] and data["versions"]["python"]
+    assert len(data["git"]["commit"]) == 40 and data["date_utc"].endswith("UTC")
+    return data
+
+
+# ----------------------------------------------------------------------------- render.py
+def test_readme_matches_the_committed_results_files():
+    done = _bench("benchmarks/render.py", "--check", check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_render_detects_a_changed_results_file(tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(BENCH / "results", results)
+    readme = tmp_path / "README.md"
+    shutil.copy(BENCH / "README.md", readme)
+    args = ["benchmarks/render.py", "--results", str(results), "--readme", str(readme)]
+    assert _bench(*args, "--check").returncode == 0
+    path = sorted(results.glob("*.json"))[0]
+    data = json.loads(path.read_text())
+    data["figures"][0]["value"] = 12345.0
+    shown = fmt(12345.0, data["figures"][0]["unit"])
+    path.write_text(json.dumps(data))
+    done = _bench(*args, "--check", check=False)
+    assert done.returncode == 1 and "differs" in done.stdout
+    assert any(line.startswith("+") and shown in line for line in done.stdout.splitlines()), done.stdout
+    _bench(*args)  # re-render the copy: then it matches again
+    assert shown in readme.read_text() and _bench(*args, "--check").returncode == 0
+
+
+# ----------------------------------------------------------------------------- smoke runs, tiny sizes
+def test_loader_benchmark_records(tmp_path):
+    _bench("benchmarks/loader.py", "--videos", "2", "--batch", "2", "--threads", "1", "--models", "p3d63",
+           "--workers", "0", "--out", str(tmp_path / "x.json"))
+    _recorded(tmp_path / "x.json", "loader", {"loader_0_workers", "best_loader_over_train"}, {"train_step"})
+
+
+def test_models_benchmark_records(tmp_path):
+    _bench("benchmarks/models.py", "--quick", "--threads", "1", "--batch", "2", "--models",
+           "p3d63,convlstm_c2d63,p3d199", "--clip", "4", "32", "32", "--tv-clip", "4", "32", "32",
+           "--out", str(tmp_path / "x.json"))
+    data = _recorded(tmp_path / "x.json", "models", {"convlstm_p3d199_forward", "convlstm_p3d199_train",
+                                                     "recurrence_fwd_c64", "ours_tv_r3d_18"}, {"models"})
+    assert [r["model"] for r in data["tables"]["models"]["rows"]] == ["p3d63", "convlstm_c2d63", "p3d199"]
+    targets = {f["name"]: f["target"] for f in data["figures"] if "target" in f}
+    assert targets["convlstm_p3d199_forward"] == "<= 1.2" and targets["ours_tv_mc3_18"] == "<= 1.05"
+
+
+def test_decode_benchmark_records(tmp_path):
+    _bench("benchmarks/decode.py", "--videos", "3", "--seconds", "1", "--out", str(tmp_path / "x.json"))
+    data = _recorded(tmp_path / "x.json", "decode", {"stage_1_worker", "workers_2_over_1"})
+    assert {f["name"]: f["unit"] for f in data["figures"]}["stage_1_worker"] == "videos/s"
+
+
+def test_dag_benchmark_records(tmp_path):
+    _bench("benchmarks/dag.py", "--repeat", "1", "--out", str(tmp_path / "x.json"))
+    data = _recorded(tmp_path / "x.json", "dag", {"dry_run_best", "jobs"}, {"jobs"})
+    assert data["parameters"]["videos"] == 13320
+
+
+def test_predict_benchmark_records(tmp_path):
+    _bench("benchmarks/predict.py", "--only", "demo", "--models", "p3d63", "--videos", "2", "--seconds", "1",
+           "--repeats", "1", "--model-batches", "1", "--batch", "2", "--threads", "1", "--workers", "1",
+           "--out", str(tmp_path / "x.json"))
+    data = _recorded(tmp_path / "x.json", "predict", {"p3d63_demo_e2e_over_slower", "p3d63_demo_offcpu_e2e_over_slower"},
+                     {"predict"})
+    assert [r["arch"] for r in data["tables"]["predict"]["rows"]] == ["p3d63"]
+
+
+def test_pipeline_record_step(tmp_path):
+    """pipeline.sh's Python step on a stand-in of a finished demo clone (the demo itself takes 15 minutes):
+    the accuracies come from the report's accuracy.csv, job times from Snakemake's benchmark files."""
+    report = tmp_path / "clone" / "results" / "demo" / "report"
+    report.mkdir(parents=True)
+    (report / "accuracy.csv").write_text(
+        "method,model,arch,splits,n_splits,clip_top1_mean,clip_top1_std,clip_top5_mean,clip_top5_std,"
+        "video_top1_mean,video_top1_std,video_top5_mean,video_top5_std,chance\n"
+        "P3D (p3d63),p3d63,p3d63,1,1,0.9,,1.0,,0.99,,1.0,,0.1\n"
+        "ConvLSTM (c),convlstm_c2d63,convlstm_c2d63,1,1,0.8,,1.0,,0.875,,1.0,,0.1\n")
+    (report / "index.html").write_text("<html><body>report</body></html>")
+    bench = tmp_path / "clone" / "results" / "demo" / "benchmarks" / "train" / "split1"
+    bench.mkdir(parents=True)
+    (bench / "p3d63.tsv").write_text("s\th:m:s\tmax_rss\tcpu_time\n301.5\t0:05:01\t900\t298.0\n")
+    browser = tmp_path / "browser"  # stands in for chromium: prints the page it was given
+    browser.write_text('#!/bin/sh\nfor a; do u="$a"; done\ncat "${u#file://}"\n')
+    browser.chmod(0o755)
+    _bench("benchmarks/pipeline.py", "--clone", str(tmp_path / "clone"), "--full", "700.5", "--noop", "3.2",
+           "--dry", "2.9", "--command", "CORES=2 benchmarks/pipeline.sh", "--browser", str(browser),
+           "--out", str(tmp_path / "x.json"))
+    data = _recorded(tmp_path / "x.json", "pipeline", {"demo_report", "noop_rerun", "report_page_load"},
+                     {"accuracy", "jobs"})
+    fig = {f["name"]: f for f in data["figures"]}
+    assert fig["demo_report"]["value"] == 700.5 and fig["demo_report"]["met"] is True
+    assert fig["noop_rerun"]["target"] == "<= 5" and fig["video_top1_p3d63"]["value"] == pytest.approx(99.0)
+    assert fig["video_top1_convlstm_c2d63"]["unit"] == "%"
+    assert data["tables"]["jobs"]["rows"] == [{"job": "train/split1/p3d63", "seconds": 301.5, "cpu_seconds": 298.0}]
+    assert data["command"] == "CORES=2 benchmarks/pipeline.sh"
+
+
+def test_pipeline_script_refuses_unknown_arguments():
+    done = subprocess.run(["bash", str(BENCH / "pipeline.sh"), "--bogus"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "usage" in done.stderr
+
+
+def test_gpu_benchmark_smoke_run_on_cpu(tmp_path):
+    """A GPU-only table must not rot unseen between GPU loans; its file (here a CPU run's, written to a
+    temporary copy of the results as if from a GPU machine) renders in the README's GPU block."""
+    results = tmp_path / "results"
+    shutil.copytree(BENCH / "results", results)
+    path = results / "gpu-test-machine.json"
     out = _bench("benchmarks/gpu.py", "--device", "cpu", "--batch", "2", "--steps", "1", "--warmup", "1",
-                 "--threads", "1", "--models", "p3d63,convlstm_c2d63,p3d199", "--clip", "4", "32", "32")
+                 "--threads", "1", "--models", "p3d63,convlstm_c2d63,p3d199", "--clip", "4", "32", "32",
+                 "--out", str(path)).stdout
     rows = [line for line in out.splitlines() if line.startswith("| p3d") or line.startswith("| convlstm")]
     assert len(rows) == 3 and all("nan" not in r.split("|")[4] for r in rows), out
     assert "convlstm_c2d63 / p3d199 inference time per clip" in out and "practical capacity" in out
+    data = _recorded(path, "gpu", {"convlstm_p3d199_infer"}, {"models"})
+    assert data["figures"][0]["target"] == "<= 2.0" and len(data["tables"]["models"]["rows"]) == 3
+    readme = tmp_path / "README.md"
+    shutil.copy(BENCH / "README.md", readme)
+    _bench("benchmarks/render.py", "--results", str(results), "--readme", str(readme))
+    text = readme.read_text()
+    block = text[text.index("<!-- results:gpu-* -->"):text.index("<!-- /results:gpu-* -->")]
+    assert "benchmarks/results/gpu-test-machine.json" in block and "| convlstm_c2d63 |" in block
+    assert "`gpu-test-machine.json`" in text[:text.index("<!-- /results-summary -->")]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")
-def test_gpu_benchmark_without_cuda_says_so():
-    assert "no CUDA device" in _bench("benchmarks/gpu.py")
+def test_gpu_benchmark_without_cuda_says_so_and_writes_nothing():
+    before = sorted((BENCH / "results").glob("gpu-*.json"))
+    out = _bench("benchmarks/gpu.py").stdout
+    assert "no CUDA device" in out and "no results file written" in out
+    assert sorted((BENCH / "results").glob("gpu-*.json")) == before

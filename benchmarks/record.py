@@ -1,0 +1,172 @@
+"""A benchmark's results file: what it measured, on what, at which commit.
+
+Every script in benchmarks/ ends by writing one `Record` to `benchmarks/results/<script>.json`
+(`--out PATH` elsewhere); `benchmarks/render.py` turns those files into benchmarks/README.md's
+tables, so no measured number is ever typed in by hand. The machine, library versions, commit and
+date come from `vidrec.provenance`, the same source as the report's provenance section.
+
+File format (version 1):
+    {"format": 1, "benchmark": "loader", "command": "python benchmarks/loader.py --videos 96",
+     "date_utc": ..., "git": {"commit", "dirty", "text"}, "machine": {...}, "versions": {...},
+     "load_average": {"start", "end"},         # 1-minute load: other processes slow every figure down
+     "run_seconds": ...,                       # how long the benchmark ran
+     "parameters": {...},                      # the settings the figures were measured at
+     "figures": [{"name", "label", "value", "unit", "target"?, "met"?, "note"?}, ...],
+     "tables": {"<name>": {"title", "columns": [{"key", "label", "unit"?}], "rows": [{...}]}}}
+A figure with a target is a ratio or a rate checked against it; `met` is computed here, never by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import operator
+import os
+import re
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+FORMAT = 1
+
+if str(REPO) not in sys.path:  # run as `python benchmarks/<script>.py` from a checkout
+    sys.path.insert(0, str(REPO))
+
+from vidrec import provenance  # noqa: E402
+
+_COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+
+
+def default_out(script: str) -> Path:
+    """Where a script's results go unless `--out` says otherwise: benchmarks/results/<script>.json."""
+    return RESULTS_DIR / f"{Path(script).stem}.json"
+
+
+def add_out_argument(parser: argparse.ArgumentParser, script: str) -> None:
+    """The `--out PATH` option every benchmark has, defaulting to its own results file."""
+    parser.add_argument("--out", type=Path, default=default_out(script),
+                        help=f"results file (default: {default_out(script).relative_to(REPO)})")
+
+
+def gpu_out(gpu_name: str) -> Path:
+    """A GPU's results file, benchmarks/results/gpu-<slug of its name>.json: each machine keeps its own."""
+    return RESULTS_DIR / f"gpu-{slug(gpu_name)}.json"
+
+
+def slug(text: str) -> str:
+    """'NVIDIA H200 NVL' -> 'nvidia-h200-nvl': a file-name and marker-safe label."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unknown"
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, recorded beside the figures (None where the OS has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def interleaved(fns: dict[str, Callable[[], object]], warmup: int, reps: int) -> dict[str, float]:
+    """Median seconds per call of each fn, repetitions interleaved across fns, so that load from other
+    processes falls on both sides of a ratio alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def target_met(value: float, target: str) -> bool:
+    """'>= 3' -> value >= 3. Targets are strings so the README shows them exactly as checked."""
+    op, _, bound = target.partition(" ")
+    if op not in _COMPARE:
+        raise ValueError(f"target {target!r}: expected '<op> <number>' with op one of {sorted(_COMPARE)}")
+    return bool(_COMPARE[op](value, float(bound)))
+
+
+def machine() -> dict:
+    """CPU model, cores, memory and GPUs of the machine this process runs on."""
+    hw = provenance.hardware()
+    return {"cpu": hw["cpu"], "cores": hw["usable_cores"], "memory_gb": hw["memory_gb"],
+            "gpus": hw["gpus"], "platform": hw["platform"]}
+
+
+@dataclass
+class Record:
+    """Figures and tables of one benchmark run, written atomically as JSON."""
+
+    benchmark: str
+    parameters: dict = field(default_factory=dict)
+    figures: list[dict] = field(default_factory=list)
+    tables: dict[str, dict] = field(default_factory=dict)
+    command: str | None = None  # set when the run was not `python <script> <argv>` (pipeline.sh)
+    load_at_start: float | None = field(default_factory=load_average)
+    started: float = field(default_factory=time.perf_counter)  # run_seconds counts from here
+
+    def figure(self, name: str, label: str, value: float, unit: str, *, target: str | None = None,
+               note: str | None = None) -> dict:
+        """One measured number with its unit; with a target, whether it was met."""
+        if any(f["name"] == name for f in self.figures):
+            raise ValueError(f"figure {name!r} recorded twice")
+        row = {"name": name, "label": label, "value": float(value), "unit": unit}
+        if target is not None:
+            row |= {"target": target, "met": target_met(float(value), target)}
+        if note:
+            row["note"] = note
+        self.figures.append(row)
+        return row
+
+    def table(self, name: str, title: str, columns: list[tuple[str, str, str | None]], rows: list[dict]) -> None:
+        """columns: (key, label, unit or None); rows: dicts keyed by column key."""
+        self.tables[name] = {"title": title,
+                             "columns": [{"key": k, "label": lab, **({"unit": u} if u else {})}
+                                         for k, lab, u in columns],
+                             "rows": rows}
+
+    def to_dict(self, argv: list[str] | None = None) -> dict:
+        """The file's content; machine, versions, commit and date are read now, at the end of the run."""
+        command = self.command
+        if command is None:
+            argv = sys.argv if argv is None else argv
+            script = Path(argv[0])
+            try:
+                script = script.resolve().relative_to(REPO)
+            except ValueError:
+                pass
+            command = shlex.join(["python", str(script), *argv[1:]])
+        return {"format": FORMAT, "benchmark": self.benchmark, "command": command,
+                "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                "git": provenance.git_info(), "machine": machine(), "versions": provenance.package_versions(),
+                "load_average": {"start": self.load_at_start, "end": load_average()},
+                "run_seconds": round(time.perf_counter() - self.started, 1),
+                "parameters": self.parameters, "figures": self.figures, "tables": self.tables}
+
+    def write(self, out: Path, argv: list[str] | None = None) -> Path:
+        """Write to a temporary name and rename into place, so a killed run never leaves half a file."""
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(argv), indent=1) + "\n")
+        tmp.replace(out)
+        print(f"results: {out}")
+        return out
+
+
+def load(path: Path) -> dict:
+    """A results file, checked for the format this module writes."""
+    data = json.loads(Path(path).read_text())
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{path}: results format {data.get('format')!r}, expected {FORMAT}; rerun its benchmark")
+    return data

@@ -426,14 +426,13 @@ needs_chromium = pytest.mark.skipif(
 
 @needs_chromium
 def test_report_in_headless_browser(built, tmp_path):
+    """What the page shows; how fast it loads is benchmarks/pipeline.py's (on the demo's real report)."""
     _, _, out, _ = built
-    start = time.monotonic()
     seen = open_in_browser(out / "index.html", tmp_path / "profile")
     assert seen["count"] == 5 and seen["broken"] == [], seen
     assert seen["sections"] == ["accuracy", "claims", "curves", "efficiency", "per-class", "data", "provenance"]
     assert seen["errors"] == []
     assert seen["urls"] and all(u.startswith(("file:", "data:")) for u in seen["urls"]), seen["urls"]
-    assert time.monotonic() - start < 20
 
 
 @needs_chromium

@@ -3,25 +3,29 @@ Tran variants' structure, frame-order sensitivity, torchvision equivalence, comp
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from conftest import REPO
+from vidrec.catalogue import CARDS, MODEL_NAMES, card, published_text
 from vidrec.models import (
-    PAPER_FIGURES,
     ConvLSTM,
     clip_args,
     count_params,
     create_model,
     list_models,
     model_complexity,
+    model_factory,
     register_model,
     to_channels_last,
 )
 from vidrec.models.p3d import Bottleneck2D, Conv3dAs2d, SpatioTemporalBottleneck, TemporalMaxPool, conv3x1x1
-from vidrec.model_names import MODEL_NAMES
 from vidrec.models.summary import models_table
 from vidrec.models.tran import paper_midplanes
 
@@ -49,8 +53,8 @@ def test_registry():
     for depth in (18, 34):
         expected |= {f"{k}_{depth}" for k in ("r2d", "fr2d", "r3d", "r2plus1d")}
         expected |= {f"{k}{x}_{depth}" for k in ("mc", "rmc") for x in (2, 3, 4, 5)}
-    assert set(ALL) == expected == MODEL_NAMES, "vidrec/model_names.py lists exactly the registry's names"
-    with pytest.raises(ValueError, match="model_names.py"):
+    assert set(ALL) == expected == MODEL_NAMES, "vidrec/catalogue.py lists exactly the registry's names"
+    with pytest.raises(ValueError, match="catalogue.py"):
         register_model(lambda: None, name="p3d64")
     with pytest.raises(KeyError, match="unknown model"):
         create_model("p3d64")
@@ -61,7 +65,41 @@ def test_registry():
     assert m.fc.out_features == 7 and m.dropout.p == 0.2 and m.num_features == 8 * 8 * 4
     assert m.stem[0].out_channels == 8
     assert create_model("r3d_18", num_classes=3, base_width=16).dropout.p == 0.0  # Tran default
-    assert set(PAPER_FIGURES) <= set(ALL)
+
+
+def test_catalogue_imports_without_torch():
+    """Config validation reads the catalogue at every snakemake start; torch would add ~4 s."""
+    code = "import sys, vidrec.catalogue; assert 'torch' not in sys.modules, 'vidrec.catalogue imported torch'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_catalogue_declares_the_clip_args_each_factory_takes():
+    """create_model passes a model only the clip arguments its entry declares: each declared one must
+    be accepted by the factory, each other one refused."""
+    geometry = {"num_frames": 8, "input_size": (64, 64)}
+    for name in ALL:
+        accepted = set()
+        for arg, value in geometry.items():
+            try:
+                with torch.device("meta"):
+                    model_factory(name)(num_classes=5, base_width=4, **{arg: value})
+            except TypeError as err:
+                assert f"'{arg}'" in str(err), err  # refused for that argument, not failing otherwise
+            else:
+                accepted.add(arg)
+        assert accepted == set(card(name).clip_args), name
+
+
+def test_published_figures():
+    assert [c.display for c in map(card, ("p3d199", "convlstm_c2d63", "r2plus1d_18", "rmc3_34"))] == [
+        "P3D-199", "ConvLSTM-C2D-63", "R(2+1)D-18", "rMC3-34"]
+    assert published_text("p3d131") == ""
+    text = published_text("p3d199")
+    assert text.startswith("65.9M params; 263.5 MB; at 101 classes (66.5M params with a 400-class head)"), text
+    # the published P3D-199 counts are this implementation's, at either head
+    assert f"{meta_count('p3d199', 101) / 1e6:.1f}M" in text and f"{meta_count('p3d199', 400) / 1e6:.1f}M" in text
+    cited = " ".join(c.published.source for c in CARDS.values() if c.published)
+    assert "docs/" not in cited and ".md" not in cited, "cite papers, not files outside the repository"
 
 
 # -- parameter counts (each with its source) -----------------------------------------------------
@@ -81,8 +119,9 @@ def test_registry():
         ("r2d_18", 400, {"num_frames": 8}, 11.3e6, 11.5e6),
         ("fr2d_18", 400, {}, 11.3e6, 11.5e6),
         ("rmc3_18", 400, {}, 33.0e6, 33.2e6),
-        # Qiu et al. 2017 / architectures.md: P3D-199 about 66.5M (UCF101 head), within 2%
-        ("p3d199", 101, {}, 66.5e6 * 0.98, 66.5e6 * 1.02),
+        # P3D-199 (Qiu et al. 2017; thesis): 65.9M with the 101-class UCF101 head, 66.5M with 400 classes
+        ("p3d199", 101, {}, 65.85e6, 65.95e6),
+        ("p3d199", 400, {}, 66.45e6, 66.55e6),
         # architectures.md: ResNet-50-based P3D about 98 MB = about 25M parameters
         ("p3d63", 101, {}, 24.5e6, 25.5e6),
         # architectures.md / thesis: ConvLSTM-C2D-63 57.6M without, 59.6M with per-position peepholes

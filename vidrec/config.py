@@ -15,8 +15,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from vidrec.catalogue import MODEL_NAMES
 from vidrec.errors import VidrecError
-from vidrec.model_names import MODEL_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -80,7 +80,7 @@ def check_references(cfg: dict) -> None:
     if cfg["dataset"] not in cfg["datasets"]:
         problems.append(f"config key 'dataset': '{cfg['dataset']}' is not one of "
                         f"{sorted(cfg['datasets'])} (defined under 'datasets')")
-    known = MODEL_NAMES  # the registry's names without importing torch (vidrec/model_names.py)
+    known = MODEL_NAMES  # the registry's names without importing torch (vidrec/catalogue.py)
     for dname, ds in cfg["datasets"].items():
         if ds["clip"] not in cfg["clips"]:
             problems.append(f"config key 'datasets.{dname}.clip': unknown clip spec '{ds['clip']}' "

@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from vidrec.catalogue import card
 from vidrec.config import dataset_config, run_config
 from vidrec.experiments import spec
 from vidrec.io import atomic_path, write_csv, write_json, write_text
@@ -28,8 +29,6 @@ from vidrec.report.tables import NA, fmt, fmt_duration, is_num
 log = logging.getLogger("vidrec.experiment")
 
 CLAIMS_PATH = Path(__file__).with_name("claims.yaml")
-NET_NAMES = {"r2d": "R2D", "fr2d": "f-R2D", "r3d": "R3D", "mc2": "MC2", "mc3": "MC3", "mc4": "MC4", "mc5": "MC5",
-             "rmc2": "rMC2", "rmc3": "rMC3", "rmc4": "rMC4", "rmc5": "rMC5", "r2plus1d": "R(2+1)D"}
 
 
 def load_claims(path: Path = CLAIMS_PATH) -> dict:
@@ -40,12 +39,6 @@ def net_key(arch: str) -> str:
     """'r2plus1d_18' -> 'r2plus1d' (the paper's network, without the depth)."""
     head, _, depth = arch.rpartition("_")
     return head if depth.isdigit() else arch
-
-
-def net_name(arch: str) -> str:
-    head, _, depth = arch.rpartition("_")
-    name = NET_NAMES.get(net_key(arch), arch)
-    return f"{name}-{depth}" if depth.isdigit() else name
 
 
 def pct(x) -> str:
@@ -417,7 +410,7 @@ def architecture_sweep(cfg: dict, p: dict, results: Path, reader: _Reader, claim
         tr = reader.json(results / spec.run_file(split, run, "train.json"))
         key = net_key(arch)
         ref = paper.get(key, {})
-        rows.append({"net": net_name(arch), "arch": arch, "run": run, "params": ev["params"],
+        rows.append({"net": card(arch).display, "arch": arch, "run": run, "params": ev["params"],
                      "params_full_width": full_width_params(arch, frames),
                      "params_paper": ref.get("params_m", math.nan) * 1e6 if ref else math.nan,
                      "clip_top1": ev["clip_top1"], "video_top1": ev["video_top1"], "video_top5": ev["video_top5"],
@@ -428,8 +421,8 @@ def architecture_sweep(cfg: dict, p: dict, results: Path, reader: _Reader, claim
                      "paper_video_top1": ref.get(f"video{col}", math.nan) / 100 if ref else math.nan,
                      "paper_frames": col})
     t = pd.DataFrame(rows)
-    order = {k: i for i, k in enumerate(spec.PAPER_ORDER)}
-    t = t.assign(_o=[order.get(net_key(a), 99) for a in t["arch"]]).sort_values(["_o", "arch"]).drop(columns="_o")
+    rank = [card(a).table_rank for a in t["arch"]]  # the paper's Table 2 order; networks outside it last
+    t = t.assign(_o=[99 if r is None else r for r in rank]).sort_values(["_o", "arch"]).drop(columns="_o")
     t = t.reset_index(drop=True)
     width = run_config(cfg, t["run"].iloc[0])["model_args"].get("base_width") if len(t) else None
     show = pd.DataFrame({

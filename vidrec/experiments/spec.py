@@ -31,8 +31,6 @@ TITLES = {
 # declares the same names).
 OUTPUTS = {"table": "table.csv", "claims": "claims.csv", "figure": "figure.png", "summary": "summary.json",
            "html": "index.html"}
-# The paper's order of the architecture comparison (Tran et al. 2018, Table 2).
-PAPER_ORDER = ("r2d", "fr2d", "r3d", "mc2", "mc3", "mc4", "mc5", "rmc2", "rmc3", "rmc4", "rmc5", "r2plus1d")
 
 
 class ExperimentError(ConfigError):

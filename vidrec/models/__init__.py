@@ -9,11 +9,9 @@ from . import convlstm_c2d, frame_baseline, p3d, tran  # noqa: F401  (register t
 from .complexity import count_params, model_complexity
 from .convlstm import ConvLSTM, ConvLSTMCell
 from .layout import to_channels_last
-from .paper_figures import PAPER_FIGURES, paper_figure_text
 from .registry import clip_args, create_model, list_models, model_factory, register_model
 
 __all__ = [
-    "PAPER_FIGURES",
     "ConvLSTM",
     "ConvLSTMCell",
     "clip_args",
@@ -22,7 +20,6 @@ __all__ = [
     "list_models",
     "model_complexity",
     "model_factory",
-    "paper_figure_text",
     "register_model",
     "to_channels_last",
 ]

@@ -18,6 +18,7 @@ peepholes match best. They need the plane sizes, hence `input_size` (H, W of the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import nn
 
@@ -39,12 +40,12 @@ def convlstm_builder(peephole: bool = True, kernel_size: int = 3) -> TemporalBui
 
 def _convlstm_c2d(
     depth: int,
-    num_classes: int,
-    base_width: int,
-    dropout: float,
-    peephole: bool,
-    input_size: int | Sequence[int] | None,
-    zero_init_residual: bool,
+    num_classes: int = 101,
+    base_width: int = 64,
+    dropout: float = 0.5,
+    peephole: bool = True,
+    input_size: int | Sequence[int] | None = 160,
+    zero_init_residual: bool = False,
 ) -> P3DNet:
     return P3DNet(
         convlstm_builder(peephole),
@@ -58,39 +59,18 @@ def _convlstm_c2d(
 
 
 @register_model
-def convlstm_c2d63(
-    num_classes: int = 101,
-    base_width: int = 64,
-    dropout: float = 0.5,
-    peephole: bool = True,
-    input_size: int | Sequence[int] | None = 160,
-    zero_init_residual: bool = False,
-) -> P3DNet:
+def convlstm_c2d63(**kwargs: Any) -> P3DNet:
     """The thesis's "ConvLSTM-C2D ResNet(63)": ResNet-50 layout [3, 4, 6, 3]."""
-    return _convlstm_c2d(63, num_classes, base_width, dropout, peephole, input_size, zero_init_residual)
+    return _convlstm_c2d(63, **kwargs)
 
 
 @register_model
-def convlstm_c2d131(
-    num_classes: int = 101,
-    base_width: int = 64,
-    dropout: float = 0.5,
-    peephole: bool = True,
-    input_size: int | Sequence[int] | None = 160,
-    zero_init_residual: bool = False,
-) -> P3DNet:
+def convlstm_c2d131(**kwargs: Any) -> P3DNet:
     """ConvLSTM-C2D on the ResNet-101 layout [3, 4, 23, 3]."""
-    return _convlstm_c2d(131, num_classes, base_width, dropout, peephole, input_size, zero_init_residual)
+    return _convlstm_c2d(131, **kwargs)
 
 
 @register_model
-def convlstm_c2d199(
-    num_classes: int = 101,
-    base_width: int = 64,
-    dropout: float = 0.5,
-    peephole: bool = True,
-    input_size: int | Sequence[int] | None = 160,
-    zero_init_residual: bool = False,
-) -> P3DNet:
+def convlstm_c2d199(**kwargs: Any) -> P3DNet:
     """ConvLSTM-C2D on the ResNet-152 layout [3, 8, 36, 3]."""
-    return _convlstm_c2d(199, num_classes, base_width, dropout, peephole, input_size, zero_init_residual)
+    return _convlstm_c2d(199, **kwargs)

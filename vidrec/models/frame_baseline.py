@@ -9,6 +9,8 @@ linear), so the output is invariant to the order of the frames.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
@@ -77,8 +79,6 @@ class FrameResNet(ResNet):
 
 
 @register_model
-def frame_resnet50(num_classes: int = 101, base_width: int = 64, dropout: float = 0.0,
-                   zero_init_residual: bool = False) -> FrameResNet:
+def frame_resnet50(**kwargs: Any) -> FrameResNet:
     """ResNet-50 per frame, logits averaged over time (no temporal modelling)."""
-    return FrameResNet((3, 4, 6, 3), num_classes=num_classes, base_width=base_width, dropout=dropout,
-                       zero_init_residual=zero_init_residual)
+    return FrameResNet((3, 4, 6, 3), **kwargs)

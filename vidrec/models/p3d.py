@@ -26,6 +26,7 @@ ConvLSTM-C2D (convlstm_c2d.py) is the same network with a ConvLSTM in place of t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -327,27 +328,25 @@ def _init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
             nn.init.zeros_(m.bn3.weight)
 
 
-def _p3d(depth: int, num_classes: int, base_width: int, dropout: float, zero_init_residual: bool) -> P3DNet:
+def _p3d(depth: int, num_classes: int = 101, base_width: int = 64, dropout: float = 0.5,
+         zero_init_residual: bool = False) -> P3DNet:
     return P3DNet(conv3x1x1, DEPTHS[depth], num_classes=num_classes, base_width=base_width, dropout=dropout,
                   zero_init_residual=zero_init_residual)
 
 
 @register_model
-def p3d63(num_classes: int = 101, base_width: int = 64, dropout: float = 0.5,
-          zero_init_residual: bool = False) -> P3DNet:
+def p3d63(**kwargs: Any) -> P3DNet:
     """P3D ResNet on the ResNet-50 layout [3, 4, 6, 3] (the thesis's "P3D ResNet(50)" row)."""
-    return _p3d(63, num_classes, base_width, dropout, zero_init_residual)
+    return _p3d(63, **kwargs)
 
 
 @register_model
-def p3d131(num_classes: int = 101, base_width: int = 64, dropout: float = 0.5,
-          zero_init_residual: bool = False) -> P3DNet:
+def p3d131(**kwargs: Any) -> P3DNet:
     """P3D ResNet on the ResNet-101 layout [3, 4, 23, 3]."""
-    return _p3d(131, num_classes, base_width, dropout, zero_init_residual)
+    return _p3d(131, **kwargs)
 
 
 @register_model
-def p3d199(num_classes: int = 101, base_width: int = 64, dropout: float = 0.5,
-          zero_init_residual: bool = False) -> P3DNet:
+def p3d199(**kwargs: Any) -> P3DNet:
     """P3D ResNet on the ResNet-152 layout [3, 8, 36, 3] (the paper's and the thesis's P3D-199)."""
-    return _p3d(199, num_classes, base_width, dropout, zero_init_residual)
+    return _p3d(199, **kwargs)

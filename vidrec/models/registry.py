@@ -1,33 +1,28 @@
 """Model registry (timm style): every family file registers its factories with `register_model`.
 
 `create_model(name, num_classes, clip_shape=..., **overrides)` is the only way the pipeline builds
-networks, so a model name in `config.yaml` is all a stage needs.
+networks, so a model name in `config.yaml` is all a stage needs. What the pipeline knows about a
+model without building it (names, clip arguments, published figures) is in vidrec/catalogue.py.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 
 from torch import nn
 
-from vidrec.model_names import MODEL_NAMES
+from vidrec.catalogue import MODEL_NAMES, card
 
 ModelFactory = Callable[..., nn.Module]
 
 _MODELS: dict[str, ModelFactory] = {}
-
-# Factory arguments that describe the input clip rather than the architecture. `create_model` fills
-# them from `clip_shape` for the factories that take them (R2D needs the clip length for its stem,
-# ConvLSTM-C2D the plane size for its per-position peepholes); other factories never see them.
-_CLIP_ARGS = ("num_frames", "input_size")
 
 
 def register_model(fn: ModelFactory, name: str | None = None) -> ModelFactory:
     """Register `fn` under `name` (default: its `__name__`); returns `fn` so it works as a decorator."""
     key = name or fn.__name__
     if key not in MODEL_NAMES:
-        raise ValueError(f"model {key!r} is not listed in vidrec/model_names.py; add it there "
+        raise ValueError(f"model {key!r} is not in vidrec/catalogue.py; add its entry there "
                          "(config validation reads that list without importing torch)")
     if key in _MODELS and _MODELS[key] is not fn:
         raise ValueError(f"model {key!r} registered twice")
@@ -49,9 +44,10 @@ def model_factory(name: str) -> ModelFactory:
 
 
 def clip_args(name: str) -> tuple[str, ...]:
-    """Which clip-geometry arguments (`num_frames`, `input_size`) the factory of `name` takes."""
-    params = inspect.signature(model_factory(name)).parameters
-    return tuple(a for a in _CLIP_ARGS if a in params)
+    """Which clip-geometry arguments (`num_frames`, `input_size`) the factory of `name` takes, as its
+    catalogue entry declares (tests/test_models.py checks the declaration against the factory)."""
+    model_factory(name)  # KeyError for a model that is not registered
+    return card(name).clip_args
 
 
 def create_model(
@@ -78,6 +74,6 @@ def create_model(
         if len(clip_shape) != 4:
             raise ValueError(f"clip_shape must be (C, T, H, W), got {tuple(clip_shape)}")
         geometry = {"num_frames": int(clip_shape[1]), "input_size": (int(clip_shape[2]), int(clip_shape[3]))}
-        for arg in clip_args(name):
+        for arg in card(name).clip_args:
             kwargs.setdefault(arg, geometry[arg])
     return fn(num_classes=num_classes, **kwargs)

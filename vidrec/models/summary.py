@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from vidrec.catalogue import published_text
+
 from .complexity import model_complexity
-from .paper_figures import paper_figure_text
 from .registry import create_model, list_models
 
 __all__ = ["models_table"]
@@ -34,7 +35,7 @@ def models_table(
                 "params": int(c["params"]),
                 "size_mb": round(c["size_mb_fp32"], 1),
                 "gflops": round(c["gflops"], 2),
-                "paper": paper_figure_text(name),
+                "paper": published_text(name),
             }
         )
         del model

@@ -23,15 +23,22 @@ Width multiplier `base_width` (stem channels; stages x1, x2, x4, x8) and `dropou
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 
 from torch import Tensor, nn
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, Conv3DNoTemporal, Conv3DSimple, VideoResNet
 
 from .registry import register_model
 
-__all__ = ["TranVideoResNet", "Conv2Plus1DPaper", "paper_midplanes", "stem_3d", "stem_2d", "stem_r2d", "stem_r2plus1d"]
+__all__ = [
+    "TranVideoResNet", "Conv2Plus1DPaper", "paper_midplanes", "stem_3d", "stem_2d", "stem_r2d", "stem_r2plus1d",
+    "r2d_18", "r2d_34", "fr2d_18", "fr2d_34", "r3d_18", "r3d_34",
+    "mc2_18", "mc3_18", "mc4_18", "mc5_18", "mc2_34", "mc3_34", "mc4_34", "mc5_34",
+    "rmc2_18", "rmc3_18", "rmc4_18", "rmc5_18", "rmc2_34", "rmc3_34", "rmc4_34", "rmc5_34",
+    "r2plus1d_18", "r2plus1d_34", "r2plus1d_18_tv",
+]
 
 DEPTHS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
 
@@ -158,8 +165,11 @@ class TranVideoResNet(VideoResNet):
 
 
 # -- variants ------------------------------------------------------------------------------------
+# One factory per registered name. Each takes num_classes (default 400, Kinetics), base_width and
+# dropout; R2D also num_frames, since its stem spans the clip.
 
 _2D, _3D = Conv3DNoTemporal, Conv3DSimple
+_ALL_2D, _ALL_3D = [_2D] * 4, [_3D] * 4
 
 
 def _mixed(x: int, reverse: bool) -> list[ConvBuilder]:
@@ -167,73 +177,157 @@ def _mixed(x: int, reverse: bool) -> list[ConvBuilder]:
     return [(_3D if (g >= x) == reverse else _2D) for g in range(2, 6)]
 
 
-def _build(stem, makers, depth, num_classes, base_width, dropout) -> TranVideoResNet:
-    return TranVideoResNet(
-        BasicBlock,
-        makers,
-        DEPTHS[depth],
-        lambda: stem(base_width),
-        num_classes=num_classes,
-        base_width=base_width,
-        dropout=dropout,
-    )
+def _tran(
+    stem: Callable[[int], nn.Module],
+    makers: Sequence[ConvBuilder],
+    depth: int,
+    num_classes: int = 400,
+    base_width: int = 64,
+    dropout: float = 0.0,
+) -> TranVideoResNet:
+    return TranVideoResNet(BasicBlock, makers, DEPTHS[depth], lambda: stem(base_width), num_classes=num_classes,
+                           base_width=base_width, dropout=dropout)
 
 
-def _variant(kind: str, depth: int, x: int | None = None) -> Callable[..., TranVideoResNet]:
-    """A factory for one registered name (each takes num_classes, base_width, dropout)."""
-    if kind == "r2d":
-
-        def factory(num_classes: int = 400, base_width: int = 64, dropout: float = 0.0, num_frames: int = 16):
-            return _build(lambda w: stem_r2d(w, num_frames), [_2D] * 4, depth, num_classes, base_width, dropout)
-
-        return factory
-    stems_makers = {
-        "fr2d": (stem_2d, [_2D] * 4),
-        "r3d": (stem_3d, [_3D] * 4),
-        "r2plus1d": (stem_r2plus1d, [Conv2Plus1DPaper] * 4),
-        "r2plus1d_tv": (stem_r2plus1d, [Conv2Plus1D] * 4),
-    }
-    if kind in ("mc", "rmc"):
-        assert x is not None
-        stem, makers = (stem_3d if kind == "mc" else stem_2d), _mixed(x, reverse=kind == "rmc")
-    else:
-        stem, makers = stems_makers[kind]
-
-    def factory(num_classes: int = 400, base_width: int = 64, dropout: float = 0.0):
-        return _build(stem, makers, depth, num_classes, base_width, dropout)
-
-    return factory
+def _r2d(depth: int, num_frames: int = 16, **kwargs: Any) -> TranVideoResNet:
+    return _tran(partial(stem_r2d, num_frames=num_frames), _ALL_2D, depth, **kwargs)
 
 
-_DOCS = {
-    "r2d": "R2D-{d}: clip-long L x 7 x 7 stem then 2D convs (build with num_frames = clip length).",
-    "fr2d": "f-R2D-{d}: 2D ResNet-{d} on every frame, one average pool over all frames.",
-    "r3d": "R3D-{d}: 3x3x3 convs everywhere.",
-    "mc": "MC{x}-{d}: 3D convs (stem included) below conv{x}_x, 2D from conv{x}_x up.",
-    "rmc": "rMC{x}-{d}: 2D stem and convs below conv{x}_x, 3D from conv{x}_x up.",
-    "r2plus1d": "R(2+1)D-{d} with the paper's per-conv mid-planes rule.",
-    "r2plus1d_tv": "R(2+1)D-{d} exactly as torchvision's r2plus1d_{d} (mid-planes once per block).",
-}
+def _mc(x: int, depth: int, **kwargs: Any) -> TranVideoResNet:
+    return _tran(stem_3d, _mixed(x, reverse=False), depth, **kwargs)
 
 
-def _register_all() -> None:
-    module = sys.modules[__name__]
-    names: list[tuple[str, str, int, int | None]] = []
-    for depth in (18, 34):
-        for kind in ("r2d", "fr2d", "r3d", "r2plus1d"):
-            names.append((f"{kind}_{depth}", kind, depth, None))
-        for x in (2, 3, 4, 5):
-            names.append((f"mc{x}_{depth}", "mc", depth, x))
-            names.append((f"rmc{x}_{depth}", "rmc", depth, x))
-    names.append(("r2plus1d_18_tv", "r2plus1d_tv", 18, None))
-    for name, kind, depth, x in names:
-        fn = _variant(kind, depth, x)
-        fn.__name__ = fn.__qualname__ = name
-        fn.__module__ = __name__
-        fn.__doc__ = _DOCS[kind].format(d=depth, x=x)
-        setattr(module, name, fn)
-        __all__.append(name)
-        register_model(fn, name)
+def _rmc(x: int, depth: int, **kwargs: Any) -> TranVideoResNet:
+    return _tran(stem_2d, _mixed(x, reverse=True), depth, **kwargs)
 
 
-_register_all()
+# R2D: clip-long L x 7 x 7 stem, then 2D convs (build with num_frames = clip length).
+@register_model
+def r2d_18(**kwargs: Any) -> TranVideoResNet:
+    return _r2d(18, **kwargs)
+
+
+@register_model
+def r2d_34(**kwargs: Any) -> TranVideoResNet:
+    return _r2d(34, **kwargs)
+
+
+# f-R2D: 2D ResNet on every frame, one average pool over all frames.
+@register_model
+def fr2d_18(**kwargs: Any) -> TranVideoResNet:
+    return _tran(stem_2d, _ALL_2D, 18, **kwargs)
+
+
+@register_model
+def fr2d_34(**kwargs: Any) -> TranVideoResNet:
+    return _tran(stem_2d, _ALL_2D, 34, **kwargs)
+
+
+# R3D: 3x3x3 convs everywhere.
+@register_model
+def r3d_18(**kwargs: Any) -> TranVideoResNet:
+    return _tran(stem_3d, _ALL_3D, 18, **kwargs)
+
+
+@register_model
+def r3d_34(**kwargs: Any) -> TranVideoResNet:
+    return _tran(stem_3d, _ALL_3D, 34, **kwargs)
+
+
+# MCx: 3D convs (stem included) below conv{x}_x, 2D from conv{x}_x up.
+@register_model
+def mc2_18(**kwargs: Any) -> TranVideoResNet:
+    return _mc(2, 18, **kwargs)
+
+
+@register_model
+def mc3_18(**kwargs: Any) -> TranVideoResNet:
+    return _mc(3, 18, **kwargs)
+
+
+@register_model
+def mc4_18(**kwargs: Any) -> TranVideoResNet:
+    return _mc(4, 18, **kwargs)
+
+
+@register_model
+def mc5_18(**kwargs: Any) -> TranVideoResNet:
+    return _mc(5, 18, **kwargs)
+
+
+@register_model
+def mc2_34(**kwargs: Any) -> TranVideoResNet:
+    return _mc(2, 34, **kwargs)
+
+
+@register_model
+def mc3_34(**kwargs: Any) -> TranVideoResNet:
+    return _mc(3, 34, **kwargs)
+
+
+@register_model
+def mc4_34(**kwargs: Any) -> TranVideoResNet:
+    return _mc(4, 34, **kwargs)
+
+
+@register_model
+def mc5_34(**kwargs: Any) -> TranVideoResNet:
+    return _mc(5, 34, **kwargs)
+
+
+# rMCx: 2D stem and convs below conv{x}_x, 3D from conv{x}_x up.
+@register_model
+def rmc2_18(**kwargs: Any) -> TranVideoResNet:
+    return _rmc(2, 18, **kwargs)
+
+
+@register_model
+def rmc3_18(**kwargs: Any) -> TranVideoResNet:
+    return _rmc(3, 18, **kwargs)
+
+
+@register_model
+def rmc4_18(**kwargs: Any) -> TranVideoResNet:
+    return _rmc(4, 18, **kwargs)
+
+
+@register_model
+def rmc5_18(**kwargs: Any) -> TranVideoResNet:
+    return _rmc(5, 18, **kwargs)
+
+
+@register_model
+def rmc2_34(**kwargs: Any) -> TranVideoResNet:
+    return _rmc(2, 34, **kwargs)
+
+
+@register_model
+def rmc3_34(**kwargs: Any) -> TranVideoResNet:
+    return _rmc(3, 34, **kwargs)
+
+
+@register_model
+def rmc4_34(**kwargs: Any) -> TranVideoResNet:
+    return _rmc(4, 34, **kwargs)
+
+
+@register_model
+def rmc5_34(**kwargs: Any) -> TranVideoResNet:
+    return _rmc(5, 34, **kwargs)
+
+
+# R(2+1)D with the paper's per-conv mid-planes rule.
+@register_model
+def r2plus1d_18(**kwargs: Any) -> TranVideoResNet:
+    return _tran(stem_r2plus1d, [Conv2Plus1DPaper] * 4, 18, **kwargs)
+
+
+@register_model
+def r2plus1d_34(**kwargs: Any) -> TranVideoResNet:
+    return _tran(stem_r2plus1d, [Conv2Plus1DPaper] * 4, 34, **kwargs)
+
+
+# R(2+1)D-18 exactly as torchvision's r2plus1d_18 (mid-planes once per block): loads its weights.
+@register_model
+def r2plus1d_18_tv(**kwargs: Any) -> TranVideoResNet:
+    return _tran(stem_r2plus1d, [Conv2Plus1D] * 4, 18, **kwargs)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from vidrec.catalogue import CARDS, THESIS_PAIR
 from vidrec.config import run_config
 from vidrec.report.load import Results
 
@@ -23,13 +24,6 @@ NUMERIC = ACC + ["chance", "n_videos", "n_clips", "params", "size_mb_fp32", "che
                  "infer_videos_per_s_all_clips", "infer_videos_per_s_end_to_end", "eval_seconds", "peak_memory_mb",
                  "threads", "train_time_total_s", "train_time_per_epoch_s", "epochs"]
 CLAIMS_PATH = Path(__file__).with_name("claims.yaml")
-
-# Display names of the model families, by architecture-name prefix (first match wins).
-FAMILIES = [
-    ("convlstm_c2d", "ConvLSTM-C2D ResNet"), ("p3d", "P3D ResNet"), ("frame_resnet", "Frame ResNet (2D)"),
-    ("r2plus1d", "R(2+1)D"), ("r3d", "R3D"), ("rmc", "rMC"), ("mc", "MC"), ("fr2d", "f-R2D"), ("r2d", "R2D"),
-]
-THESIS_PAIR = ("convlstm_c2d", "p3d")
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -77,7 +71,8 @@ def compact_ranges(numbers) -> str:
 
 
 def family(arch: str) -> str:
-    return next((name for prefix, name in FAMILIES if arch.startswith(prefix)), arch)
+    """Display name of the architecture's family ('P3D ResNet'); a name the catalogue lacks as is."""
+    return CARDS[arch].family.name if arch in CARDS else arch
 
 
 def load_claims(path: Path = CLAIMS_PATH) -> dict:
@@ -113,8 +108,8 @@ def model_summary(res: Results, what_if_clips: int) -> pd.DataFrame:
 
 def thesis_pair(summary: pd.DataFrame) -> tuple[str | None, str | None]:
     """The first model of each thesis family (ConvLSTM-C2D, P3D), or None where absent."""
-    return tuple(next((m for m in summary.index if summary.loc[m, "arch"].startswith(p)), None)
-                 for p in THESIS_PAIR)
+    keys = {m: CARDS[a].family.key for m, a in summary["arch"].items() if a in CARDS}
+    return tuple(next((m for m, k in keys.items() if k == f), None) for f in THESIS_PAIR)
 
 
 def model_args_text(cfg: dict, model: str) -> str:

@@ -35,6 +35,7 @@ from record import Record, add_out_argument  # noqa: E402 - puts the checkout on
 from vidrec.config import load_config  # noqa: E402
 from vidrec.inference.export import FORMATS, export_model, fixed_clip  # noqa: E402
 from vidrec.models import create_model, list_models  # noqa: E402
+from vidrec.models.model_file import save_model_file  # noqa: E402
 
 THESIS_PAIR = ("convlstm_c2d63", "p3d199")
 NUM_CLASSES = 101  # UCF101, as the thesis models are trained
@@ -56,7 +57,7 @@ def parse_clip(text: str) -> tuple[int, int, int]:
 
 def write_model_file(path: Path, arch: str, clip: tuple[int, int, int], base_width: int | None,
                      seed: int = 0) -> Path:
-    """A model.pt as training writes it (random weights), because `export_model` exports from such a file.
+    """A model.pt written as training writes it (random weights), because `export_model` exports from a file.
 
     base_width None keeps the architecture's default width (the full-size models).
     """
@@ -67,14 +68,12 @@ def write_model_file(path: Path, arch: str, clip: tuple[int, int, int], base_wid
     model = create_model(arch, num_classes=NUM_CLASSES, clip_shape=clip_shape, **args)
     with torch.no_grad():  # materialise lazy parameters; give BatchNorm non-trivial running statistics
         model.train()(torch.randn(2, *clip_shape))
-    torch.save({"arch": arch, "model_args": args, "num_classes": NUM_CLASSES,
-                "class_names": [f"class{i:03d}" for i in range(NUM_CLASSES)],
-                "clip": {"frames": frames, "crop": None, "size": height, "sampling": "uniform",
-                         "clips_per_video": 1, "stride": 1},
-                "clip_name": f"sweep{frames}x{height}x{width}", "clip_shape": clip_shape,
-                "normalize": _normalize(), "augment": {"crop": None, "hflip": False},
-                "state_dict": model.state_dict(),
-                "run": {"dataset": "export_sweep", "model": arch, "protocol_name": "export_sweep"}}, path)
+    save_model_file(path, arch=arch, model_args=args, class_names=[f"class{i:03d}" for i in range(NUM_CLASSES)],
+                    clip={"frames": frames, "crop": None, "size": height, "sampling": "uniform",
+                          "clips_per_video": 1, "stride": 1},
+                    clip_name=f"sweep{frames}x{height}x{width}", clip_shape=clip_shape, normalize=_normalize(),
+                    augment={"crop": None, "hflip": False}, state_dict=model.state_dict(),
+                    run={"dataset": "export_sweep", "model": arch, "protocol_name": "export_sweep"})
     return path
 
 

@@ -18,7 +18,7 @@ from vidrec.cli import main
 from vidrec.inference import export as ex
 from vidrec.inference.export import ExportError, export_model, exported_metadata, fixed_clip, load_exported
 from vidrec.models.convlstm import ConvLSTM
-from vidrec.training.trainer import build_model_from_file
+from vidrec.models.model_file import build_model_from_file
 
 # short clips keep the unrolled ConvLSTM small; the two thesis families, peepholes included
 CLIP = {"frames": 4, "crop": 192, "size": 32, "sampling": "uniform", "clips_per_video": 1, "stride": 1}

@@ -1,30 +1,35 @@
 # Shared definitions: cross-key config checks, paths, wildcard constraints, the config as run.
-import yaml
+# Parsing this file writes no file and imports neither torch nor matplotlib (tests/test_parse.py).
+import os
+import shlex
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from vidrec.config import dataset_config, dataset_paths, run_config
+from vidrec.config import CONFIG_ENV, config_for_jobs, dataset_config, dataset_paths, run_config
 from vidrec.data.splits import read_groups
+from vidrec.layout import Layout
 
 DATASET = config["dataset"]
 DS = dataset_config(config)
 PATHS = dataset_paths(config)
-RESULTS = f"results/{DATASET}"
-SHARDS = f"data/{DATASET}/shards"
-LOGS = f"logs/{DATASET}"
-BENCH = f"{RESULTS}/benchmarks"
+LAYOUT = Layout(DATASET)  # every artifact path (vidrec/layout.py)
+RESULTS = str(LAYOUT.results)
+LOGS = str(LAYOUT.logs)
+BENCH = str(LAYOUT.benchmarks)
 ENV = "../envs/vidrec.yaml"
-# The configuration as run: every rule's CLI reads this file; params carry the values each job
-# depends on, so a changed value reruns exactly the jobs that use it.
-CONFIG_AS_RUN = f"{RESULTS}/config.yaml"
-_text = yaml.safe_dump(config, sort_keys=True)
-if not Path(CONFIG_AS_RUN).exists() or Path(CONFIG_AS_RUN).read_text() != _text:
-    Path(CONFIG_AS_RUN).parent.mkdir(parents=True, exist_ok=True)
-    Path(CONFIG_AS_RUN).write_text(_text)
-# Each job runs vidrec with the config as run and the dataset (passed as params.cli).
-CLI_ARGS = f"--quiet --config {CONFIG_AS_RUN} --dataset {DATASET}"
-CLI = f"vidrec {CLI_ARGS}"
+# The configuration as run (config.yaml with any --config/--configfile overrides, validated) reaches
+# every job through one environment variable, not a file: parsing writes nothing, and params carry
+# the values each job depends on, so a changed value reruns exactly the jobs that use it.
+os.environ[CONFIG_ENV] = config_for_jobs(config)
+CLI_ARGS = f"--quiet --config-env {CONFIG_ENV} --dataset {DATASET}"
+# Jobs run vidrec with the interpreter that runs Snakemake (`.venv/bin/snakemake` works without an
+# activated virtualenv); under --software-deployment-method conda, with the job environment's python.
+PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else (
+    shlex.quote(sys.executable))
+CLI = f"{PYTHON} -m vidrec.cli {CLI_ARGS}"
 
 # GPUs. `resources: gpu` is what a train/evaluate job asks for: the SLURM plugin turns it into
 # `--gpus=N`; locally `--resources gpu=N` caps how many GPUs concurrent jobs hold in total. Core
@@ -36,9 +41,9 @@ CLI = f"vidrec {CLI_ARGS}"
 TRAIN_PROCS = max(1, config["train"]["gpus"])
 TRAIN_GPUS = config["train"]["gpus"] if config["train"]["device"] != "cpu" else 0
 EVAL_GPUS = min(1, TRAIN_GPUS)  # evaluation runs on one device
-WITH_GPUS = "python -m vidrec.training.distributed --gpus"
+WITH_GPUS = f"{PYTHON} -m vidrec.training.distributed --gpus"
 TRAIN_CLI = CLI if TRAIN_PROCS == 1 else (
-    f"torchrun --standalone --nproc_per_node={TRAIN_PROCS} -m vidrec.cli {CLI_ARGS}")
+    f"{PYTHON} -m torch.distributed.run --standalone --nproc_per_node={TRAIN_PROCS} -m vidrec.cli {CLI_ARGS}")
 
 # All local cores (--cores) for a job that runs alone; 1 where none are given: `snakemake --report`,
 # or a cluster executor, where a profile's set-threads decides.
@@ -59,19 +64,19 @@ def run_clip(model):
 
 
 def shard_paths(clip):
-    return [f"{SHARDS}/{clip}/g{g:02d}.h5" for g in GROUPS]
+    return [str(LAYOUT.shard(clip, g)) for g in GROUPS]
 
 
 def shard_stats(clip):
-    return [f"{SHARDS}/{clip}/g{g:02d}.json" for g in GROUPS]
+    return [str(LAYOUT.shard_stats(clip, g)) for g in GROUPS]
 
 
 def split_index(split, model):
-    return f"{RESULTS}/{run_clip(model)}/split{split}/index.csv"
+    return str(LAYOUT.split_index(run_clip(model), split))
 
 
 def run_dir(split, model):
-    return f"{RESULTS}/split{split}/{model}"
+    return str(LAYOUT.run_dir(split, model))
 
 
 def parent_dir(w, output):
@@ -80,10 +85,10 @@ def parent_dir(w, output):
 
 
 def train_inputs(w):
-    inputs = {"index": split_index(w.split, w.model), "classes": f"{RESULTS}/manifest/classes.txt"}
+    inputs = {"index": split_index(w.split, w.model), "classes": str(LAYOUT.manifest("classes"))}
     init_run = run_config(config, w.model).get("init_from_run")
     if init_run:  # the run's `init_from: <run>`: that run's model.pt of the same split
-        inputs["init"] = f"{run_dir(w.split, init_run)}/model.pt"
+        inputs["init"] = str(LAYOUT.model_file(w.split, init_run))
     elif config["train"]["init_from"]:
         inputs["init"] = config["train"]["init_from"]
     return inputs
@@ -94,3 +99,9 @@ def experiment_report_files():
     from vidrec.experiments.spec import report_files
 
     return [f"{RESULTS}/{f}" for f in report_files(config)]
+
+
+def end_to_end_videos(w):
+    """The raw videos that evaluation times end to end (evaluate.end_to_end_videos > 0), as an input:
+    a missing folder stops the DAG instead of silently dropping the figure."""
+    return ancient(str(PATHS["videos"])) if config["evaluate"]["end_to_end_videos"] else []

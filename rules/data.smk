@@ -26,10 +26,7 @@ rule manifest:
         lists=str(PATHS["lists"]),
         videos=str(PATHS["videos"]),
     output:
-        videos=f"{RESULTS}/manifest/videos.csv",
-        splits=f"{RESULTS}/manifest/splits.csv",
-        audit=f"{RESULTS}/manifest/audit.json",
-        classes=f"{RESULTS}/manifest/classes.txt",
+        **{kind: str(LAYOUT.manifest(kind)) for kind in ("videos", "splits", "audit", "classes")},
     params:
         cli=CLI,
         out_dir=parent_dir,
@@ -48,9 +45,10 @@ rule manifest:
 rule decode:
     input:
         manifest=rules.manifest.output.videos,
+        videos=ancient(str(PATHS["videos"])),  # the AVIs it decodes (their folder)
     output:
-        shard=f"{SHARDS}/{{clip}}/g{{group}}.h5",
-        stats=f"{SHARDS}/{{clip}}/g{{group}}.json",
+        shard=str(LAYOUT.shard("{clip}", "{group}")),
+        stats=str(LAYOUT.shard_stats("{clip}", "{group}")),
     params:
         cli=CLI,
         clip=lambda w: config["clips"][w.clip],
@@ -71,9 +69,10 @@ rule decode:
 rule split_index:
     input:
         splits=rules.manifest.output.splits,
+        videos=rules.manifest.output.videos,
         shards=lambda w: shard_paths(w.clip),
     output:
-        f"{RESULTS}/{{clip}}/split{{split}}/index.csv",
+        str(LAYOUT.split_index("{clip}", "{split}")),
     params:
         cli=CLI,
     log:
@@ -84,7 +83,7 @@ rule split_index:
     conda:
         ENV
     shell:
-        "{params.cli} index --splits {input.splits} --split {wildcards.split}"
+        "{params.cli} index --splits {input.splits} --videos {input.videos} --split {wildcards.split}"
         " --shards {input.shards} --out {output} > {log} 2>&1"
 
 

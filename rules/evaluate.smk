@@ -6,11 +6,10 @@ rule evaluate:
         model=rules.train.output.model,
         summary=rules.train.output.summary,
         index=lambda w: split_index(w.split, w.model),
+        videos=end_to_end_videos,  # decoded again to time videos/s end to end
     output:
-        evaluation=f"{RESULTS}/split{{split}}/{{model}}/evaluation.json",
-        predictions=f"{RESULTS}/split{{split}}/{{model}}/predictions.csv",
-        per_class=f"{RESULTS}/split{{split}}/{{model}}/per_class.csv",
-        confusion=f"{RESULTS}/split{{split}}/{{model}}/confusion.csv",
+        **{kind: str(LAYOUT.evaluation_file("{split}", "{model}", kind))
+           for kind in ("evaluation", "predictions", "per_class", "confusion")},
     params:
         cli=CLI,
         with_gpus=WITH_GPUS,
@@ -27,9 +26,9 @@ rule evaluate:
         ENV
     shell:
         "{params.with_gpus} {resources.gpu} -- {params.cli} evaluate --model-file {input.model} --index {input.index}"
-        " --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+        " --split {wildcards.split} --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
 
 
 rule evaluations:
     input:
-        [f"{run_dir(s, m)}/evaluation.json" for s in SPLITS for m in MODELS],
+        [str(LAYOUT.evaluation_file(s, m)) for s in SPLITS for m in MODELS],

@@ -16,13 +16,10 @@ rule evaluate_at:
     input:
         model=rules.train.output.model,
         summary=rules.train.output.summary,
-        index=f"{RESULTS}/{{clip}}/split{{split}}/index.csv",
+        index=str(LAYOUT.split_index("{clip}", "{split}")),
     output:
-        evaluation=f"{RESULTS}/split{{split}}/{{model}}/at_{{clip}}/evaluation.json",
-        scores=f"{RESULTS}/split{{split}}/{{model}}/at_{{clip}}/scores.npz",
-        predictions=f"{RESULTS}/split{{split}}/{{model}}/at_{{clip}}/predictions.csv",
-        per_class=f"{RESULTS}/split{{split}}/{{model}}/at_{{clip}}/per_class.csv",
-        confusion=f"{RESULTS}/split{{split}}/{{model}}/at_{{clip}}/confusion.csv",
+        **{kind: str(LAYOUT.evaluation_file("{split}", "{model}", kind, at_clip="{clip}"))
+           for kind in ("evaluation", "scores", "predictions", "per_class", "confusion")},
     params:
         cli=CLI,
         with_gpus=WITH_GPUS,
@@ -40,7 +37,8 @@ rule evaluate_at:
         ENV
     shell:
         "{params.with_gpus} {resources.gpu} -- {params.cli} evaluate --model-file {input.model} --index {input.index}"
-        " --clip {wildcards.clip} --scores --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+        " --split {wildcards.split} --clip {wildcards.clip} --scores --out-dir {params.out_dir} --threads {threads}"
+        " > {log} 2>&1"
 
 
 # One aggregation rule and one target per configured experiment.

@@ -3,31 +3,14 @@
 # captions live in workflow/report/ (paths relative to this file).
 from pathlib import Path
 
-from vidrec.report.build import OUTPUTS as REPORT_FILES
-from vidrec.report.tables import CLAIMS_PATH
+from vidrec.layout import CLAIMS_FILE
+from vidrec.report.load import input_files
 
-REPORT_DIR = f"{RESULTS}/report"
-REPORT_RUNS = [(s, m) for s in SPLITS for m in MODELS]
-# What `vidrec report` reads (vidrec/report/load.py names the same files).
+# What `vidrec report` reads: vidrec/report/load.py's input_files() names them, here and in the job.
 REPORT_INPUTS = {
-    **{
-        kind: [f"{run_dir(s, m)}/{name}" for s, m in REPORT_RUNS]
-        for kind, name in [
-            ("evaluations", "evaluation.json"),
-            ("metrics", "metrics.csv"),
-            ("train", "train.json"),
-            ("per_class", "per_class.csv"),
-            ("confusion", "confusion.csv"),
-        ]
-    },
-    "audit": rules.manifest.output.audit,
-    "videos": rules.manifest.output.videos,
-    "shard_stats": [p for c in sorted({run_clip(m) for m in MODELS}) for p in shard_stats(c)],
-    # experiments.in_report: true -> the experiments' tables and figures (else nothing)
-    "experiments": experiment_report_files(),
-    # shown in the report: a changed configuration or claim re-renders it
-    "config": CONFIG_AS_RUN,
-    "claims": str(CLAIMS_PATH),
+    **{kind: [str(p) for p in paths] for kind, paths in input_files(config, LAYOUT, GROUPS).items()},
+    # shown in the report: a changed claim re-renders it (a changed configuration: params.config)
+    "claims": str(CLAIMS_FILE),
 }
 # output key (vidrec.report.build.OUTPUTS) -> caption (workflow/report/<caption>.rst), category
 REPORT_CAPTIONS = {
@@ -48,7 +31,7 @@ REPORT_CAPTIONS = {
 }
 REPORT_OUTPUTS = {
     key: report(
-        f"{REPORT_DIR}/{REPORT_FILES[key]}",
+        str(LAYOUT.report_file(key)),
         caption=f"../workflow/report/{caption}.rst",
         category=category,
     )
@@ -63,7 +46,7 @@ rule render_report:
         **REPORT_OUTPUTS,
     params:
         cli=CLI,
-        results=lambda w, input: str(Path(input.audit).parent.parent),
+        config=config,  # the report shows the configuration as run
         out_dir=lambda w, output: str(Path(output.html).parent),
     log:
         f"{LOGS}/report.log",
@@ -73,4 +56,4 @@ rule render_report:
     conda:
         ENV
     shell:
-        "{params.cli} report --results {params.results} --out-dir {params.out_dir} > {log} 2>&1"
+        "{params.cli} report --out-dir {params.out_dir} > {log} 2>&1"

@@ -5,14 +5,13 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        model=f"{RESULTS}/split{{split}}/{{model}}/model.pt",
-        metrics=f"{RESULTS}/split{{split}}/{{model}}/metrics.csv",
-        summary=f"{RESULTS}/split{{split}}/{{model}}/train.json",
+        **{kind: str(LAYOUT.train_file("{split}", "{model}", kind)) for kind in ("model", "metrics", "summary")},
     params:
         cli=TRAIN_CLI,  # torchrun --standalone --nproc_per_node=<train.gpus> when train.gpus > 1
         with_gpus=WITH_GPUS,
         run=lambda w: {k: v for k, v in run_config(config, w.model).items() if k != "evaluate"},
         out_dir=parent_dir,
+        init=lambda w, input: f"--init-from {input.init}" if "init" in input.keys() else "",
     log:
         f"{LOGS}/train/split{{split}}/{{model}}.log",
     benchmark:
@@ -24,4 +23,4 @@ rule train:
         ENV
     shell:
         "{params.with_gpus} {resources.gpu} -- {params.cli} train --model {wildcards.model} --index {input.index}"
-        " --classes {input.classes} --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+        " --classes {input.classes} --out-dir {params.out_dir} {params.init} --threads {threads} > {log} 2>&1"

@@ -57,7 +57,7 @@ from vidrec.training.trainer import Trainer
 spec = json.loads(Path(sys.argv[1]).read_text())
 torch.set_default_dtype(torch.float64)  # parameters, buffers and optimizer state in float64
 _inputs = Trainer._inputs
-Trainer._inputs = lambda self, batch: (lambda xy: (xy[0].double(), xy[1]))(_inputs(self, batch))
+Trainer._inputs = lambda self, batch, train: (lambda xy: (xy[0].double(), xy[1]))(_inputs(self, batch, train))
 world = int(os.environ.get("WORLD_SIZE", "1"))
 if world > 1:
     dist.init_process_group("gloo")  # once for all jobs: a Trainer leaves a group it did not make
@@ -86,6 +86,11 @@ for job in spec["jobs"]:
     except Crash:
         pass
     report[job["name"]] = {"start_epoch": trainer.start_epoch, "world": trainer.rt.world}
+    ckpt = Path(job["out"]) / "checkpoint.pt"  # only an unfinished run keeps one
+    if ckpt.exists():
+        rngs = torch.load(ckpt, weights_only=True)["rng_ranks"]
+        report[job["name"]]["checkpoint_rng_ranks"] = len(rngs)
+        report[job["name"]]["checkpoint_rng_ranks_differ"] = not torch.equal(rngs[0]["torch"], rngs[-1]["torch"])
 if world > 1:
     try:  # torch's own SyncBatchNorm on CPU tensors, in a real 2-rank group
         torch.nn.SyncBatchNorm(4).train()(torch.randn(2, 4, 3))
@@ -179,9 +184,9 @@ def test_float64_two_ranks_equal_one_process_and_resume_per_rank(ddp_data):
     # resume under DDP: the second job really resumed, and with each rank's own RNG state restored
     # (dropout draws differ per rank) the weights equal the uninterrupted run bit for bit
     assert report["f64_res"]["start_epoch"] == 1
-    ckpt = torch.load(work / "f64_res/checkpoint.pt", weights_only=False)
-    assert len(ckpt["rng_ranks"]) == 2 and not torch.equal(ckpt["rng_ranks"][0]["torch"],
-                                                           ckpt["rng_ranks"][1]["torch"])
+    crash = report["f64_crash"]  # the checkpoint the crash left: one RNG state per rank, and they differ
+    assert crash["checkpoint_rng_ranks"] == 2 and crash["checkpoint_rng_ranks_differ"]
+    assert not (work / "f64_res/checkpoint.pt").exists()  # the finished run keeps none
     ref, res = _weights(work / "f64_ref"), _weights(work / "f64_res")
     for k in ref:
         assert torch.equal(ref[k], res[k]), f"{k} differs after resuming under DDP"
@@ -225,10 +230,12 @@ def test_train_rule_launches_torchrun_only_for_several_gpus(tmp_path):
         shells[(gpus, device)] = {"train": next(ln for ln in lines if " train " in ln),
                                   "evaluate": next(ln for ln in lines if " evaluate " in ln)}
     cpu2, gpu4, one = shells[(2, "cpu")], shells[(4, "cuda")], shells[(1, "auto")]
-    assert "--gpus 0 -- torchrun --standalone --nproc_per_node=2 -m vidrec.cli" in cpu2["train"]
-    assert "--gpus 4 -- torchrun --standalone --nproc_per_node=4 -m vidrec.cli" in gpu4["train"]
-    assert "--gpus 1 -- vidrec " in one["train"] and "torchrun" not in one["train"]
-    assert "--gpus 1 -- vidrec " in gpu4["evaluate"] and "--gpus 0 -- vidrec " in cpu2["evaluate"]
+    py = sys.executable  # jobs run with the interpreter that runs Snakemake (not whatever is on PATH)
+    torchrun = f"{py} -m torch.distributed.run --standalone --nproc_per_node="
+    assert f"--gpus 0 -- {torchrun}2 -m vidrec.cli" in cpu2["train"]
+    assert f"--gpus 4 -- {torchrun}4 -m vidrec.cli" in gpu4["train"]
+    assert f"--gpus 1 -- {py} -m vidrec.cli " in one["train"] and "torch.distributed.run" not in one["train"]
+    assert f"--gpus 1 -- {py} -m vidrec.cli " in gpu4["evaluate"] and f"--gpus 0 -- {py} -m vidrec.cli " in cpu2["evaluate"]
 
 
 # ----------------------------------------------------------------------------- GPU slots

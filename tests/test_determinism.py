@@ -31,7 +31,7 @@ RUN = f"{RES}/split1/p3d63"
 
 def test_shard_contents_are_identical_and_hash_checked(mini_reference, tmp_path):
     """A second decode, in another process than the workflow's, stores the same bytes and hash."""
-    cfg = yaml.safe_load((mini_reference / RES / "config.yaml").read_text())
+    cfg = yaml.safe_load((mini_reference / "config.yaml").read_text())
     spec = ClipSpec.from_config(cfg["clips"]["mini8"])
     videos = pd.read_csv(mini_reference / RES / "manifest/videos.csv")
     ref = mini_reference / SHARDS / "g03.h5"
@@ -51,7 +51,7 @@ def test_shard_contents_are_identical_and_hash_checked(mini_reference, tmp_path)
 def test_training_twice_gives_identical_weights_and_metrics(mini_reference, tmp_path):
     """A clean second training run (fresh process, another PYTHONHASHSEED) = the workflow's, bit for bit."""
     out = tmp_path / "p3d63"
-    run_cli("--quiet", "--config", f"{RES}/config.yaml", "--dataset", "mini", "train", "--model", "p3d63",
+    run_cli("--quiet", "--config", "config.yaml", "--dataset", "mini", "train", "--model", "p3d63",
             "--index", f"{RES}/mini8/split1/index.csv", "--classes", f"{RES}/manifest/classes.txt",
             "--out-dir", str(out), "--threads", "1", cwd=mini_reference,
             env={"PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1"})

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from vidrec.config import load_config
+from vidrec.layout import Layout
 from vidrec.report.build import OUTPUTS, build_report
 from vidrec.report.load import input_files, load_results
 
@@ -168,12 +169,19 @@ def section(html: str, sid: str) -> str:
     return m.group(1)
 
 
+def _layout(cfg: dict, results: Path) -> Layout:
+    """The dataset's layout whose results folder is `results` (results/<dataset> under the fixture's root)."""
+    layout = Layout(cfg["dataset"], results.parent.parent)
+    assert layout.results == results
+    return layout
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     cfg, results = make_results(root)
     out = results / "report"
-    index = build_report(cfg, results_dir=results, out_dir=out)
+    index = build_report(cfg, _layout(cfg, results), out_dir=out)
     return cfg, results, out, index.read_text()
 
 
@@ -257,8 +265,8 @@ def test_provenance(built):
 
 def test_reads_exactly_the_rule_inputs(built):
     cfg, results, _, _ = built
-    res = load_results(cfg, results)
-    files = input_files(cfg, results, results.parent.parent / "data" / "demo" / "shards", GROUPS)
+    res = load_results(cfg, _layout(cfg, results))
+    files = input_files(cfg, _layout(cfg, results), GROUPS)
     expected = {p for paths in files.values() for p in paths}
     assert set(res.read) == expected and len(res.read) == len(expected)
     assert len(expected) == 2 * 2 * 5 + 2 + len(GROUPS)
@@ -274,7 +282,7 @@ def test_reads_exactly_the_rule_inputs(built):
                                                    (False, False, False)])
 def test_leakage_banner(tmp_path, allowed, leaked, banner):
     cfg, results = make_results(tmp_path, splits=(1,), leakage_allowed=allowed, leaked=leaked)
-    html = build_report(cfg, results_dir=results, out_dir=tmp_path / "out").read_text()
+    html = build_report(cfg, _layout(cfg, results), out_dir=tmp_path / "out").read_text()
     assert ('data-banner="leak"' in html) is banner
     assert ("LEAK: 1 class/group units" in section(html, "data")) is leaked
 
@@ -285,7 +293,7 @@ def test_single_split_missing_partner_no_bad_videos(tmp_path):
     ev = json.loads(ev_path.read_text())
     ev["train_time_total_s"] = None  # e.g. evaluated without a train.json beside the model
     ev_path.write_text(json.dumps(ev))
-    html = build_report(cfg, results_dir=results, out_dir=tmp_path / "out").read_text()
+    html = build_report(cfg, _layout(cfg, results), out_dir=tmp_path / "out").read_text()
     assert "50.00 ± n/a" in section(html, "accuracy")
     assert_no_nan(html)
     assert "needs both thesis networks; this run has no p3d* model" in section(html, "per-class")
@@ -300,7 +308,7 @@ def test_missing_run_names_the_file(tmp_path):
     cfg, results = make_results(tmp_path, splits=(1,))
     (results / "split1" / "p3d63" / "evaluation.json").unlink()
     with pytest.raises(FileNotFoundError, match="split1/p3d63/evaluation.json"):
-        build_report(cfg, results_dir=results, out_dir=tmp_path / "out")
+        build_report(cfg, _layout(cfg, results), out_dir=tmp_path / "out")
 
 
 # ----------------------------------------------------------------------------- headless browser

@@ -15,7 +15,8 @@ import torch
 from conftest import REPO, run_cli
 from vidrec.config import load_config, run_config
 from vidrec.evaluation.evaluate import accuracy_tables, topk_correct
-from vidrec.training.trainer import Trainer, TrainingError, build_model_from_file
+from vidrec.models.model_file import build_model_from_file
+from vidrec.training.trainer import Trainer, TrainingError
 
 
 def _train(tiny_run, out, *extra, check=True):
@@ -165,7 +166,7 @@ def test_deterministic_flag_states_what_was_in_force():
     """train.json's determinism fields read torch's own switches, set by `train.deterministic`."""
     import torch
 
-    from vidrec.training.trainer import determinism_in_force, enforce_determinism
+    from vidrec.runtime import determinism_in_force, enforce_determinism
 
     try:
         enforce_determinism(True)

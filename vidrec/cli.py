@@ -18,7 +18,7 @@ log = logging.getLogger("vidrec")
 
 
 def _cfg(args: argparse.Namespace) -> dict:
-    cfg = load_config(args.config, args.set)
+    cfg = load_config(args.config, args.set, from_env=getattr(args, "config_env", None))
     if getattr(args, "dataset", None):
         cfg["dataset"] = args.dataset
         dataset_config(cfg)
@@ -95,7 +95,7 @@ def cmd_index(args: argparse.Namespace) -> None:
     from vidrec.io import write_csv
 
     membership = pd.read_csv(args.splits)
-    videos = pd.read_csv(Path(args.splits).with_name("videos.csv"))
+    videos = pd.read_csv(args.videos or Path(args.splits).with_name("videos.csv"))
     index = build_split_index(membership, [Path(p) for p in args.shards], args.split, videos)
     write_csv(args.out, index)
     counts = index["subset"].value_counts().to_dict()
@@ -114,15 +114,16 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from vidrec.config import run_config
     from vidrec.training.trainer import train_run
 
-    from vidrec.config import init_from_path
-
     cfg = _cfg(args)
-    # a run's `init_from: <run>` starts from that run's model.pt of the same split (beside out_dir)
-    init = init_from_path(cfg, args.model, args.out_dir)
-    if init is not None:
-        cfg["train"]["init_from"] = str(init)
+    init_run = run_config(cfg, args.model).get("init_from_run")
+    if args.init_from:
+        cfg["train"]["init_from"] = args.init_from
+    elif init_run:  # the workflow passes the file (rules/common.smk, train_inputs)
+        raise ConfigError(f"run '{args.model}' starts from run '{init_run}' (its init_from): pass that run's "
+                          "model.pt of the same split with --init-from")
     train_run(cfg, model=args.model, index_csv=Path(args.index), classes_txt=Path(args.classes),
               out_dir=Path(args.out_dir), threads=args.threads)
 
@@ -134,7 +135,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.clip is not None and args.clip not in cfg["clips"]:
         raise ConfigError(f"--clip: clip spec '{args.clip}' is not defined under 'clips'")
     evaluate_run(cfg, model_path=Path(args.model_file), index_csv=Path(args.index),
-                 out_dir=Path(args.out_dir), threads=args.threads, clip_name=args.clip, save_scores=args.scores)
+                 out_dir=Path(args.out_dir), split=args.split, threads=args.threads, clip_name=args.clip,
+                 save_scores=args.scores)
 
 
 def cmd_experiment(args: argparse.Namespace) -> None:
@@ -145,10 +147,11 @@ def cmd_experiment(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from vidrec.layout import Layout
     from vidrec.report.build import build_report
 
     cfg = _cfg(args)
-    build_report(cfg, results_dir=Path(args.results), out_dir=Path(args.out_dir))
+    build_report(cfg, Layout(cfg["dataset"], Path(args.root)), out_dir=Path(args.out_dir) if args.out_dir else None)
 
 
 # ----------------------------------------------------------------------------- inference verbs
@@ -178,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         """The shared options work before or after the verb."""
         d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
         parser.add_argument("--config", default=d(None), help="config.yaml (default: the repository's)")
+        parser.add_argument("--config-env", default=d(None), metavar="NAME",
+                            help="read the config as JSON from environment variable NAME (set by the workflow)")
         parser.add_argument("--set", action="append", default=d([]), metavar="KEY=VALUE",
                             help="override a config value, e.g. --set train.seed=1")
         parser.add_argument("--dataset", default=d(None), help="dataset key (default: config 'dataset')")
@@ -207,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, default=1)
     sp = verb("index", cmd_index, "build a split's index over the shards")
     sp.add_argument("--splits", required=True, help="splits.csv from `vidrec manifest`")
+    sp.add_argument("--videos", default=None, help="videos.csv from `vidrec manifest` (default: beside --splits)")
     sp.add_argument("--split", type=int, required=True)
     sp.add_argument("--shards", nargs="+", required=True)
     sp.add_argument("--out", required=True)
@@ -220,10 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--index", required=True)
     sp.add_argument("--classes", required=True, help="classes.txt from `vidrec manifest`")
     sp.add_argument("--out-dir", required=True)
+    sp.add_argument("--init-from", default=None,
+                    help="model.pt to start from (default: train.init_from; required for a run with init_from)")
     sp.add_argument("--threads", type=int, default=None)
     sp = verb("evaluate", cmd_evaluate, "evaluate a trained model: accuracy and efficiency")
     sp.add_argument("--model-file", required=True, help="model.pt from `vidrec train`")
     sp.add_argument("--index", required=True)
+    sp.add_argument("--split", type=int, default=None, help="the official split the index is of (recorded)")
     sp.add_argument("--out-dir", required=True)
     sp.add_argument("--threads", type=int, default=None)
     sp.add_argument("--clip", default=None,
@@ -234,8 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--results", required=True, help="results/<dataset>")
     sp.add_argument("--out-dir", required=True, help="results/<dataset>/experiments/<name>")
     sp = verb("report", cmd_report, "render the comparison report")
-    sp.add_argument("--results", required=True, help="results/<dataset>")
-    sp.add_argument("--out-dir", required=True)
+    sp.add_argument("--root", default=".", help="the workflow's folder, holding results/ and data/ (default: .)")
+    sp.add_argument("--out-dir", default=None, help="default: results/<dataset>/report")
     sp = verb("predict", cmd_predict, "classify videos (files or folders) with a trained model")
     sp.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FOLDER")
     sp.add_argument("--model", required=True, help="model.pt from `vidrec train`")

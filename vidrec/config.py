@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,12 @@ import jsonschema
 import yaml
 
 from vidrec.catalogue import MODEL_NAMES
-from vidrec.errors import VidrecError
+from vidrec.errors import ConfigError
+from vidrec.merge import deep_merge
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
-
-
-class ConfigError(VidrecError, ValueError):
-    """A config value is wrong; the message names the key and the fix."""
 
 
 def _defaults_filling_validator() -> type:
@@ -156,26 +154,34 @@ def apply_override(cfg: dict, keys: list[str], value: Any) -> None:
     node[keys[-1]] = value
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:
-    """Read YAML, apply `key.sub=value` overrides, validate; raise ConfigError naming the key."""
-    path = Path(path) if path else DEFAULT_CONFIG
-    if not path.exists():
-        raise ConfigError(f"config file {path} not found; pass --config PATH")
-    cfg = yaml.safe_load(path.read_text()) or {}
+# The environment variable through which the workflow hands every job the configuration as run
+# (rules/common.smk): the validated config with Snakemake's --config/--configfile overrides applied.
+CONFIG_ENV = "VIDREC_CONFIG"
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                from_env: str | None = None) -> dict:
+    """Read YAML (or, with from_env, the JSON config the workflow put in that environment variable),
+    apply `key.sub=value` overrides, validate; raise ConfigError naming the key."""
+    if from_env:
+        text = os.environ.get(from_env)
+        if text is None:
+            raise ConfigError(f"--config-env {from_env}: the environment variable is not set "
+                              "(the workflow sets it for its jobs; by hand, pass --config PATH)")
+        cfg = json.loads(text)
+    else:
+        path = Path(path) if path else DEFAULT_CONFIG
+        if not path.exists():
+            raise ConfigError(f"config file {path} not found; pass --config PATH")
+        cfg = yaml.safe_load(path.read_text()) or {}
     for text in overrides or []:
         apply_override(cfg, *parse_override(text))
     return validate_config(cfg)
 
 
-def deep_merge(base: dict, extra: dict) -> dict:
-    """Recursive dict merge (extra wins) without mutating either input."""
-    out = copy.deepcopy(base)
-    for k, v in (extra or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
+def config_for_jobs(cfg: dict) -> str:
+    """The validated configuration as the JSON text `load_config(from_env=...)` reads."""
+    return json.dumps(cfg, sort_keys=True)
 
 
 def dataset_config(cfg: dict, name: str | None = None) -> dict:
@@ -226,14 +232,6 @@ def _experiment_run(cfg: dict, model: str) -> dict | None:
         return experiment_runs(cfg).get(model)
     except ExperimentError as err:
         raise ConfigError(str(err)) from err
-
-
-def init_from_path(cfg: dict, model: str, out_dir: str | Path) -> Path | None:
-    """model.pt a run starts from: its `init_from` run's, beside out_dir (same split), else train.init_from."""
-    run = run_config(cfg, model)
-    if run.get("init_from_run"):
-        return Path(out_dir).parent / run["init_from_run"] / "model.pt"
-    return Path(cfg["train"]["init_from"]) if cfg["train"].get("init_from") else None
 
 
 def model_input_shape(clip: dict, augment: dict | None = None) -> tuple[int, int, int, int]:

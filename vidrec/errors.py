@@ -3,3 +3,7 @@
 
 class VidrecError(Exception):
     """Bad input or state that the user can fix; the message names the key or file and the fix."""
+
+
+class ConfigError(VidrecError, ValueError):
+    """A config value is wrong; the message names the key and the fix."""

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from vidrec.config import ConfigError
-from vidrec.errors import VidrecError
+from vidrec.errors import ConfigError, VidrecError
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}
 

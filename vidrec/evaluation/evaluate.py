@@ -167,9 +167,9 @@ def end_to_end_speed(cfg: dict, model_path: Path, test: pd.DataFrame, rt) -> dic
                               threads=torch.get_num_threads(), amp=rt.amp_dtype, max_videos=n)
 
 
-def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
+def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, split: int | None = None,
                  threads: int | None = None, clip_name: str | None = None, save_scores: bool = False) -> dict:
-    """Evaluate model.pt on a split index.
+    """Evaluate model.pt on a split index (of official split `split`, recorded in evaluation.json).
 
     clip_name: the clip spec the index was built from when it is not the model's own (a model trained
     on 8-frame clips tested on 32-frame clips); recorded, and used for the efficiency figures.
@@ -207,7 +207,7 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path,
     summary = {
         "model": blob["run"]["model"], "arch": blob["arch"], "dataset": blob["run"]["dataset"],
         "protocol": blob["run"]["protocol_name"], "clip_spec": clip_name or blob.get("clip_name"),
-        "split": int(index_csv.parent.name.removeprefix("split")) if index_csv.parent.name.startswith("split") else None,
+        "split": split,
         **{k: acc[k] for k in ("clip_top1", "clip_top5", "video_top1", "video_top5", "n_videos",
                                "n_clips", "chance")},
         "params": complexity["params"], "size_mb_fp32": complexity["size_mb_fp32"],

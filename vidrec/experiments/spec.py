@@ -18,7 +18,8 @@ from __future__ import annotations
 import copy
 import json
 
-from vidrec.config import ConfigError, deep_merge as _deep_merge
+from vidrec.errors import ConfigError
+from vidrec.merge import deep_merge as _deep_merge
 
 EXPERIMENTS = ("clip_length_transfer", "finetune_8_to_32", "clips_per_video", "architecture_sweep")
 TITLES = {

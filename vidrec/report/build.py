@@ -1,6 +1,6 @@
 """`vidrec report`: the comparison report, from exactly the artifacts the configuration names.
 
-Writes a fixed set of files under out_dir (see OUTPUTS; rules/report.smk declares the same names
+Writes a fixed set of files under out_dir (vidrec.layout.REPORT_FILES; rules/report.smk declares them
 and flags each with `report()` for `snakemake --report`): index.html, self-contained with the
 figures embedded as base64 PNG, plus every figure as a PNG and every table as a CSV beside it.
 """
@@ -14,27 +14,11 @@ import yaml
 
 from vidrec.io import atomic_path, write_csv, write_json, write_text
 from vidrec import provenance
+from vidrec.layout import REPORT_FILES as OUTPUTS, Layout
 from vidrec.report import figures, render, tables
 from vidrec.report.load import load_results
 
 log = logging.getLogger("vidrec.report")
-
-OUTPUTS = {
-    "html": "index.html",
-    "accuracy": "accuracy.csv",
-    "claims": "claims.csv",
-    "curves": "training_curves.png",
-    "efficiency": "efficiency.csv",
-    "cost": "accuracy_vs_cost.png",
-    "per_class": "per_class_diff.csv",
-    "per_class_fig": "per_class_diff.png",
-    "confusion": "confusion.png",
-    "audit": "data_audit.csv",
-    "shards": "shards.csv",
-    "shards_fig": "shards.png",
-    "skipped": "skipped_repaired.csv",
-    "provenance": "provenance.json",
-}
 
 SECTIONS = [("accuracy", "1. Accuracy"), ("claims", "2. Claims beside measurements"),
             ("curves", "3. Training curves"), ("efficiency", "4. Efficiency"),
@@ -46,10 +30,10 @@ def _write_png(path: Path, png: bytes) -> None:
         tmp.write_bytes(png)
 
 
-def build_report(cfg: dict, results_dir: Path, out_dir: Path, shards_dir: Path | None = None) -> Path:
+def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path:
     """Render the report; return the path of index.html."""
-    out = Path(out_dir)
-    res = load_results(cfg, Path(results_dir), shards_dir)
+    out = Path(out_dir) if out_dir is not None else layout.report_dir
+    res = load_results(cfg, layout)
     claims = tables.load_claims()
     summary = tables.model_summary(res, int(claims["what_if_clips_per_video"]))
     archs = summary["arch"].to_dict()

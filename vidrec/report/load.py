@@ -1,8 +1,9 @@
 """Read exactly the artifacts the report shows, and record every path read.
 
-The files are named by the configuration (splits x models of the active dataset, the shard
-statistics of the clip specs those models use), the same way `rules/report.smk` names the rule's
-inputs, so the report never picks up a stale run that the configuration no longer lists.
+`input_files` names them from the configuration (splits x models of the active dataset, the shard
+statistics of the clip specs those models use) through the dataset's `Layout`; rules/report.smk
+declares the same call's result as the rule's inputs, so the report never picks up a stale run that
+the configuration no longer lists. Torch- and matplotlib-free: the Snakefile imports it.
 """
 from __future__ import annotations
 
@@ -13,13 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from vidrec.config import dataset_config, run_config
+from vidrec.layout import Layout
 
-RUN_FILES = ("evaluation.json", "metrics.csv", "train.json", "per_class.csv", "confusion.csv")
-
-
-def default_shards_dir(cfg: dict, results_dir: Path) -> Path:
-    """`data/<dataset>/shards` beside `results/<dataset>` (the workflow's layout)."""
-    return Path(results_dir).parent.parent / "data" / cfg["dataset"] / "shards"
+RUN_FILES = {"evaluations": ("evaluation", "evaluation"), "metrics": ("train", "metrics"),
+             "train": ("train", "summary"), "per_class": ("evaluation", "per_class"),
+             "confusion": ("evaluation", "confusion")}
 
 
 def clip_specs(cfg: dict) -> list[str]:
@@ -27,17 +26,20 @@ def clip_specs(cfg: dict) -> list[str]:
     return sorted({run_config(cfg, m)["clip_name"] for m in dataset_config(cfg)["models"]})
 
 
-def input_files(cfg: dict, results_dir: Path, shards_dir: Path, groups: list[int]) -> dict[str, list[Path]]:
-    """Every file the report reads, by kind (mirrors `report_inputs` in rules/report.smk)."""
+def _run_file(layout: Layout, split: int, run: str, stage: str, kind: str) -> Path:
+    return layout.train_file(split, run, kind) if stage == "train" else layout.evaluation_file(split, run, kind)
+
+
+def input_files(cfg: dict, layout: Layout, groups: list[int]) -> dict[str, list[Path]]:
+    """Every file the report reads, by kind."""
     ds = dataset_config(cfg)
-    results_dir = Path(results_dir)
     runs = [(s, m) for s in ds["splits"] for m in ds["models"]]
-    files = {name: [results_dir / f"split{s}" / m / name for s, m in runs] for name in RUN_FILES}
-    files["audit"] = [results_dir / "manifest" / "audit.json"]
-    files["videos"] = [results_dir / "manifest" / "videos.csv"]
-    files["shard_stats"] = [Path(shards_dir) / c / f"g{g:02d}.json" for c in clip_specs(cfg) for g in groups]
-    if experiment_files(cfg):  # experiments.in_report: true
-        files["experiments"] = [results_dir / f for f in experiment_files(cfg)]
+    files = {kind: [_run_file(layout, s, m, *where) for s, m in runs] for kind, where in RUN_FILES.items()}
+    files["audit"] = [layout.manifest("audit")]
+    files["videos"] = [layout.manifest("videos")]
+    files["shard_stats"] = [layout.shard_stats(c, g) for c in clip_specs(cfg) for g in groups]
+    # experiments.in_report: true -> the experiments' summaries and figures (else nothing)
+    files["experiments"] = [layout.results / f for f in experiment_files(cfg)]
     return files
 
 
@@ -94,45 +96,47 @@ class _Reader:
     def csv(self, path: Path, **kwargs) -> pd.DataFrame:
         return pd.read_csv(self._check(path), **kwargs)
 
+    def bytes(self, path: Path) -> bytes:
+        return self._check(path).read_bytes()
 
-def load_results(cfg: dict, results_dir: Path, shards_dir: Path | None = None) -> Results:
-    results_dir = Path(results_dir)
-    shards_dir = Path(shards_dir) if shards_dir else default_shards_dir(cfg, results_dir)
+
+def load_results(cfg: dict, layout: Layout) -> Results:
     ds = dataset_config(cfg)
     reader = _Reader()
-    videos = reader.csv(results_dir / "manifest" / "videos.csv")
-    audit = reader.json(results_dir / "manifest" / "audit.json")
+    videos = reader.csv(layout.manifest("videos"))
     groups = sorted(int(g) for g in videos["group"].unique())
-    files = input_files(cfg, results_dir, shards_dir, groups)
+    files = input_files(cfg, layout, groups)
+    audit = reader.json(files["audit"][0])
 
     rows, metrics, per_class, confusion = [], [], [], {}
     runs = [(s, m) for s in ds["splits"] for m in ds["models"]]
     for i, (split, model) in enumerate(runs):
-        ev = reader.json(files["evaluation.json"][i])
-        tr = reader.json(files["train.json"][i])
+        ev = reader.json(files["evaluations"][i])
+        tr = reader.json(files["train"][i])
         row = {**ev, "split": split, "model": model}
         row.update({f"train_{k}": v for k, v in tr.items() if k not in ("model", "arch", "dataset", "protocol")})
         rows.append(row)
-        m = reader.csv(files["metrics.csv"][i])
+        m = reader.csv(files["metrics"][i])
         metrics.append(m.assign(split=split, model=model))
-        pc = reader.csv(files["per_class.csv"][i])
+        pc = reader.csv(files["per_class"][i])
         per_class.append(pc.assign(split=split, model=model))
-        cm = reader.csv(files["confusion.csv"][i], index_col="true_class")
+        cm = reader.csv(files["confusion"][i], index_col="true_class")
         confusion[model] = cm if model not in confusion else confusion[model].add(cm, fill_value=0)
     shard_stats = []
-    for path in files["shard_stats"]:
-        stats = reader.json(path)
-        shard_stats.append({**stats, "clip_spec": path.parent.name, "group": int(path.stem[1:])})
+    for clip in clip_specs(cfg):
+        for group in groups:
+            stats = reader.json(layout.shard_stats(clip, group))
+            shard_stats.append({**stats, "clip_spec": clip, "group": group})
     experiments: dict[str, dict] = {}
-    for path in files.get("experiments", []):
+    for path in files["experiments"]:
         entry = experiments.setdefault(path.parent.name, {})
         if path.suffix == ".json":
             entry["summary"] = reader.json(path)
         else:
-            entry["png"] = reader._check(path).read_bytes()
+            entry["png"] = reader.bytes(path)
     return Results(
         experiments=experiments,
-        cfg=cfg, results_dir=results_dir, dataset=cfg["dataset"], splits=list(ds["splits"]),
+        cfg=cfg, results_dir=layout.results, dataset=cfg["dataset"], splits=list(ds["splits"]),
         models=list(ds["models"]), synthetic=ds.get("synthetic"), runs=pd.DataFrame(rows),
         metrics=pd.concat(metrics, ignore_index=True), per_class=pd.concat(per_class, ignore_index=True),
         confusion=confusion, audit=audit, videos=videos, shard_stats=shard_stats, read=reader.read)

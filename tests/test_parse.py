@@ -1,0 +1,52 @@
+"""The Snakefile: parsing it has no side effects (issue 16: no file written, neither torch nor matplotlib
+imported; jobs get the configuration as run from the environment), and its jobs find vidrec without PATH."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO
+
+# Runs Snakemake in-process, then reports which heavy modules the parse imported.
+PROBE = """
+import json, sys
+from snakemake.cli import main
+sys.argv = ["snakemake", "-s", sys.argv[1], "-d", sys.argv[2], "-n", "--cores", "1", "report"]
+try:
+    main()
+except SystemExit as stop:
+    code = stop.code
+print("PROBE " + json.dumps({"code": code, "heavy": sorted(m for m in ("torch", "matplotlib") if m in sys.modules)}))
+"""
+
+
+def test_dry_run_writes_nothing_and_imports_no_torch_or_matplotlib(tmp_path):
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    before = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")}
+    done = subprocess.run([sys.executable, "-c", PROBE, str(REPO / "Snakefile"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    probe = json.loads(done.stdout.split("PROBE ", 1)[1])
+    assert probe == {"code": 0, "heavy": []}, done.stdout[-3000:] + done.stderr[-3000:]
+    after = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")}
+    assert {p for p in after - before if p.parts[0] != ".snakemake"} == set()
+
+
+def test_jobs_run_vidrec_without_it_on_path(tmp_path):
+    """`.venv/bin/snakemake` with a PATH that has no vidrec (no activated virtualenv): every job still
+    finds vidrec, because rules run it with the interpreter that runs Snakemake (issue 20)."""
+    from test_workflow import mini_config
+
+    cfg = mini_config()
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    path = "/usr/bin:/bin"
+    assert subprocess.run(["sh", "-c", "command -v vidrec"], env={"PATH": path}).returncode != 0
+    done = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-s", str(REPO / "Snakefile"),
+                           "-d", str(tmp_path), "--cores", "2", "shards"],
+                          capture_output=True, text=True, timeout=600, env={"PATH": path, "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert (tmp_path / "results/mini/mini8/split1/index.csv").exists()

@@ -1,0 +1,134 @@
+"""Where every artifact of a dataset lives: the one owner of the results tree's layout.
+
+The rules (as output patterns), the CLI, the report and the experiments all ask a `Layout`; nobody
+else spells a path or parses a split number out of one. Torch-free and side-effect-free, so the
+Snakefile can use it at parse time. Arguments may be Snakemake wildcards such as "{split}": every
+method formats them into the pattern unchanged.
+
+    data/<dataset>/shards/<clip>/gGG.h5 (+ gGG.json)       decoded clips, once per clip spec
+    results/<dataset>/manifest/{videos,splits}.csv, audit.json, classes.txt
+    results/<dataset>/<clip>/split<N>/index.csv            a split's view of the shards
+    results/<dataset>/split<N>/<run>/                     model.pt, checkpoint.pt, metrics.csv, train.json,
+                                                          evaluation.json, predictions.csv, per_class.csv,
+                                                          confusion.csv; at_<clip>/ (tested on another spec)
+    results/<dataset>/report/                             the comparison report (REPORT_FILES)
+    results/<dataset>/experiments/<name>/                 one of Tran et al.'s experiments (EXPERIMENT_FILES)
+    logs/<dataset>/, results/<dataset>/benchmarks/        Snakemake's logs and job benchmarks
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST_FILES = {"videos": "videos.csv", "splits": "splits.csv", "audit": "audit.json", "classes": "classes.txt"}
+# What `vidrec train` writes into a run folder, and what `vidrec evaluate` writes beside it.
+TRAIN_FILES = {"model": "model.pt", "metrics": "metrics.csv", "summary": "train.json"}
+CHECKPOINT_FILE = "checkpoint.pt"
+EVALUATION_FILES = {"evaluation": "evaluation.json", "predictions": "predictions.csv",
+                    "per_class": "per_class.csv", "confusion": "confusion.csv"}
+SCORES_FILE = "scores.npz"  # every clip's softmax, for clip-count experiments (evaluate --scores)
+# The comparison report's files (rules/report.smk flags each with report() and a caption).
+REPORT_FILES = {
+    "html": "index.html",
+    "accuracy": "accuracy.csv",
+    "claims": "claims.csv",
+    "curves": "training_curves.png",
+    "efficiency": "efficiency.csv",
+    "cost": "accuracy_vs_cost.png",
+    "per_class": "per_class_diff.csv",
+    "per_class_fig": "per_class_diff.png",
+    "confusion": "confusion.png",
+    "audit": "data_audit.csv",
+    "shards": "shards.csv",
+    "shards_fig": "shards.png",
+    "skipped": "skipped_repaired.csv",
+    "provenance": "provenance.json",
+}
+# Files every experiment writes into its folder.
+EXPERIMENT_FILES = {"table": "table.csv", "claims": "claims.csv", "figure": "figure.png",
+                    "summary": "summary.json", "html": "index.html"}
+
+
+# Published figures the report sets beside measurements (package data, an input of the report rule).
+CLAIMS_FILE = Path(__file__).parent / "report" / "claims.yaml"
+
+
+def _group(group: int | str) -> str:
+    return f"{group:02d}" if isinstance(group, int) else str(group)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The artifact paths of one dataset under a working directory (the Snakefile's by default)."""
+
+    dataset: str
+    root: Path = Path(".")
+
+    # -- top-level folders
+    @property
+    def results(self) -> Path:
+        return self.root / "results" / self.dataset
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data" / self.dataset
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs" / self.dataset
+
+    @property
+    def benchmarks(self) -> Path:
+        """Snakemake's per-job `benchmark:` files."""
+        return self.results / "benchmarks"
+
+    # -- data
+    def manifest(self, kind: str) -> Path:
+        return self.results / "manifest" / MANIFEST_FILES[kind]
+
+    def shards_dir(self, clip: str) -> Path:
+        return self.data / "shards" / clip
+
+    def shard(self, clip: str, group: int | str) -> Path:
+        return self.shards_dir(clip) / f"g{_group(group)}.h5"
+
+    def shard_stats(self, clip: str, group: int | str) -> Path:
+        return self.shards_dir(clip) / f"g{_group(group)}.json"
+
+    def split_index(self, clip: str, split: int | str) -> Path:
+        return self.results / clip / f"split{split}" / "index.csv"
+
+    # -- runs
+    def run_dir(self, split: int | str, run: str) -> Path:
+        return self.results / f"split{split}" / run
+
+    def train_file(self, split: int | str, run: str, kind: str) -> Path:
+        return self.run_dir(split, run) / TRAIN_FILES[kind]
+
+    def model_file(self, split: int | str, run: str) -> Path:
+        return self.train_file(split, run, "model")
+
+    def checkpoint(self, split: int | str, run: str) -> Path:
+        return self.run_dir(split, run) / CHECKPOINT_FILE
+
+    def evaluation_dir(self, split: int | str, run: str, at_clip: str | None = None) -> Path:
+        """A run's own evaluation, or (at_clip) its evaluation on another clip spec."""
+        return self.run_dir(split, run) / f"at_{at_clip}" if at_clip else self.run_dir(split, run)
+
+    def evaluation_file(self, split: int | str, run: str, kind: str = "evaluation", at_clip: str | None = None) -> Path:
+        name = SCORES_FILE if kind == "scores" else EVALUATION_FILES[kind]
+        return self.evaluation_dir(split, run, at_clip) / name
+
+    # -- report and experiments
+    @property
+    def report_dir(self) -> Path:
+        return self.results / "report"
+
+    def report_file(self, kind: str) -> Path:
+        return self.report_dir / REPORT_FILES[kind]
+
+    def experiment_dir(self, name: str) -> Path:
+        return self.results / "experiments" / name
+
+    def experiment_file(self, name: str, kind: str) -> Path:
+        return self.experiment_dir(name) / EXPERIMENT_FILES[kind]

@@ -33,6 +33,19 @@ def topk_correct(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return (top == labels[:, None]).any(axis=1)
 
 
+def average_over_videos(clip_scores: np.ndarray, labels: np.ndarray,
+                        video_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tran et al.'s video level: the mean softmax of each video's clips.
+
+    Returns the sorted video ids, their mean scores (V, C) and their labels."""
+    videos, pos = np.unique(video_ids, return_inverse=True)
+    sums = np.zeros((len(videos), clip_scores.shape[1]))
+    np.add.at(sums, pos, clip_scores)
+    video_labels = np.zeros(len(videos), np.int64)
+    video_labels[pos] = labels
+    return videos, sums / np.bincount(pos, minlength=len(videos))[:, None], video_labels
+
+
 def accuracy_tables(clip_scores: np.ndarray, labels: np.ndarray, video_ids: np.ndarray,
                     clip_index: np.ndarray, n_clips: np.ndarray, class_names: list[str]) -> dict:
     """Both protocols from per-clip softmax scores; pure function so tests can hand-check it.
@@ -40,14 +53,7 @@ def accuracy_tables(clip_scores: np.ndarray, labels: np.ndarray, video_ids: np.n
     Arrays are per clip; n_clips is the stored clip count of each clip's video.
     """
     centre = clip_index == n_clips // 2
-    videos = np.unique(video_ids)
-    pos = np.searchsorted(videos, video_ids)
-    sums = np.zeros((len(videos), clip_scores.shape[1]))
-    np.add.at(sums, pos, clip_scores)
-    counts = np.bincount(pos, minlength=len(videos))[:, None]
-    video_scores = sums / counts
-    video_labels = np.zeros(len(videos), np.int64)
-    video_labels[pos] = labels
+    videos, video_scores, video_labels = average_over_videos(clip_scores, labels, video_ids)
     c_scores, c_labels = clip_scores[centre], labels[centre]
     c_order = np.argsort(video_ids[centre])
     c_scores, c_labels = c_scores[c_order], c_labels[c_order]

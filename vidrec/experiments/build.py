@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from vidrec.catalogue import card
@@ -23,16 +22,12 @@ from vidrec.config import dataset_config, run_config
 from vidrec.experiments import spec
 from vidrec.io import atomic_path, write_csv, write_json, write_text
 from vidrec.report import figures, render
-from vidrec.report.load import _Reader
-from vidrec.report.tables import NA, fmt, fmt_duration, is_num
+from vidrec.report.load import ArtifactReader
+from vidrec.report.tables import NA, fmt, fmt_duration, is_num, load_claims
 
 log = logging.getLogger("vidrec.experiment")
 
-CLAIMS_PATH = Path(__file__).with_name("claims.yaml")
-
-
-def load_claims(path: Path = CLAIMS_PATH) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+CLAIMS_PATH = Path(__file__).with_name("claims.yaml")  # Tran et al.'s published figures
 
 
 def net_key(arch: str) -> str:
@@ -96,7 +91,7 @@ def _frames(cfg: dict, clip: str) -> int:
 
 
 # ----------------------------------------------------------------------------- 1. clip length
-def clip_length_transfer(cfg: dict, p: dict, results: Path, reader: _Reader, claims: dict) -> Result:
+def clip_length_transfer(cfg: dict, p: dict, results: Path, reader: ArtifactReader, claims: dict) -> Result:
     rows = []
     train_info = {}
     for cell in p["cells"]:
@@ -161,7 +156,7 @@ def clip_length_transfer(cfg: dict, p: dict, results: Path, reader: _Reader, cla
 def _fig_clip_length(t: pd.DataFrame):
     plt = figures.plt
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    colors = figures._colors([str(f) for f in sorted(t["train_frames"].unique())])
+    colors = figures.colors([str(f) for f in sorted(t["train_frames"].unique())])
     for tf, d in t.groupby("train_frames"):
         d = d.sort_values("test_frames")
         c = colors[str(tf)]
@@ -183,7 +178,7 @@ def _fig_clip_length(t: pd.DataFrame):
 
 
 # ----------------------------------------------------------------------------- 2. fine-tuning
-def finetune(cfg: dict, p: dict, results: Path, reader: _Reader, claims: dict) -> Result:
+def finetune(cfg: dict, p: dict, results: Path, reader: ArtifactReader, claims: dict) -> Result:
     x, roles, split = p["config"], p["roles"], p["split"]
     ev = {k: reader.json(results / path) for k, path in p["evaluations"].items()}
     tr = {r: reader.json(results / spec.run_file(split, run, "train.json")) for r, run in roles.items()}
@@ -243,7 +238,7 @@ def _acc(ev: dict) -> dict:
 def _fig_finetune(metrics: dict, t: pd.DataFrame, fs: int, fl: int):
     plt = figures.plt
     total = max(float(np.nansum([t["train_time_s"].max()])), 1e-9)
-    scale, unit = figures._time_unit(total)
+    scale, unit = figures.time_unit(total)
     fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
     short, ft, long_ = metrics["short"], metrics["finetuned"], metrics["long"]
     offset = float(short["wall_time_s"].iloc[-1]) if len(short) else 0.0
@@ -292,22 +287,18 @@ def subset_indices(stored: int, k: int) -> np.ndarray:
 def video_accuracy_at(scores: np.ndarray, labels: np.ndarray, video_ids: np.ndarray, clip_index: np.ndarray,
                       n_clips: np.ndarray, k: int) -> dict:
     """Video-level top-1/top-5 when averaging k evenly spread clips of each video's stored clips."""
-    from vidrec.evaluation.evaluate import topk_correct
+    from vidrec.evaluation.evaluate import average_over_videos, topk_correct
 
     keep = np.zeros(len(scores), bool)
     for n in np.unique(n_clips):
         rows = n_clips == n
         keep |= rows & np.isin(clip_index, subset_indices(int(n), min(k, int(n))))
-    videos, pos = np.unique(video_ids[keep], return_inverse=True)
-    sums = np.zeros((len(videos), scores.shape[1]))
-    np.add.at(sums, pos, scores[keep])
-    vlabels = np.zeros(len(videos), np.int64)
-    vlabels[pos] = labels[keep]
-    return {"video_top1": float(topk_correct(sums, vlabels, 1).mean()),
-            "video_top5": float(topk_correct(sums, vlabels, 5).mean()), "n_videos": int(len(videos))}
+    videos, vscores, vlabels = average_over_videos(scores[keep], labels[keep], video_ids[keep])
+    return {"video_top1": float(topk_correct(vscores, vlabels, 1).mean()),
+            "video_top5": float(topk_correct(vscores, vlabels, 5).mean()), "n_videos": int(len(videos))}
 
 
-def clips_per_video(cfg: dict, p: dict, results: Path, reader: _Reader, claims: dict) -> Result:
+def clips_per_video(cfg: dict, p: dict, results: Path, reader: ArtifactReader, claims: dict) -> Result:
     ev = reader.json(results / p["evaluation"])
     with np.load(reader._check(results / p["scores"])) as z:
         data = {k: z[k] for k in ("scores", "labels", "video_ids", "clip_index", "n_clips")}
@@ -399,7 +390,7 @@ def full_width_params(arch: str, frames: int, num_classes: int = 400) -> int | N
         return None
 
 
-def architecture_sweep(cfg: dict, p: dict, results: Path, reader: _Reader, claims: dict) -> Result:
+def architecture_sweep(cfg: dict, p: dict, results: Path, reader: ArtifactReader, claims: dict) -> Result:
     x, split = p["config"], p["split"]
     frames = _frames(cfg, x["clip"])
     col = 16 if frames >= 16 else 8  # the paper's nearer column
@@ -536,8 +527,8 @@ def run_experiment(cfg: dict, name: str, results_dir: Path, out_dir: Path) -> Pa
     """Aggregate experiment `name` from results_dir into out_dir; return the page's path."""
     p = spec.plan(cfg, name)
     results, out = Path(results_dir), Path(out_dir)
-    reader = _Reader()
-    claims = load_claims()
+    reader = ArtifactReader()
+    claims = load_claims(CLAIMS_PATH)
     res = AGGREGATORS[name](cfg, p, results, reader, claims)
     claims_frame = pd.DataFrame(res.claims, columns=["id", "claim", "claimed", "source", "where", "claim_measured_on",
                                                      "measured", "measured_on"])

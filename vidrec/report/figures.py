@@ -33,12 +33,12 @@ def placeholder(title: str, text: str) -> plt.Figure:
     return fig
 
 
-def _colors(models: list[str]) -> dict[str, tuple]:
+def colors(models: list[str]) -> dict[str, tuple]:
     cmap = plt.get_cmap("tab10")
     return {m: cmap(i % 10) for i, m in enumerate(models)}
 
 
-def _time_unit(seconds: float) -> tuple[float, str]:
+def time_unit(seconds: float) -> tuple[float, str]:
     if seconds >= 2 * 3600:
         return 3600.0, "h"
     if seconds >= 120:
@@ -50,8 +50,8 @@ def training_curves(metrics: pd.DataFrame, models: list[str], n_splits: int) -> 
     """The thesis's Figure 5: loss and accuracy against epoch and training time, train and test."""
     cols = ["train_loss", "val_loss", "train_acc", "val_acc", "wall_time_s"]
     mean = metrics.groupby(["model", "epoch"], sort=False)[cols].mean().reset_index()
-    scale, unit = _time_unit(float(mean["wall_time_s"].max() or 0))
-    colors = _colors(models)
+    scale, unit = time_unit(float(mean["wall_time_s"].max() or 0))
+    palette = colors(models)
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     panels = [("loss", "epoch", axes[0, 0]), ("acc", "epoch", axes[0, 1]),
               ("loss", "wall_time_s", axes[1, 0]), ("acc", "wall_time_s", axes[1, 1])]
@@ -60,8 +60,8 @@ def training_curves(metrics: pd.DataFrame, models: list[str], n_splits: int) -> 
             d = mean[mean["model"] == m]
             xs = d[x] / scale if x == "wall_time_s" else d[x]
             factor = 100 if what == "acc" else 1
-            ax.plot(xs, d[f"train_{what}"] * factor, "-o", ms=3, color=colors[m], label=f"{m} train")
-            ax.plot(xs, d[f"val_{what}"] * factor, "--s", ms=3, color=colors[m], label=f"{m} test")
+            ax.plot(xs, d[f"train_{what}"] * factor, "-o", ms=3, color=palette[m], label=f"{m} train")
+            ax.plot(xs, d[f"val_{what}"] * factor, "--s", ms=3, color=palette[m], label=f"{m} test")
         ax.set_xlabel("epoch" if x == "epoch" else f"cumulative training time ({unit})")
         if x == "epoch":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -77,7 +77,7 @@ def training_curves(metrics: pd.DataFrame, models: list[str], n_splits: int) -> 
 
 def accuracy_vs_cost(summary: pd.DataFrame) -> plt.Figure:
     """Video and clip top-1 against GFLOPs per clip and against inference time per video."""
-    colors = _colors(list(summary.index))
+    palette = colors(list(summary.index))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     xs = [("gflops_per_clip", "GFLOPs per clip"),
           ("ms_per_video", "inference time per video, thesis protocol (ms, 1 clip)")]
@@ -86,8 +86,8 @@ def accuracy_vs_cost(summary: pd.DataFrame) -> plt.Figure:
         for m, r in s.iterrows():
             ax.errorbar(r[col], r["video_top1"] * 100,
                         yerr=(r["video_top1_std"] * 100 if r["n_splits"] > 1 else None),
-                        fmt="o", color=colors[m], capsize=3, label=f"{m} video level")
-            ax.plot(r[col], r["clip_top1"] * 100, marker="^", ls="none", color=colors[m], mfc="none",
+                        fmt="o", color=palette[m], capsize=3, label=f"{m} video level")
+            ax.plot(r[col], r["clip_top1"] * 100, marker="^", ls="none", color=palette[m], mfc="none",
                     label=f"{m} clip level")
             ax.annotate(m, (r[col], r["video_top1"] * 100), textcoords="offset points", xytext=(5, 5), fontsize=8)
         chance = float(s["chance"].iloc[0]) * 100 if len(s) else 0

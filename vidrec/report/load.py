@@ -76,7 +76,9 @@ class Results:
         return sorted(int(g) for g in self.videos["group"].unique())
 
 
-class _Reader:
+class ArtifactReader:
+    """Reads artifacts, naming a missing one with how to produce it, and records every path read."""
+
     def __init__(self) -> None:
         self.read: list[Path] = []
 
@@ -102,7 +104,7 @@ class _Reader:
 
 def load_results(cfg: dict, layout: Layout) -> Results:
     ds = dataset_config(cfg)
-    reader = _Reader()
+    reader = ArtifactReader()
     videos = reader.csv(layout.manifest("videos"))
     groups = sorted(int(g) for g in videos["group"].unique())
     files = input_files(cfg, layout, groups)

@@ -16,6 +16,8 @@ REPORT_INPUTS = {
 REPORT_CAPTIONS = {
     "html": ("index", "0. Comparison report"),
     "accuracy": ("accuracy", "1. Accuracy"),
+    "accuracy_splits": ("accuracy_per_split", "1. Accuracy"),
+    "paired": ("paired_comparison", "1. Accuracy"),
     "claims": ("claims", "2. Claims beside measurements"),
     "curves": ("training_curves", "3. Training curves"),
     "efficiency": ("efficiency", "4. Efficiency"),

@@ -16,6 +16,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,9 @@ import pytest
 import yaml
 
 from vidrec.config import load_config
+from vidrec.evaluation.stats import wilson_interval
 from vidrec.layout import Layout
+from vidrec.report import tables
 from vidrec.report.build import OUTPUTS, build_report
 from vidrec.report.load import input_files, load_results
 
@@ -42,6 +45,10 @@ ACCURACY = {
     ("p3d63", 1): (0.250, 0.875, 0.375, 1.0),
     ("p3d63", 2): (0.375, 1.000, 0.500, 1.0),
 }
+# predictions.csv: ConvLSTM-C2D gets its first k test videos right, P3D its last k, so the paired counts
+# (A = convlstm_c2d63 right and B = p3d63 wrong, and the reverse) are, by hand from ACCURACY:
+# video level split 1: 5 first vs 3 last of 8 -> 5 / 3; split 2: 7 first vs 4 last -> 4 / 1; pooled 9 / 4
+# clip level  split 1: 4 first vs 2 last      -> 4 / 2; split 2: 6 first vs 3 last -> 5 / 2; pooled 9 / 4
 SPEED = {"convlstm_c2d63": 40.0, "p3d63": 210.0}  # clips/s
 SIZE = {"convlstm_c2d63": 14.4, "p3d63": 16.3}    # MB fp32
 
@@ -129,18 +136,23 @@ def _write_run(run: Path, cfg: dict, model: str, split: int) -> None:
              "final_train_acc": 0.7, "final_val_acc": c1, "deterministic": True}
     _write_json(run / "train.json", train)
     # video-level confusion with exactly v1 * 8 correct videos (2 test videos per class)
-    correct = round(v1 * n_test)
+    right_video, right_clip = _right(model, v1, n_test), _right(model, c1, n_test)
     cm = np.zeros((n_cls, n_cls), int)
     for i in range(n_test):
         true = i // 2
-        cm[true, true if i < correct else (true + 1) % n_cls] += 1
+        cm[true, true if right_video[i] else (true + 1) % n_cls] += 1
     confusion = pd.DataFrame(cm, columns=CLASSES)
     confusion.insert(0, "true_class", CLASSES)
     _write_csv(run / "confusion.csv", confusion)
     per_class = pd.DataFrame({"class_name": CLASSES, "label": range(n_cls), "n_videos": cm.sum(1),
                               "clip_top1": np.diag(cm) / cm.sum(1) * 0.9, "video_top1": np.diag(cm) / cm.sum(1)})
     _write_csv(run / "per_class.csv", per_class)
-    _write_csv(run / "predictions.csv", pd.DataFrame({"video_id": range(n_test)}))
+    # the split's test videos are group `split`'s (2 per class), in the order of make_results' videos.csv
+    per_class_videos = len(GROUPS) * CLIPS_PER_GROUP
+    ids = [(i // 2) * per_class_videos + (split - 1) * CLIPS_PER_GROUP + i % 2 for i in range(n_test)]
+    _write_csv(run / "predictions.csv", pd.DataFrame({
+        "video_id": ids, "label": [i // 2 for i in range(n_test)], "correct_clip": right_clip,
+        "correct_video": right_video}))
     speed = SPEED[model]
     _write_json(run / "evaluation.json", {
         "model": model, "arch": model, "dataset": "demo", "protocol": "thesis", "clip_spec": "demo16",
@@ -151,6 +163,12 @@ def _write_run(run: Path, cfg: dict, model: str, split: int) -> None:
         "clips_per_video": 3, "infer_videos_per_s_one_clip": speed, "infer_videos_per_s_all_clips": speed / 3,
         "eval_seconds": 1.5, "peak_memory_mb": 812.0, "device": "cpu", "threads": 2,
         "train_time_total_s": per_epoch * epochs, "train_time_per_epoch_s": per_epoch, "epochs": epochs})
+
+
+def _right(model: str, accuracy: float, n: int) -> np.ndarray:
+    """Which of n test videos the model gets right: ConvLSTM-C2D the first accuracy * n, P3D the last."""
+    k = round(accuracy * n)
+    return np.arange(n) < k if model.startswith("convlstm") else np.arange(n) >= n - k
 
 
 def no_images(html: str) -> str:
@@ -194,22 +212,94 @@ def test_every_output_and_section(built):
         section(html, sid)
     assert html.count("data:image/png;base64,") == 5
     assert_no_nan(html)
+    assert "±" not in html  # every accuracy: [95% interval] (sd, n), never "± n/a"
     assert not re.search(r'(src|href)="https?:', html), "no network resources"
 
 
 def test_accuracy_table_matches_inputs(built):
     _, _, out, html = built
     acc = section(html, "accuracy")
+    table = pd.read_csv(out / "accuracy.csv")
     for model in MODEL_SPECS:
+        row = table[table["model"] == model].iloc[0]
+        assert row["n_videos"] == 16 and row["n_splits"] == 2
         for i, metric in enumerate(["clip_top1", "clip_top5", "video_top1", "video_top5"]):
             values = [ACCURACY[(model, s)][i] for s in (1, 2)]
-            text = f"{np.mean(values) * 100:.2f} ± {np.std(values, ddof=1) * 100:.2f}"
+            correct = round(sum(values) * 8)  # 8 test videos per split
+            lo, hi = wilson_interval(correct, 16)
+            assert row[f"{metric}_correct"] == correct
+            assert (row[f"{metric}_lo"], row[f"{metric}_hi"]) == (pytest.approx(lo), pytest.approx(hi))
+            text = (f"{np.mean(values) * 100:.2f} [{lo * 100:.2f}, {hi * 100:.2f}] "
+                    f"(sd {np.std(values, ddof=1) * 100:.2f}, n=2)")
             assert text in acc, (model, metric, text)
-    assert "62.50 ± 17.68" in acc  # ConvLSTM-C2D clip top-1 over splits 1, 2 by hand
+    # ConvLSTM-C2D clip top-1 over splits 1, 2 by hand: 10 of 16 right, p = 0.625, z = 1.96:
+    # centre = (0.625 + 0.12005) / 1.2401 = 0.600798, half = 1.96 / 1.2401 * sqrt(0.0146484 + 0.0037516) = 0.214394
+    assert "62.50 [38.64, 81.52] (sd 17.68, n=2)" in acc
+    # every run on its own: 4 of 8 -> [21.52, 78.48] (Wilson at p = 1/2, n = 8)
+    assert "<td>50.00 [21.52, 78.48]</td>" in acc
+    runs = pd.read_csv(out / "accuracy_per_split.csv")
+    assert len(runs) == 4 and runs["clip_top1_lo"].notna().all()
     assert "ConvLSTM-C2D ResNet (convlstm_c2d63)" in acc and "P3D ResNet (p3d63)" in acc
-    assert "no (from scratch)" in acc and "thesis: 12 epochs" in acc
-    table = pd.read_csv(out / "accuracy.csv")
+    assert "no (from scratch)" in acc and "thesis: 12 epochs" in acc and "Wilson score interval" in acc
     assert table.loc[table["model"] == "p3d63", "video_top1_mean"].item() == pytest.approx(0.4375)
+
+
+def test_paired_comparison_thesis_pair_first(built):
+    """The fixture's predictions give 9 vs 4 discordant videos over splits 1, 2 (see _right)."""
+    _, _, out, html = built
+    acc = section(html, "accuracy")
+    paired = pd.read_csv(out / "paired_comparison.csv")
+    assert paired.iloc[0][["model_a", "model_b", "thesis_pair"]].tolist() == ["convlstm_c2d63", "p3d63", True]
+    by_split = paired.set_index("split")
+    assert by_split.loc["1", ["video_a_only", "video_b_only", "clip_a_only", "clip_b_only"]].tolist() == [5, 3, 4, 2]
+    assert by_split.loc["2", ["video_a_only", "video_b_only", "clip_a_only", "clip_b_only"]].tolist() == [4, 1, 5, 2]
+    # exact McNemar by hand: split 1 video, 3 of 8: 2 * (1 + 8 + 28 + 56) / 256; split 2, 1 of 5: 2 * 6 / 32
+    assert by_split.loc["1", "video_p_mcnemar"] == pytest.approx(2 * 93 / 256)
+    assert by_split.loc["2", "video_p_mcnemar"] == pytest.approx(12 / 32)
+    # pooled: 4 of 13: 2 * (1 + 13 + 78 + 286 + 715) / 8192
+    pooled = by_split.loc["pooled"]
+    assert pooled[["n_videos", "video_a_only", "video_b_only", "video_a_correct", "video_b_correct"]].tolist() == \
+        [16, 9, 4, 12, 7]
+    assert pooled["video_p_mcnemar"] == pytest.approx(2 * 1093 / 8192) and not pooled["video_significant"]
+    assert "<td>9 / 4</td>" in acc and "p = 0.267, not significant at 5%" in acc and "<td>62.50 / 31.25</td>" in acc
+    assert "pooled" in acc and "disjoint" in acc
+    claims = section(html, "claims")
+    assert ("clip level (the thesis&#x27;s protocol) 62.50% vs 31.25%, not significant at 5% "
+            "(exact McNemar p = 0.267, 9 vs 4 discordant videos)") in claims
+    assert "video level 75.00% vs 43.75%, not significant at 5%" in claims
+
+
+def _paired_inputs(correct: dict) -> tuple[SimpleNamespace, pd.DataFrame]:
+    """Results stand-in: (split, model) -> list of (video_id, right?) at both levels."""
+    rows = [{"split": s, "model": m, "video_id": v, "correct_clip": ok, "correct_video": ok}
+            for (s, m), videos in correct.items() for v, ok in videos]
+    models = list(dict.fromkeys(m for _, m in correct))
+    res = SimpleNamespace(predictions=pd.DataFrame(rows), splits=sorted({s for s, _ in correct}))
+    summary = pd.DataFrame({"arch": models}, index=models)  # run names are architecture names here
+    return res, summary
+
+
+def test_paired_comparison_significance_order_and_overlap():
+    six = [(v, True) for v in range(6)]
+    wrong = [(v, False) for v in range(6)]
+    res, summary = _paired_inputs({(1, "frame_resnet50"): wrong, (1, "p3d63"): wrong, (1, "convlstm_c2d63"): six})
+    paired = tables.paired_comparison(res, summary)
+    # the thesis pair first, ConvLSTM-C2D as A, whatever the configuration order; then every other pair once
+    assert list(zip(paired["model_a"], paired["model_b"]))[::2] == [
+        ("convlstm_c2d63", "p3d63"), ("frame_resnet50", "p3d63"), ("frame_resnet50", "convlstm_c2d63")]
+    first = paired.iloc[1]  # pooled row of the thesis pair: 6 vs 0, p = 2 / 64
+    assert first["split"] == "pooled" and first["video_p_mcnemar"] == 2 / 64 and first["video_significant"]
+    assert "significant at 5% (exact McNemar p = 0.0312, 6 vs 0 discordant videos)" in \
+        tables.thesis_gap_text(paired, summary)
+    assert "not significant" not in tables.thesis_gap_text(paired, summary)
+    # the same videos tested in two splits: the pooled test would count them twice, so it is left out
+    res, summary = _paired_inputs({(1, "convlstm_c2d63"): six, (1, "p3d63"): wrong,
+                                   (2, "convlstm_c2d63"): six, (2, "p3d63"): wrong})
+    paired = tables.paired_comparison(res, summary)
+    pooled = paired[paired["split"] == "pooled"].iloc[0]
+    assert pooled["video_a_only"] == 12 and np.isnan(pooled["video_p_mcnemar"])
+    assert "test sets overlap" in tables.paired_show(paired)["Video: exact McNemar test"].iloc[0]
+    assert "not tested: the splits' test sets overlap" in tables.thesis_gap_text(paired, summary)
 
 
 def test_claims_beside_measurements(built):
@@ -219,7 +309,7 @@ def test_claims_beside_measurements(built):
                  "8 h 56 min", "15 h 25 min", "about 41-55%", "Sports-1M"):
         assert text in claims, text
     assert "NOT comparable with UCF101" in claims
-    assert "62.50 ± 17.68 %" in claims  # measured ConvLSTM-C2D clip top-1 beside the 95.57% claim
+    assert "62.50 % [38.64, 81.52] (sd 17.68, n=2)" in claims  # measured ConvLSTM-C2D clip top-1 beside 95.57%
     assert "14.4 MB" in claims and "210.0 clips/s" in claims
     assert "convlstm_c2d63 (base_width=16) on demo (synthetic demo set), splits 1, 2, cpu, 2 threads" in claims
     assert 'data-banner="demo"' in html
@@ -269,7 +359,7 @@ def test_reads_exactly_the_rule_inputs(built):
     files = input_files(cfg, _layout(cfg, results), GROUPS)
     expected = {p for paths in files.values() for p in paths}
     assert set(res.read) == expected and len(res.read) == len(expected)
-    assert len(expected) == 2 * 2 * 5 + 2 + len(GROUPS)
+    assert len(expected) == 2 * 2 * 6 + 2 + len(GROUPS)  # 6 files per run, predictions.csv included
     # the rule declares the same output names and a caption for each
     smk = (REPO / "rules" / "report.smk").read_text()
     captions = dict(re.findall(r'^    "(\w+)": \("(\w+)", "', smk, re.M))
@@ -294,7 +384,11 @@ def test_single_split_missing_partner_no_bad_videos(tmp_path):
     ev["train_time_total_s"] = None  # e.g. evaluated without a train.json beside the model
     ev_path.write_text(json.dumps(ev))
     html = build_report(cfg, _layout(cfg, results), out_dir=tmp_path / "out").read_text()
-    assert "50.00 ± n/a" in section(html, "accuracy")
+    assert "<td>50.00 [21.52, 78.48] (n=1)</td>" in section(html, "accuracy")  # Wilson over 8 videos, one run
+    assert "50.00 % [21.52, 78.48] (n=1)" in section(html, "claims")
+    assert "± n/a" not in html and "sd " not in section(html, "accuracy")
+    assert "this run has no p3d* model" in section(html, "claims")  # no thesis pair to test
+    assert "Fewer than two models" in section(html, "accuracy")
     assert_no_nan(html)
     assert "needs both thesis networks; this run has no p3d* model" in section(html, "per-class")
     assert "this run has no p3d* model" in section(html, "efficiency")

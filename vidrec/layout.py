@@ -31,6 +31,8 @@ SCORES_FILE = "scores.npz"  # every clip's softmax, for clip-count experiments (
 REPORT_FILES = {
     "html": "index.html",
     "accuracy": "accuracy.csv",
+    "accuracy_splits": "accuracy_per_split.csv",
+    "paired": "paired_comparison.csv",
     "claims": "claims.csv",
     "curves": "training_curves.png",
     "efficiency": "efficiency.csv",

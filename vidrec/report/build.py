@@ -39,13 +39,16 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
     archs = summary["arch"].to_dict()
 
     acc_data, acc_show = tables.accuracy_table(res, summary)
+    split_data, split_show = tables.split_accuracy_table(res, summary)
+    paired = tables.paired_comparison(res, summary)
     claims_data, claims_show = tables.claims_table(res, summary, claims)
     eff_data, eff_show = tables.efficiency_table(res, summary)
     diff, conv, p3d = tables.per_class_diff(res, summary)
     audit_data, audit_show = tables.audit_table(res)
     shards = tables.shards_table(res)
     skipped = tables.skipped_repaired(res)
-    for key, frame in (("accuracy", acc_data), ("claims", claims_data), ("efficiency", eff_data),
+    for key, frame in (("accuracy", acc_data), ("accuracy_splits", split_data), ("paired", paired),
+                       ("claims", claims_data), ("efficiency", eff_data),
                        ("per_class", diff), ("audit", audit_data), ("shards", shards), ("skipped", skipped)):
         write_csv(out / OUTPUTS[key], frame)
 
@@ -88,15 +91,32 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
     cpu, gpus = prov["hardware"]["cpu"], prov["hardware"]["gpus"]
     machine = f"{cpu}" + (f", GPU {', '.join(gpus)}" if gpus else ", no CUDA GPU visible")
     n = len(res.splits)
-    spread = "mean ± sample standard deviation over the splits run" if n > 1 else \
-        "one split run, so the spread is n/a"
+    wilson = "its 95% Wilson score interval (closed form) over the test videos"
+    cell = (f"the mean over the splits run, in brackets {wilson} of all those splits (their correct counts pooled), "
+            "then the sample standard deviation of the runs (sd) and the number of runs (n)." if n > 1 else
+            f"the accuracy on the one split run, in brackets {wilson}, then the number of runs (n=1: no spread "
+            "across runs to show).")
     sections = {
         "accuracy": [
-            render.para(f"Test-set accuracy per model in the thesis's table form, {spread} "
-                        f"(splits: {', '.join(map(str, res.splits))}). Clip level: the centre clip of each "
-                        "test video (the thesis's protocol). Video level: softmax scores averaged over every "
+            render.para(f"Test-set accuracy per model in the thesis's table form (splits: "
+                        f"{', '.join(map(str, res.splits))}). Each cell: {cell} Clip level: the centre clip of "
+                        "each test video (the thesis's protocol). Video level: softmax scores averaged over every "
                         "stored clip of the video (Tran et al.'s protocol)."),
             render.table(acc_show, "accuracy"),
+            *([render.details(f"Per split ({len(split_show)} runs, each with the Wilson interval over its own "
+                              "test videos)", render.table(split_show, "accuracy-splits"))] if n > 1 else []),
+            "<h3>Paired comparison on the same test videos</h3>",
+            render.para("For every pair of models (the thesis pair ConvLSTM-C2D vs P3D first): the videos A gets "
+                        "right and B misses (A only) and the reverse (B only), and the two-sided exact McNemar "
+                        "test: p = min(1, 2 P(X <= min(b, c))), X ~ Binomial(b + c, 1/2), the chance of a split "
+                        "of the discordant videos at least this uneven if neither model were better. Over the "
+                        "splits the discordant counts are pooled: each video is a test video in exactly one "
+                        "official split, so the splits' test sets are disjoint, every discordant video counts "
+                        "once and the pooled test is exact. Each p-value is for its pair alone (no correction "
+                        f"for the number of pairs). Every split's own test: {OUTPUTS['paired']}."),
+            render.table(tables.paired_show(paired), "paired", empty="Fewer than two models: no pair to compare."),
+            *([render.details("Per split", render.table(tables.paired_show(paired, pooled=False), "paired-splits"))]
+              if n > 1 and not paired.empty else []),
         ],
         "claims": [
             render.para(
@@ -105,6 +125,7 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
                 + ("(the synthetic demo set: NOT comparable with UCF101's numbers). " if demo else ". ")
                 + f"Devices are named per row; this report was built on: {machine}."),
             render.table(claims_show, "claims"),
+            render.para(tables.thesis_gap_text(paired, summary)),
             render.details("Sources", render.bullets(
                 [f"{k}: {' '.join(v.split())}" for k, v in claims["sources"].items()])),
         ],
@@ -125,7 +146,8 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
             "<h3>Practical capacity (the thesis's argument, recomputed)</h3>",
             render.bullets(tables.capacity_text(summary)),
             fig("cost", "accuracy versus cost", "Accuracy vs GFLOPs per clip and vs inference time per video; "
-                "filled circles video level (error bar: std over splits), open triangles clip level."),
+                "filled circles video level (error bar: 95% Wilson interval over the test videos), open "
+                "triangles clip level."),
         ],
         "per-class": _per_class_body(diff, conv, p3d, summary, fig),
         "data": _data_body(res, audit_show, shards, skipped, fig),
@@ -154,8 +176,8 @@ def _per_class_body(diff, conv, p3d, summary, fig) -> list[str]:
                              f"{OUTPUTS['per_class']})."),
                  render.table(tables.per_class_show(diff, conv, p3d), "per-class")]
     else:
-        missing = " and no ".join(f"{p}* model" for p, m in zip(tables.THESIS_PAIR, (conv, p3d)) if not m)
-        body.append(render.para(f"The per-class comparison needs both thesis networks; this run has no {missing}."))
+        body.append(render.para("The per-class comparison needs both thesis networks; this run has no "
+                                f"{tables.missing_thesis_models(conv, p3d)}."))
     body += [fig("per_class_fig", "per-class difference", "Per-class difference of the thesis networks."),
              "<h3>Confusion matrices</h3>",
              fig("confusion", "confusion matrices", "Video-level confusion per model, rows normalised to "

@@ -84,9 +84,9 @@ def accuracy_vs_cost(summary: pd.DataFrame) -> plt.Figure:
     s = summary.assign(ms_per_video=1000.0 / summary["infer_videos_per_s_one_clip"])
     for (col, label), ax in zip(xs, axes):
         for m, r in s.iterrows():
-            ax.errorbar(r[col], r["video_top1"] * 100,
-                        yerr=(r["video_top1_std"] * 100 if r["n_splits"] > 1 else None),
-                        fmt="o", color=palette[m], capsize=3, label=f"{m} video level")
+            v, lo, hi = r["video_top1"], r["video_top1_lo"], r["video_top1_hi"]  # 95% Wilson interval
+            yerr = [[max(v - lo, 0) * 100], [max(hi - v, 0) * 100]] if np.isfinite([v, lo, hi]).all() else None
+            ax.errorbar(r[col], v * 100, yerr=yerr, fmt="o", color=palette[m], capsize=3, label=f"{m} video level")
             ax.plot(r[col], r["clip_top1"] * 100, marker="^", ls="none", color=palette[m], mfc="none",
                     label=f"{m} clip level")
             ax.annotate(m, (r[col], r["video_top1"] * 100), textcoords="offset points", xytext=(5, 5), fontsize=8)

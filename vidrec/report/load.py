@@ -18,7 +18,9 @@ from vidrec.layout import Layout
 
 RUN_FILES = {"evaluations": ("evaluation", "evaluation"), "metrics": ("train", "metrics"),
              "train": ("train", "summary"), "per_class": ("evaluation", "per_class"),
-             "confusion": ("evaluation", "confusion")}
+             "confusion": ("evaluation", "confusion"), "predictions": ("evaluation", "predictions")}
+# predictions.csv columns the paired comparison needs (one row per test video)
+PREDICTION_COLUMNS = ["video_id", "correct_clip", "correct_video"]
 
 
 def clip_specs(cfg: dict) -> list[str]:
@@ -63,6 +65,7 @@ class Results:
     runs: pd.DataFrame          # one row per (split, model): evaluation.json + train.json (train_*)
     metrics: pd.DataFrame       # metrics.csv rows + split, model
     per_class: pd.DataFrame     # per_class.csv rows + split, model
+    predictions: pd.DataFrame   # predictions.csv's PREDICTION_COLUMNS + split, model: one row per test video
     confusion: dict[str, pd.DataFrame]  # model -> video-level counts summed over splits
     audit: dict
     videos: pd.DataFrame
@@ -110,7 +113,7 @@ def load_results(cfg: dict, layout: Layout) -> Results:
     files = input_files(cfg, layout, groups)
     audit = reader.json(files["audit"][0])
 
-    rows, metrics, per_class, confusion = [], [], [], {}
+    rows, metrics, per_class, predictions, confusion = [], [], [], [], {}
     runs = [(s, m) for s in ds["splits"] for m in ds["models"]]
     for i, (split, model) in enumerate(runs):
         ev = reader.json(files["evaluations"][i])
@@ -122,6 +125,8 @@ def load_results(cfg: dict, layout: Layout) -> Results:
         metrics.append(m.assign(split=split, model=model))
         pc = reader.csv(files["per_class"][i])
         per_class.append(pc.assign(split=split, model=model))
+        pred = reader.csv(files["predictions"][i], usecols=PREDICTION_COLUMNS)
+        predictions.append(pred.assign(split=split, model=model))
         cm = reader.csv(files["confusion"][i], index_col="true_class")
         confusion[model] = cm if model not in confusion else confusion[model].add(cm, fill_value=0)
     shard_stats = []
@@ -141,4 +146,5 @@ def load_results(cfg: dict, layout: Layout) -> Results:
         cfg=cfg, results_dir=layout.results, dataset=cfg["dataset"], splits=list(ds["splits"]),
         models=list(ds["models"]), synthetic=ds.get("synthetic"), runs=pd.DataFrame(rows),
         metrics=pd.concat(metrics, ignore_index=True), per_class=pd.concat(per_class, ignore_index=True),
+        predictions=pd.concat(predictions, ignore_index=True),
         confusion=confusion, audit=audit, videos=videos, shard_stats=shard_stats, read=reader.read)

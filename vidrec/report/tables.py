@@ -1,7 +1,9 @@
 """The report's tables, from the loaded results: numeric frames (written as CSV) and their display form.
 
 Every function returns plain DataFrames; the display versions hold formatted strings so the HTML
-never shows NaN (a single split shows its spread as "n/a").
+never shows NaN. Every accuracy carries its 95% Wilson interval over the test videos it was measured
+on, and models tested on the same videos are compared pair by pair with the exact McNemar test
+(vidrec/evaluation/stats.py), so the report says which differences the test sets can resolve.
 """
 from __future__ import annotations
 
@@ -14,11 +16,17 @@ import yaml
 
 from vidrec.catalogue import CARDS, THESIS_PAIR
 from vidrec.config import run_config
+from vidrec.evaluation.stats import discordant, mcnemar_exact, wilson_interval
 from vidrec.layout import CLAIMS_FILE
 from vidrec.report.load import Results
 
 ACC = ["clip_top1", "clip_top5", "video_top1", "video_top5"]
+ACC_LABELS = ["Clip top-1 (%)", "Clip top-5 (%)", "Video top-1 (%)", "Video top-5 (%)"]
 NA = "n/a"
+ALPHA = 0.05  # significance level of the paired tests
+# paired comparison: protocol -> predictions.csv column (is the video's top-1 right?)
+LEVELS = {"clip": "correct_clip", "video": "correct_video"}
+POOLED = "pooled"  # the paired table's split value for the test pooled over the splits run
 # evaluation.json figures averaged over splits
 NUMERIC = ACC + ["chance", "n_videos", "n_clips", "params", "size_mb_fp32", "checkpoint_mb", "gflops_per_clip",
                  "infer_batch", "infer_clips_per_s", "clips_per_video", "infer_videos_per_s_one_clip",
@@ -36,12 +44,31 @@ def fmt(x, digits: int = 2) -> str:
     return f"{x:,.{digits}f}" if is_num(x) else NA
 
 
-def fmt_pct(mean, std=None, n: int = 1) -> str:
-    """Fraction -> 'mm.mm ± s.ss' in percent; the spread of a single split is 'n/a'."""
+def fmt_acc(mean, lo=None, hi=None, std=None, n: int | None = None, unit: str = "") -> str:
+    """Fraction -> 'mm.mm [lo, hi] (sd s.ss, n=N)' in percent.
+
+    [lo, hi]: the 95% Wilson interval over the test videos; sd: the spread of the N runs (splits),
+    shown only when there are two or more; n omitted for a single run's own row."""
     if not is_num(mean):
         return NA
-    spread = f"{std * 100:.2f}" if n > 1 and is_num(std) else NA
-    return f"{mean * 100:.2f} ± {spread}"
+    text = f"{mean * 100:.2f}{unit}"
+    if is_num(lo) and is_num(hi):
+        text += f" [{lo * 100:.2f}, {hi * 100:.2f}]"
+    if n is None:
+        return text
+    spread = f"sd {std * 100:.2f}, " if n > 1 and is_num(std) else ""
+    return f"{text} ({spread}n={n})"
+
+
+def fmt_p(p) -> str:
+    """'p = 0.267' (3 significant digits) or 'p < 0.0001'; the verdict uses the exact value, not this text."""
+    if not is_num(p):
+        return NA
+    return "p < 0.0001" if p < 1e-4 else f"p = {p:.3g}"
+
+
+def verdict(p) -> str:
+    return NA if not is_num(p) else ("significant" if p < ALPHA else "not significant") + f" at {ALPHA:.0%}"
 
 
 def fmt_duration(seconds) -> str:
@@ -86,10 +113,14 @@ def model_summary(res: Results, what_if_clips: int) -> pd.DataFrame:
     runs = res.runs.copy()
     for k in NUMERIC:  # tolerate a missing or null figure (e.g. no train.json beside a model)
         runs[k] = pd.to_numeric(runs[k], errors="coerce") if k in runs else np.nan
+    runs = with_correct_counts(runs)
     g = runs.groupby("model", sort=False)
     out = g[NUMERIC].mean()
     for k in ACC:
         out[f"{k}_std"] = g[k].std(ddof=1)
+    # the interval covers every test video of the splits run: correct counts and videos summed
+    pooled = g[[f"{k}_correct" for k in ACC] + ["n_videos"]].agg(_sum_if_complete).astype("Int64")
+    out = add_intervals(out.join(pooled.rename(columns={"n_videos": "test_videos"})), "test_videos")
     out["n_splits"] = g["split"].nunique()
     out["splits"] = g["split"].agg(lambda s: ", ".join(str(v) for v in sorted(s.unique())))
     for k in ("arch", "protocol", "clip_spec", "device"):
@@ -107,10 +138,38 @@ def model_summary(res: Results, what_if_clips: int) -> pd.DataFrame:
     return out
 
 
+def _sum_if_complete(values: pd.Series) -> float:
+    """Sum, or missing when a value is (a partial count would give a wrong interval)."""
+    return values.sum() if values.notna().all() and len(values) else np.nan
+
+
+def with_correct_counts(runs: pd.DataFrame) -> pd.DataFrame:
+    """Add {k}_correct: the test videos each run got right (evaluation.json stores k / n_videos)."""
+    n = pd.to_numeric(runs["n_videos"], errors="coerce") if "n_videos" in runs else np.nan
+    return runs.assign(**{f"{k}_correct": (pd.to_numeric(runs[k], errors="coerce") * n).round().astype("Int64")
+                          for k in ACC})
+
+
+def add_intervals(frame: pd.DataFrame, n_col: str) -> pd.DataFrame:
+    """Add {k}_lo / {k}_hi: the 95% Wilson interval of {k}_correct out of frame[n_col] (NaN where unknown)."""
+    frame = frame.copy()
+    for k in ACC:
+        bounds = [wilson_interval(int(c), int(n)) if is_num(c) and is_num(n) else (np.nan, np.nan)
+                  for c, n in zip(frame[f"{k}_correct"], frame[n_col])]
+        frame[f"{k}_lo"] = [lo for lo, _ in bounds]
+        frame[f"{k}_hi"] = [hi for _, hi in bounds]
+    return frame
+
+
 def thesis_pair(summary: pd.DataFrame) -> tuple[str | None, str | None]:
     """The first model of each thesis family (ConvLSTM-C2D, P3D), or None where absent."""
     keys = {m: CARDS[a].family.key for m, a in summary["arch"].items() if a in CARDS}
     return tuple(next((m for m, k in keys.items() if k == f), None) for f in THESIS_PAIR)
+
+
+def missing_thesis_models(conv: str | None, p3d: str | None) -> str:
+    """'p3d* model' (or both): what a thesis-pair comparison lacks, for its explanation."""
+    return " and no ".join(f"{p}* model" for p, m in zip(THESIS_PAIR, (conv, p3d)) if not m)
 
 
 def model_args_text(cfg: dict, model: str) -> str:
@@ -139,17 +198,144 @@ def accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, p
                "protocol": protocol_text(res.cfg, m), "splits": r["splits"], "n_splits": int(r["n_splits"])}
         for k in ACC:
             row[f"{k}_mean"], row[f"{k}_std"] = r[k], r[f"{k}_std"] if r["n_splits"] > 1 else np.nan
+            row[f"{k}_lo"], row[f"{k}_hi"], row[f"{k}_correct"] = r[f"{k}_lo"], r[f"{k}_hi"], r[f"{k}_correct"]
+        row["n_videos"] = r["test_videos"]
         row["chance"] = r["chance"]
         rows.append(row)
     data = pd.DataFrame(rows)
     show = pd.DataFrame({
         "Method": data["method"], "Classifier": data["classifier"], "Pre-trained": data["pretrained"],
         "Protocol": data["protocol"], "Splits": data["splits"],
-        **{label: [fmt_pct(r[f"{k}_mean"], r[f"{k}_std"], r["n_splits"]) for _, r in data.iterrows()]
-           for k, label in zip(ACC, ["Clip top-1 (%)", "Clip top-5 (%)", "Video top-1 (%)", "Video top-5 (%)"])},
+        "Test videos": [fmt(v, 0) for v in data["n_videos"]],
+        **{label: [fmt_acc(r[f"{k}_mean"], r[f"{k}_lo"], r[f"{k}_hi"], r[f"{k}_std"], r["n_splits"])
+                   for _, r in data.iterrows()] for k, label in zip(ACC, ACC_LABELS)},
         "Chance (%)": [fmt(c * 100) for c in data["chance"]],
     })
     return data, show
+
+
+def split_accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run (model x split) with each accuracy's 95% Wilson interval over that split's test videos."""
+    runs = with_correct_counts(res.runs)
+    runs = runs.assign(order=runs["model"].map({m: i for i, m in enumerate(summary.index)}))
+    runs = runs.sort_values(["order", "split"], kind="stable")
+    data = add_intervals(runs[["split", "model", "arch", "n_videos"] + ACC + [f"{k}_correct" for k in ACC]],
+                         "n_videos").reset_index(drop=True)
+    show = pd.DataFrame({
+        "Method": [f"{family(a)} ({m})" for m, a in zip(data["model"], data["arch"])], "Split": data["split"],
+        "Test videos": [fmt(v, 0) for v in data["n_videos"]],
+        **{label: [fmt_acc(r[k], r[f"{k}_lo"], r[f"{k}_hi"]) for _, r in data.iterrows()]
+           for k, label in zip(ACC, ACC_LABELS)},
+    })
+    return data, show
+
+
+# ----------------------------------------------------------------------------- 1b. paired comparison
+def model_pairs(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """Every pair of models once, in configuration order, the thesis pair first (ConvLSTM-C2D as A)."""
+    models = list(summary.index)
+    pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
+    conv, p3d = thesis_pair(summary)
+    if conv and p3d:
+        pairs = [(conv, p3d)] + [p for p in pairs if set(p) != {conv, p3d}]
+    return pairs
+
+
+def _paired_counts(both: pd.DataFrame) -> dict:
+    """Counts and exact McNemar p per protocol, from the A/B outcomes of the same videos."""
+    row = {"n_videos": len(both)}
+    for level, col in LEVELS.items():
+        a, b = both[f"{col}_a"].astype(bool), both[f"{col}_b"].astype(bool)
+        a_only, b_only = discordant(a, b)
+        row.update({f"{level}_a_correct": int(a.sum()), f"{level}_b_correct": int(b.sum()),
+                    f"{level}_a_only": a_only, f"{level}_b_only": b_only,
+                    f"{level}_p_mcnemar": mcnemar_exact(a_only, b_only)})
+    return row
+
+
+def paired_comparison(res: Results, summary: pd.DataFrame) -> pd.DataFrame:
+    """Per pair of models and split: the videos each gets right and the other misses, exact McNemar test.
+
+    The pooled row adds the discordant counts over the splits run. Each video is a test video in
+    exactly one official split, so the splits' test sets are disjoint, every discordant video counts
+    once, and the pooled count is again Binomial(b + c, 1/2) under "no difference": an exact test.
+    Should the splits' test sets overlap, the pooled p-value is NaN instead.
+    """
+    pred = res.predictions
+    by_run = {(s, m): g[["video_id", *LEVELS.values()]] for (s, m), g in pred.groupby(["split", "model"], sort=False)}
+    thesis = thesis_pair(summary)
+    rows = []
+    for a, b in model_pairs(summary):
+        merged = []
+        for split in res.splits:
+            if (split, a) not in by_run or (split, b) not in by_run:
+                continue
+            both = by_run[(split, a)].merge(by_run[(split, b)], on="video_id", suffixes=("_a", "_b"))
+            merged.append(both)
+            rows.append({"split": split, "model_a": a, "model_b": b, **_paired_counts(both)})
+        if not merged:
+            continue
+        every = pd.concat(merged, ignore_index=True)
+        pooled = {"split": POOLED, "model_a": a, "model_b": b, **_paired_counts(every)}
+        if not every["video_id"].is_unique:
+            pooled.update({f"{level}_p_mcnemar": np.nan for level in LEVELS})
+        rows.append(pooled)
+    columns = ["split", "model_a", "model_b", "n_videos"] + [
+        f"{level}_{x}" for level in LEVELS for x in ("a_correct", "b_correct", "a_only", "b_only", "p_mcnemar")]
+    data = pd.DataFrame(rows, columns=columns)
+    data.insert(3, "thesis_pair", [(a, b) == thesis for a, b in zip(data["model_a"], data["model_b"])])
+    for level in LEVELS:
+        data[f"{level}_significant"] = [p < ALPHA if is_num(p) else np.nan for p in data[f"{level}_p_mcnemar"]]
+    return data
+
+
+def paired_show(paired: pd.DataFrame, pooled: bool = True) -> pd.DataFrame:
+    """Display form: the pooled rows (one per pair), or every split's rows."""
+    d = paired[(paired["split"] == POOLED) == pooled]
+    out = {"Model A": d["model_a"], "Model B": d["model_b"]}
+    if not pooled:
+        out["Split"] = d["split"]
+    out["Test videos (paired)"] = d["n_videos"]
+    for level in LEVELS:
+        name = level.capitalize()
+        out[f"{name} top-1 A / B (%)"] = [f"{fmt(a / n * 100)} / {fmt(b / n * 100)}" if n else NA for a, b, n in
+                                         zip(d[f"{level}_a_correct"], d[f"{level}_b_correct"], d["n_videos"])]
+        out[f"{name}: A only / B only"] = [f"{x} / {y}" for x, y in zip(d[f"{level}_a_only"], d[f"{level}_b_only"])]
+        out[f"{name}: exact McNemar test"] = [
+            f"{fmt_p(p)}, {verdict(p)}" if is_num(p) else "n/a (the splits' test sets overlap)"
+            for p in d[f"{level}_p_mcnemar"]]
+    return pd.DataFrame(out)
+
+
+def significance_text(r: pd.Series, level: str) -> str:
+    """'not significant at 5% (exact McNemar p = 0.62, 3 vs 5 discordant videos)' for one row of the paired table."""
+    p, a_only, b_only = r[f"{level}_p_mcnemar"], int(r[f"{level}_a_only"]), int(r[f"{level}_b_only"])
+    if not is_num(p):
+        return f"not tested: the splits' test sets overlap ({a_only} vs {b_only} discordant videos)"
+    return f"{verdict(p)} (exact McNemar {fmt_p(p)}, {a_only} vs {b_only} discordant videos)"
+
+
+def thesis_gap_text(paired: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """Whether the measured ConvLSTM-C2D vs P3D gap is real, from the pooled exact McNemar test."""
+    conv, p3d = thesis_pair(summary)
+    if not (conv and p3d):
+        return ("Whether ConvLSTM-C2D and P3D differ needs both thesis networks; this run has no "
+                f"{missing_thesis_models(conv, p3d)}.")
+    row = paired[(paired["split"] == POOLED) & paired["thesis_pair"]]
+    n = int(row["n_videos"].iloc[0]) if len(row) else 0
+    if not n:
+        return f"{conv} and {p3d} share no test video, so they cannot be compared video by video."
+    r = row.iloc[0]
+    splits = paired.loc[(paired["split"] != POOLED) & paired["thesis_pair"], "split"].tolist()
+    where = f"split{'s' if len(splits) > 1 else ''} {', '.join(map(str, splits))}"
+
+    def level_text(level: str) -> str:
+        acc = f"{r[f'{level}_a_correct'] / n * 100:.2f}% vs {r[f'{level}_b_correct'] / n * 100:.2f}%"
+        return f"{acc}, {significance_text(r, level)}"
+
+    return (f"The measured ConvLSTM-C2D vs P3D gap ({conv} vs {p3d} on the same {n} test videos of {where}"
+            f"{', discordant videos pooled over the splits' if len(splits) > 1 else ''}): clip level (the "
+            f"thesis's protocol) {level_text('clip')}; video level {level_text('video')}.")
 
 
 # ----------------------------------------------------------------------------- 2. claims
@@ -157,7 +343,8 @@ def _measured(summary: pd.DataFrame, model: str, metric: str, unit: str) -> tupl
     r = summary.loc[model]
     value = r.get(metric, np.nan)
     if metric in ACC:
-        return value * 100, fmt_pct(value, r[f"{metric}_std"], int(r["n_splits"])) + " %"
+        return value * 100, fmt_acc(value, r[f"{metric}_lo"], r[f"{metric}_hi"], r[f"{metric}_std"],
+                                    int(r["n_splits"]), unit=" %")
     if metric == "practical_time_ratio":
         return value * 100, (f"{value * 100:.1f} %" if is_num(value) else
                              "n/a (needs a ConvLSTM-C2D and a P3D model)")
@@ -250,8 +437,8 @@ def capacity_text(summary: pd.DataFrame) -> list[str]:
     """The thesis's 'practical capacity' argument, recomputed from the measured speeds."""
     conv, p3d = thesis_pair(summary)
     if not (conv and p3d):
-        missing = " and no ".join(f"{p}* model" for p, m in zip(THESIS_PAIR, (conv, p3d)) if not m)
-        return [f"The practical-capacity comparison needs both thesis networks; this run has no {missing}."]
+        return ["The practical-capacity comparison needs both thesis networks; this run has no "
+                f"{missing_thesis_models(conv, p3d)}."]
     c, p = summary.loc[conv], summary.loc[p3d]
     k = int(p["what_if_clips_per_video"])
     one = c["infer_videos_per_s_one_clip"] / p["infer_videos_per_s_one_clip"]

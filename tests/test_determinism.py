@@ -82,7 +82,7 @@ def test_report_provenance_shows_seeds_and_determinism(mini_reference):
     assert "Runs: seeds and determinism" in html
     runs = _table(html, "runs")
     assert runs == [{**runs[0], "Split": "1", "Model": "p3d63", "Seed": "0", "Device": "cpu", "Threads": "1",
-                     "AMP": "none", "Deterministic": "True", "Epochs": "2"}]
+                     "AMP": "none", "Deterministic algorithms": "True", "Epochs": "2"}]
     # the seeds of the data too: the configuration as run is part of the provenance section
     assert re.search(r"synthetic:.*?seed: 0", html, re.S)
 

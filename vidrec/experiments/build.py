@@ -7,7 +7,6 @@ experiments.in_report is true) and index.html (a self-contained page, like the r
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 from datetime import datetime, timezone

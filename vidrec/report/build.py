@@ -235,8 +235,9 @@ def _provenance_body(prov: dict, res) -> list[str]:
              ("Training settings", ", ".join(f"{k}={val}" for k, val in s.items()))]
     return [render.kv(pairs),
             "<h3>Runs: seeds and determinism</h3>",
-            render.para("From each run's train.json; 'Deterministic' is true for CPU runs, which resume to the "
-                        "bit after a kill.", "muted"),
+            render.para("From each run's train.json. 'Deterministic algorithms': torch's deterministic algorithms "
+                        "were enforced (train.deterministic); CPU runs resume to the bit after a kill either way.",
+                        "muted"),
             render.table(tables.runs_table(res), "runs"),
             render.details(f"Inputs read ({len(res.read)} files)", render.pre("\n".join(prov["inputs"]))),
             render.details("Configuration as run", render.pre(yaml.safe_dump(res.cfg, sort_keys=True))),

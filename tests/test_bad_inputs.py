@@ -106,6 +106,16 @@ def test_unusable_file_names_file_reason_and_fix(bad, name, reason, fix):
     assert err.value.path == str(bad / name) and err.value.reason == reason
 
 
+def test_video_error_survives_the_trip_back_from_a_worker_process():
+    """Pool workers return VideoError to the parent by pickling; one that cannot be rebuilt there
+    kills multiprocessing.Pool's result thread and `vidrec decode --workers 2` waits forever."""
+    import pickle
+
+    err = pickle.loads(pickle.dumps(VideoError("a/b.avi", "empty file (0 bytes)", "Re-copy it")))
+    assert (err.path, err.reason, err.fix, str(err)) == ("a/b.avi", "empty file (0 bytes)", "Re-copy it",
+                                                         "a/b.avi: empty file (0 bytes). Re-copy it")
+
+
 # ----------------------------------------------------------------------------- repairs
 def test_truncated_avi_keeps_only_frames_before_the_damage(bad):
     d = decode_clips(bad / "truncated.avi", SPEC)

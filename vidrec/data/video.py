@@ -24,8 +24,13 @@ class VideoError(VidrecError, RuntimeError):
     """A video cannot be used; the message names the file, the reason and what to do."""
 
     def __init__(self, path: str | Path, reason: str, fix: str = ""):
-        self.path, self.reason = str(path), reason
+        self.path, self.reason, self.fix = str(path), reason, fix
         super().__init__(f"{path}: {reason}" + (f". {fix}" if fix else ""))
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        """Pickle with all three arguments: a decode worker returns it to the parent, and an error that
+        cannot be rebuilt there kills multiprocessing.Pool's result thread (the shard never finishes)."""
+        return type(self), (self.path, self.reason, self.fix)
 
 
 @lru_cache(maxsize=1)

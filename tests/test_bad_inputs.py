@@ -10,6 +10,7 @@ the reason and the fix; `on_bad_video: skip` completes the shard and lists what 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -312,3 +313,51 @@ def test_duplicated_list_entry_names_both_lines(lists_copy):
         build_manifest(videos_dir, lists)
     assert (f"testlist01.txt:{line}: duplicate entry {first} (first at testlist01.txt:1); "
             "delete one of the lines") in str(err.value)
+
+
+# ----------------------------------------------------------------------------- a quiet terminal
+# What FFmpeg inside OpenCV and OpenCV's own logging write straight to fd 2 on these files
+# (truncated.avi: "[mpeg4 @ 0x...] 2. marker bit missing in 3. esc" / "Error at MB: 236";
+# random.avi, audio_only.avi: "[ WARN:0@0.1] global cap.cpp:212 open VIDEOIO(FFMPEG): ...").
+CHATTER = ("[mpeg4 @", "Error at MB", "WARN:", "global cap", "[OPENCV:FFMPEG")
+PREDICT_FILES = ("truncated.avi", "random.avi", "audio_only.avi", "good.avi", "vfr.mp4")
+LOG_LINE = re.compile(r"\d\d:\d\d:\d\d (INFO|DEBUG) ")
+
+
+@pytest.fixture(scope="module")
+def predict_model(tmp_path_factory) -> Path:
+    from test_predict import make_model_file
+
+    return make_model_file(tmp_path_factory.mktemp("quiet_model") / "model.pt")
+
+
+def _predict(bad: Path, model: Path, *flags: str, workers: str = "1", output: Path | None = None):
+    """`vidrec predict` as a user runs it: a subprocess, so what C code writes to fd 2 is captured too."""
+    return run_cli(*flags, "predict", "--model", str(model), *(str(bad / n) for n in PREDICT_FILES),
+                   "--workers", workers, "--threads", "1", "--quiet",
+                   *(["--output", str(output)] if output else []))
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])  # decoding in the main process, and in a worker process
+def test_predict_stderr_has_vidrec_lines_and_no_library_chatter(bad, predict_model, tmp_path, workers):
+    out = tmp_path / "preds.csv"
+    proc = _predict(bad, predict_model, workers=workers, output=out)
+    for text in CHATTER:
+        assert text not in proc.stderr and text not in proc.stdout, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if not LOG_LINE.match(ln)]
+    assert errors == [f"unreadable: {bad / 'random.avi'}: not a readable video (ffmpeg: Invalid data found when "
+                      "processing input)",
+                      f"unreadable: {bad / 'audio_only.avi'}: only an audio stream (mp3), no video stream"]
+    classified = [ln.split("\t")[0] for ln in proc.stdout.splitlines()]
+    assert classified == [str(bad / n) for n in ("truncated.avi", "good.avi", "vfr.mp4")], proc.stdout
+    # the damage the decoder complained about is vidrec's repair of that file
+    rows = pd.read_csv(out, keep_default_na=False).set_index("video")
+    assert rows.loc[str(bad / "truncated.avi"), "repairs"].startswith("truncated(120->")
+
+
+def test_predict_verbose_shows_the_libraries_messages(bad, predict_model):
+    proc = _predict(bad, predict_model, "-v")
+    assert "[mpeg4 @" in proc.stderr and "global cap" in proc.stderr, proc.stderr
+    assert "[OPENCV:FFMPEG" not in proc.stdout  # raw messages go to stderr; stdout stays the predictions
+    assert f"unreadable: {bad / 'random.avi'}: not a readable video" in proc.stderr
+    assert len(proc.stdout.splitlines()) == 3

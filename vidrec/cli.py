@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vidrec.config import ConfigError, dataset_config, dataset_paths, load_config
 from vidrec.errors import VidrecError
+from vidrec.workers import set_library_logging
 
 log = logging.getLogger("vidrec")
 
@@ -187,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="override a config value, e.g. --set train.seed=1")
         parser.add_argument("--dataset", default=d(None), help="dataset key (default: config 'dataset')")
         parser.add_argument("--quiet", action="store_true", default=d(False), help="no progress bars")
-        parser.add_argument("-v", "--verbose", action="store_true", default=d(False))
+        parser.add_argument("-v", "--verbose", action="store_true", default=d(False),
+                            help="debug log lines, and what OpenCV and FFmpeg say about each file (silenced "
+                            "by default: vidrec reports every damaged or unreadable file itself)")
 
     p = argparse.ArgumentParser(prog="vidrec", description=__doc__.splitlines()[0])
     common(p, suppress=False)
@@ -271,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    set_library_logging(args.verbose)  # before any video is opened, here or in a worker process
     try:
         args.func(args)
     except (VidrecError, FileNotFoundError, PermissionError) as err:

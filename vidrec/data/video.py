@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from vidrec.errors import VidrecError
+from vidrec.workers import libraries_verbose
 
 
 class VideoError(VidrecError, RuntimeError):
@@ -246,8 +247,11 @@ def _decode_ffmpeg(path: Path, wanted: np.ndarray) -> tuple[dict[int, np.ndarray
     if not info["has_video"]:
         return {}, 0
     w, h = info["width"], info["height"]
+    # ffmpeg's complaints about a damaged stream go to the terminal only after `vidrec -v`; its
+    # stderr is never a pipe (an unread pipe fills up and stalls the decode)
     proc = (ffmpeg.input(str(path)).output("pipe:", format="rawvideo", pix_fmt="bgr24", map="0:v:0")
-            .run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True, quiet=True))
+            .global_args("-nostdin", "-loglevel", "error" if libraries_verbose() else "quiet")
+            .run_async(cmd=ffmpeg_exe(), pipe_stdout=True))
     want, frames, i = set(int(x) for x in wanted), {}, 0
     size = w * h * 3
     try:

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from vidrec.data.video import ClipSpec, VideoError, decode_clips
-from vidrec.workers import process_context
+from vidrec.workers import libraries_verbose, process_context, set_library_logging
 
 # What a folder is searched for (explicitly named files are tried whatever their extension).
 VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".wmv",
@@ -100,8 +100,11 @@ def decode_task(task: tuple[int, str, ClipSpec, tuple[int, ...], int]) -> Decode
                    d.n_frames, d.repairs[0] if d.repairs else "", d.backend)
 
 
-def _init_worker(threads: int) -> None:
-    """One decoder thread per worker process (as the shard writer): the pool is the parallelism."""
+def _init_worker(threads: int, verbose: bool) -> None:
+    """One decoder thread per worker process (as the shard writer): the pool is the parallelism.
+    The parent's library log level, passed on explicitly: a forkserver started earlier holds an
+    older environment."""
+    set_library_logging(verbose)
     import cv2
 
     cv2.setNumThreads(threads)
@@ -129,16 +132,16 @@ class DecodePool:
         self._ex: ProcessPoolExecutor | None = None
         self._solo: ProcessPoolExecutor | None = None  # retries after a crash, one task at a time
 
-    def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=process_context(), initializer=_init_worker,
-                                   initargs=(self.threads,))
+    def _new_executor(self, workers: int | None = None) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers or self.workers, mp_context=process_context(),
+                                   initializer=_init_worker, initargs=(self.threads, libraries_verbose()))
 
     def __enter__(self) -> "DecodePool":
         if self.workers > 0:
             self._ex = self._new_executor()
             list(self._ex.map(_ping, range(self.workers)))  # start-up paid here, not in the timing
         else:
-            _init_worker(self.threads)
+            _init_worker(self.threads, libraries_verbose())
         return self
 
     def __exit__(self, *exc) -> None:
@@ -150,8 +153,7 @@ class DecodePool:
     def _retry_alone(self, task: tuple) -> Decoded:
         """Run one task in a one-worker pool of its own (kept for the next retry unless it crashed)."""
         if self._solo is None:
-            self._solo = ProcessPoolExecutor(1, mp_context=process_context(), initializer=_init_worker,
-                                             initargs=(self.threads,))
+            self._solo = self._new_executor(1)
         try:
             return self._solo.submit(self.fn, task).result()
         except BrokenProcessPool:

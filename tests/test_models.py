@@ -3,6 +3,9 @@ Tran variants' structure, frame-order sensitivity, torchvision equivalence, comp
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import subprocess
 import sys
 
@@ -26,7 +29,7 @@ from vidrec.models import (
     to_channels_last,
 )
 from vidrec.models.p3d import Bottleneck2D, Conv3dAs2d, SpatioTemporalBottleneck, TemporalMaxPool, conv3x1x1
-from vidrec.models.summary import models_table
+from vidrec.models.summary import models_table, render_models_table
 from vidrec.models.tran import paper_midplanes
 
 torch.set_num_threads(1)  # 2 shared cores: one thread is both faster and steadier
@@ -397,3 +400,55 @@ def test_models_table():
     assert list(df["name"]) == ["p3d63", "convlstm_c2d63"]
     assert (df["gflops"] > 0).all() and df["params"].iloc[1] > df["params"].iloc[0]
     assert "236 MB" in df["paper"].iloc[1]
+
+
+# -- `vidrec models` output ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def every_model_table():
+    """Every registered model, built narrow and measured on a small clip (full size takes minutes on CPU)."""
+    return models_table(ALL, clip_shape=(3, 8, 32, 32), num_classes=5, base_width=4)
+
+
+def test_models_text_fits_100_columns_and_quotes_every_published_figure(every_model_table):
+    text = render_models_table(every_model_table)
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 100, max(lines, key=len)
+    assert [ln.split()[0] for ln in lines[1:len(ALL) + 1]] == ALL  # one row per model
+    cited = [name for name in ALL if published_text(name)]
+    flat = " ".join(text.split())  # the notes unwrapped
+    for i, name in enumerate(cited, 1):
+        assert f"[{i}] {name}: {' '.join(published_text(name).split())}" in flat
+    # it cites papers and the catalogue's sources; any file it names is in the repository
+    for path in re.findall(r"[\w.-]+(?:/[\w.-]+)+\.\w+", text):
+        assert (REPO / path).exists(), path
+
+
+def test_models_csv_markdown_and_wide(every_model_table):
+    table = every_model_table
+    rows = list(csv.DictReader(io.StringIO(render_models_table(table, "csv"))))
+    assert [r["name"] for r in rows] == ALL and list(rows[0]) == list(table.columns)
+    assert [r["paper"] for r in rows] == [published_text(name) for name in ALL]
+    assert [int(r["params"]) for r in rows] == table["params"].tolist()
+
+    piped = table.assign(paper=table["paper"].where(table["name"] != "p3d63", "a | b"))
+    lines = render_models_table(piped, "markdown").splitlines()
+    cells = [[c.strip() for c in re.split(r"(?<!\\)\|", ln)[1:-1]] for ln in lines]
+    assert all(ln.startswith("| ") and ln.endswith(" |") for ln in lines)
+    assert {len(c) for c in cells} == {len(table.columns)} and cells[0] == list(table.columns)
+    assert re.fullmatch(r"\|( :?-{3,}:? \|)+", lines[1]) and [c[0] for c in cells[2:]] == ALL
+    assert cells[2 + ALL.index("p3d63")][-1] == r"a \| b"
+
+    assert render_models_table(table, "wide") == table.to_string(index=False) + "\n"  # the one-line table
+    with pytest.raises(ValueError, match="unknown table format"):
+        render_models_table(table, "html")
+
+
+def test_cli_models_default_fits_100_columns():
+    out = subprocess.run([sys.executable, "-m", "vidrec.cli", "models", "p3d63", "frame_resnet50", "--frames", "4",
+                          "--size", "32"], cwd=REPO, capture_output=True, text=True, timeout=600, check=True).stdout
+    assert max(map(len, out.splitlines())) <= 100 and "[1] p3d63: 98 MB [Qiu, Yao, Mei" in out
+    bad = subprocess.run([sys.executable, "-m", "vidrec.cli", "models", "--format", "html"], cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "--format html: use one of text, wide, csv, markdown" in bad.stderr

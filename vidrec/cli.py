@@ -105,13 +105,14 @@ def cmd_index(args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------- model verbs
 def cmd_models(args: argparse.Namespace) -> None:
-    from vidrec.models.summary import models_table
-
     from vidrec.models import list_models
+    from vidrec.models.summary import TABLE_FORMATS, models_table, render_models_table
 
+    if args.format not in TABLE_FORMATS:  # before minutes of model building
+        raise VidrecError(f"--format {args.format}: use one of {', '.join(TABLE_FORMATS)}")
     names = args.names or list_models()
     table = models_table(names, clip_shape=(3, args.frames, args.size, args.size), num_classes=args.classes)
-    print(table.to_string(index=False))
+    sys.stdout.write(render_models_table(table, args.format))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -220,10 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--shards", nargs="+", required=True)
     sp.add_argument("--out", required=True)
     sp = verb("models", cmd_models, "table of registered models: parameters, MB, GFLOPs")
-    sp.add_argument("names", nargs="*")
-    sp.add_argument("--frames", type=int, default=16)
-    sp.add_argument("--size", type=int, default=160)
+    sp.add_argument("names", nargs="*", help="registered names (default: all of them; slow on CPU at full size)")
+    sp.add_argument("--frames", type=int, default=16, help="clip length the GFLOPs are measured at")
+    sp.add_argument("--size", type=int, default=160, help="clip side the GFLOPs are measured at")
     sp.add_argument("--classes", type=int, default=101)
+    sp.add_argument("--format", default="text",
+                    help="text: fits 100 columns, published figures as numbered notes below (default); "
+                    "wide: one line per model; csv; markdown (a pipe table)")
     sp = verb("train", cmd_train, "train one model on one split (resumes after a kill)")
     sp.add_argument("--model", required=True, help="run name under datasets.<dataset>.models")
     sp.add_argument("--index", required=True)

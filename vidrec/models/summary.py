@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import pandas as pd
@@ -11,7 +12,9 @@ from vidrec.catalogue import published_text
 from .complexity import model_complexity
 from .registry import create_model, list_models
 
-__all__ = ["models_table"]
+__all__ = ["TABLE_FORMATS", "models_table", "render_models_table"]
+
+TABLE_FORMATS = ("text", "wide", "csv", "markdown")
 
 
 def models_table(
@@ -40,3 +43,44 @@ def models_table(
         )
         del model
     return pd.DataFrame(rows, columns=["name", "params", "size_mb", "gflops", "paper"])
+
+
+def render_models_table(table: pd.DataFrame, fmt: str = "text", width: int = 100) -> str:
+    """`models_table` as `vidrec models` prints it, ending in a newline.
+
+    text: the measured columns, and per model with published figures a footnote number whose
+    note (the catalogue's text and source) is wrapped below the table to `width` columns: the
+    figures alone run to 280 characters, which wraps every row of a one-line table in a terminal.
+    wide: one line per model, figures inline. csv and markdown (a pipe table): every column, for
+    files and documents.
+    """
+    if fmt == "wide":
+        return table.to_string(index=False) + "\n"
+    if fmt == "csv":
+        return table.to_csv(index=False, lineterminator="\n")
+    if fmt == "markdown":
+        return _pipe_table(table)
+    if fmt != "text":
+        raise ValueError(f"unknown table format {fmt!r} ({' | '.join(TABLE_FORMATS)})")
+    refs, notes = [], []
+    for name, text in zip(table["name"], table["paper"]):
+        refs.append(f"[{len(notes) + 1}]" if text else "")
+        if text:
+            notes.append(textwrap.fill(f"{refs[-1]} {name}: {text}", width, break_on_hyphens=False,
+                                       subsequent_indent=" " * (len(refs[-1]) + 1)))
+    lines = [table.assign(paper=refs).to_string(index=False)]
+    if notes:
+        lines += ["", "paper: the figures their source states (quoted, never computed):", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def _pipe_table(table: pd.DataFrame) -> str:
+    """GitHub-flavoured markdown: numbers right-aligned, `|` in a cell escaped."""
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
+    rows = [list(map(cell, table.columns)), ["---:" if n else "---" for n in numeric]]
+    rows += [[cell(v) for v in row] for row in table.itertuples(index=False)]
+    return "".join("| " + " | ".join(r) + " |\n" for r in rows)

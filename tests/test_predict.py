@@ -95,9 +95,9 @@ def _reference_scores(predictor: Predictor, clips: np.ndarray) -> np.ndarray:
     """The model on uint8 clips, the way `vidrec evaluate` scores shard clips."""
     from vidrec.data.dataset import augment_clips, normalize_clips
 
-    x = normalize_clips(torch.from_numpy(clips).permute(0, 4, 1, 2, 3).contiguous(), predictor.mean,
-                        predictor.std)
-    x = augment_clips(x, predictor.crop, False, train=False)
+    pre = predictor.preprocess  # the model file's settings; the steps are spelled out here
+    x = normalize_clips(torch.from_numpy(clips).permute(0, 4, 1, 2, 3).contiguous(), pre.mean, pre.std)
+    x = augment_clips(x, pre.crop, False, train=False)
     with torch.no_grad():
         return torch.softmax(predictor.model(x), 1).numpy()
 

@@ -206,7 +206,7 @@ def result_json(run: PredictRun, predictor: Predictor, top_k: int) -> dict:
     k = min(top_k, len(predictor.class_names))
     return {
         "model": str(predictor.path), "arch": predictor.blob["arch"],
-        "clip": {**predictor.spec.__dict__, "crop_after_decode": predictor.crop},
+        "clip": {**predictor.spec.__dict__, "crop_after_decode": predictor.preprocess.crop},
         "clips_per_video": run.clips, "top_k": k,
         "videos": [{"video": p.video, "clips": len(p.clip_probs), "n_frames": p.n_frames, "repairs": p.repairs,
                     "frame_indices": p.frame_indices.tolist(),

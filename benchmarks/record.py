@@ -25,6 +25,7 @@ import os
 import re
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -96,6 +97,18 @@ def target_met(value: float, target: str) -> bool:
     return bool(_COMPARE[op](value, float(bound)))
 
 
+def git_info() -> dict:
+    """vidrec.provenance's commit and dirty flag, except that results files (what benchmarks write here)
+    do not make the tree dirty: a second benchmark run after a first must not look like changed code."""
+    info = provenance.git_info()
+    if info.get("dirty"):
+        done = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", ".",
+                               f":(exclude){RESULTS_DIR.relative_to(REPO)}"], capture_output=True, text=True)
+        if done.returncode == 0 and not done.stdout.strip():
+            info = {**info, "dirty": False, "text": info["commit"]}
+    return info
+
+
 def machine() -> dict:
     """CPU model, cores, memory and GPUs of the machine this process runs on."""
     hw = provenance.hardware()
@@ -148,7 +161,7 @@ class Record:
             command = shlex.join(["python", str(script), *argv[1:]])
         return {"format": FORMAT, "benchmark": self.benchmark, "command": command,
                 "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-                "git": provenance.git_info(), "machine": machine(), "versions": provenance.package_versions(),
+                "git": git_info(), "machine": machine(), "versions": provenance.package_versions(),
                 "load_average": {"start": self.load_at_start, "end": load_average()},
                 "run_seconds": round(time.perf_counter() - self.started, 1),
                 "parameters": self.parameters, "figures": self.figures, "tables": self.tables}

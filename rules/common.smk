@@ -96,7 +96,7 @@ def train_inputs(w):
 
 def experiment_report_files():
     """The experiments' outputs the comparison report shows (experiments.in_report: true), else none."""
-    from vidrec.experiments.spec import report_files
+    from vidrec.experiment_runs import report_files
 
     return [f"{RESULTS}/{f}" for f in report_files(config)]
 

@@ -1,12 +1,12 @@
 # Tran et al.'s experiments (README "Experiments of Tran et al."), one target each:
 #   snakemake --cores 2 clip_length_transfer | finetune_8_to_32 | clips_per_video | architecture_sweep
 #   snakemake --cores 2 experiments                  all of those configured
-# The runs each experiment needs are generated from config `experiments:` (vidrec/experiments/spec.py:
+# The runs each experiment needs are generated from config `experiments:` (vidrec/experiment_runs.py:
 # x_<arch>_<clip>, x_<arch>_<from>_to_<to>) and trained and evaluated by the normal train/evaluate
 # rules; `evaluate_at` tests a trained run on another clip spec; the experiment rules only aggregate
 # (`vidrec experiment <name>` -> results/<dataset>/experiments/<name>/). They are not inputs of the
 # comparison report unless experiments.in_report is true (rules/report.smk, experiment_report_files).
-from vidrec.experiments import spec as XSPEC
+from vidrec import experiment_runs as XSPEC
 
 XP_NAMES = XSPEC.configured(config)
 XP_CATEGORY = "8. Experiments of Tran et al."

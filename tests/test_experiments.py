@@ -21,7 +21,7 @@ import yaml
 from conftest import REPO
 from test_workflow import mini_config, snakemake
 from vidrec.config import ConfigError, load_config, run_config, validate_config
-from vidrec.experiments import spec
+from vidrec import experiment_runs as spec
 from vidrec.experiments.build import subset_indices, video_accuracy_at
 
 EXPERIMENTS = ["clip_length_transfer", "finetune_8_to_32", "clips_per_video", "architecture_sweep"]

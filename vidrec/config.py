@@ -114,7 +114,7 @@ def check_references(cfg: dict) -> None:
             if synth["min_seconds"] > synth["max_seconds"]:
                 problems.append(f"config key 'datasets.{dname}.synthetic.min_seconds' exceeds max_seconds")
     if cfg.get("experiments"):
-        from vidrec.experiments.spec import check as check_experiments
+        from vidrec.experiment_runs import check as check_experiments
 
         problems += check_experiments(cfg, cfg["clips"], cfg["protocols"], known)
     for pname, proto in cfg["protocols"].items():
@@ -226,7 +226,7 @@ def _experiment_run(cfg: dict, model: str) -> dict | None:
     """The model run `model` generated from the `experiments:` section, or None."""
     if not cfg.get("experiments"):
         return None
-    from vidrec.experiments.spec import ExperimentError, experiment_runs
+    from vidrec.experiment_runs import ExperimentError, experiment_runs
 
     try:
         return experiment_runs(cfg).get(model)

@@ -1,9 +1,9 @@
 """Tran et al.'s experiments beyond the architecture table (`vidrec experiment <name>`).
 
-`spec` turns the config's `experiments:` section into ordinary model runs (trained and evaluated by
+`vidrec.experiment_runs` (a config-level module) turns the config's `experiments:` section into ordinary model runs (trained and evaluated by
 the normal rules) and names the files each experiment reads; `build` aggregates them into a table,
 a figure, the paper's claims beside our measurements and a small HTML page per experiment.
 """
-from vidrec.experiments.spec import EXPERIMENTS, OUTPUTS, TITLES, experiment_runs, plan
+from vidrec.experiment_runs import EXPERIMENTS, OUTPUTS, TITLES, experiment_runs, plan
 
 __all__ = ["EXPERIMENTS", "OUTPUTS", "TITLES", "experiment_runs", "plan"]

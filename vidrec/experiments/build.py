@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from vidrec.catalogue import card
 from vidrec.config import dataset_config, run_config
-from vidrec.experiments import spec
+from vidrec import experiment_runs as spec
 from vidrec.io import atomic_path, write_csv, write_json, write_text
 from vidrec.report import figures, render
 from vidrec.report.load import ArtifactReader
@@ -494,10 +494,6 @@ def _records(frame: pd.DataFrame) -> dict:
     return {"columns": list(frame.columns), "rows": frame.astype(object).where(frame.notna(), NA).values.tolist()}
 
 
-def _frame(records: dict) -> pd.DataFrame:
-    return pd.DataFrame(records["rows"], columns=records["columns"])
-
-
 def claims_show(claims: pd.DataFrame, sources: dict) -> pd.DataFrame:
     if claims.empty:
         return claims
@@ -507,19 +503,6 @@ def claims_show(claims: pd.DataFrame, sources: dict) -> pd.DataFrame:
         "Claim measured on": claims["claim_measured_on"],
         "Measured here": claims["measured"], "Measured on": claims["measured_on"],
     })
-
-
-def section_body(summary: dict, png: bytes, figure_file: str) -> list[str]:
-    """HTML of one experiment: text, table, figure, claims; shared by its page and the comparison report."""
-    body = [render.para(t) for t in summary["text"]]
-    body += [render.table(_frame(summary["show"]), "experiment"),
-             render.figure(png, summary["title"], summary["caption"], figure_file),
-             "<h3>Published figures beside this run (claims, with the setting each was measured in)</h3>",
-             render.table(_frame(summary["claims_show"]), "claims"),
-             render.details("Sources", render.bullets([f"{k}: {' '.join(v.split())}"
-                                                       for k, v in summary["sources"].items()])),
-             render.details(f"Inputs read ({len(summary['inputs'])} files)", render.pre("\n".join(summary["inputs"])))]
-    return body
 
 
 def run_experiment(cfg: dict, name: str, results_dir: Path, out_dir: Path) -> Path:
@@ -556,7 +539,7 @@ def run_experiment(cfg: dict, name: str, results_dir: Path, out_dir: Path) -> Pa
             "Kinetics-400 figures quoted as claims.", "demo"))
     html = render.page(f"vidrec experiment: {name}", f"{spec.TITLES[name]} | dataset {cfg['dataset']} | split "
                        f"{p['split']} | generated {summary['generated_utc']}", banners,
-                       [(name, spec.TITLES[name], section_body(summary, png, spec.OUTPUTS["figure"]))])
+                       [(name, spec.TITLES[name], render.experiment_section(summary, png, spec.OUTPUTS["figure"]))])
     write_text(out / spec.OUTPUTS["html"], html)
     log.info("experiment %s: %s (%d inputs)", name, out / spec.OUTPUTS["html"], len(reader.read))
     return out / spec.OUTPUTS["html"]

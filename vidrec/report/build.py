@@ -211,8 +211,7 @@ def _data_body(res, audit_show, shards, skipped, fig) -> list[str]:
 
 def _experiments_body(res) -> list[str]:
     """One sub-section per experiment, as on its own page (results/<dataset>/experiments/<name>/index.html)."""
-    from vidrec.experiments.build import section_body
-    from vidrec.experiments.spec import OUTPUTS
+    from vidrec.experiment_runs import OUTPUTS
 
     body = [render.para("Tran et al.'s experiments beyond the architecture comparison, each run with its own target "
                         "(`snakemake --cores N <name>`) and included here because experiments.in_report is true. The "
@@ -221,7 +220,7 @@ def _experiments_body(res) -> list[str]:
     for name, x in res.experiments.items():
         s = x["summary"]
         body += [f"<h3 id=\"experiment-{name}\">{render.escape(s['title'])} ({render.escape(name)})</h3>",
-                 *section_body(s, x["png"], f"../experiments/{name}/{OUTPUTS['figure']}")]
+                 *render.experiment_section(s, x["png"], f"../experiments/{name}/{OUTPUTS['figure']}")]
     return body
 
 

@@ -47,7 +47,7 @@ def input_files(cfg: dict, layout: Layout, groups: list[int]) -> dict[str, list[
 
 def experiment_files(cfg: dict) -> list[str]:
     """summary.json and figure.png of every configured experiment when experiments.in_report is true."""
-    from vidrec.experiments.spec import report_files
+    from vidrec.experiment_runs import report_files
 
     return report_files(cfg)
 

@@ -100,3 +100,22 @@ def page(title: str, subtitle: str, banners: list[str], sections: list[tuple[str
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _records(records: dict) -> pd.DataFrame:
+    """A table stored in an experiment's summary.json ({"columns", "rows"}) as a frame."""
+    return pd.DataFrame(records["rows"], columns=records["columns"])
+
+
+def experiment_section(summary: dict, png: bytes, figure_file: str) -> list[str]:
+    """HTML of one experiment from its summary.json: text, table, figure, claims.
+
+    Shared by the experiment's own page and the comparison report, which reads only summary files."""
+    body = [para(t) for t in summary["text"]]
+    body += [table(_records(summary["show"]), "experiment"),
+             figure(png, summary["title"], summary["caption"], figure_file),
+             "<h3>Published figures beside this run (claims, with the setting each was measured in)</h3>",
+             table(_records(summary["claims_show"]), "claims"),
+             details("Sources", bullets([f"{k}: {' '.join(v.split())}" for k, v in summary["sources"].items()])),
+             details(f"Inputs read ({len(summary['inputs'])} files)", pre("\n".join(summary["inputs"])))]
+    return body

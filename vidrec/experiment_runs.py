@@ -1,5 +1,8 @@
 """Experiment definitions: config `experiments:` -> generated model runs and the files each experiment reads.
 
+Config-level (it resolves run names for vidrec.config), so it sits beside the config, below the
+experiments package that aggregates the runs and the report that shows them.
+
 No torch here: the Snakefile calls these at parse time, `vidrec.config.run_config` to resolve the
 generated run names, and `vidrec experiment` to find the very files the rule lists as its inputs.
 
@@ -19,6 +22,7 @@ import copy
 import json
 
 from vidrec.errors import ConfigError
+from vidrec.layout import EXPERIMENT_FILES
 from vidrec.merge import deep_merge as _deep_merge
 
 EXPERIMENTS = ("clip_length_transfer", "finetune_8_to_32", "clips_per_video", "architecture_sweep")
@@ -30,8 +34,7 @@ TITLES = {
 }
 # Files every experiment writes under results/<dataset>/experiments/<name>/ (rules/experiments.smk
 # declares the same names).
-OUTPUTS = {"table": "table.csv", "claims": "claims.csv", "figure": "figure.png", "summary": "summary.json",
-           "html": "index.html"}
+OUTPUTS = EXPERIMENT_FILES  # vidrec/layout.py owns the names
 
 
 class ExperimentError(ConfigError):

@@ -22,7 +22,7 @@ from conftest import REPO
 from test_workflow import mini_config, snakemake
 from vidrec.config import ConfigError, load_config, run_config, validate_config
 from vidrec import experiment_runs as spec
-from vidrec.experiments.build import subset_indices, video_accuracy_at
+from vidrec.experiments.clips_per_video import subset_indices, video_accuracy_at
 
 EXPERIMENTS = ["clip_length_transfer", "finetune_8_to_32", "clips_per_video", "architecture_sweep"]
 SWEEP = ["r2d_18", "mc3_18", "r2plus1d_18"]

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def record(rec: Record, rows: list[dict], args) -> Record:
+def record(rec: Record, rows: list[dict], args: argparse.Namespace) -> Record:
     """The table, the thesis pair's ratios (inference target on a GPU <= 2.0x) and practical capacity."""
     how = (f"batch {args.batch}, clips {'x'.join(map(str, args.clip))}, autocast {rec.parameters['amp']}, "
            f"mean of {args.steps} steps after {args.warmup} warm-up{', compiled' if args.compile else ''}")
@@ -199,7 +199,8 @@ def record(rec: Record, rows: list[dict], args) -> Record:
         a, b = by["convlstm_c2d63"], by["p3d199"]
         rec.figure("convlstm_p3d199_infer", "ConvLSTM-C2D-63 / P3D-199 inference time per clip",
                    b["infer_clips_per_s"] / a["infer_clips_per_s"], "x", target="<= 2.0",
-                   note=f"the thesis measured {THESIS['p3d199_clips_per_s'] / THESIS['convlstm_c2d63_videos_per_s']:.1f}x")
+                   note=f"the thesis measured "
+                        f"{THESIS['p3d199_clips_per_s'] / THESIS['convlstm_c2d63_videos_per_s']:.1f}x")
         rec.figure("convlstm_p3d199_train", "ConvLSTM-C2D-63 / P3D-199 train step time",
                    b["train_clips_per_s"] / a["train_clips_per_s"], "x")
         rec.figure("convlstm_p3d199_flops", "ConvLSTM-C2D-63 / P3D-199 FLOPs per clip", a["gflops"] / b["gflops"], "x")

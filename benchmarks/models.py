@@ -71,7 +71,7 @@ def to_format(model: torch.nn.Module, x: torch.Tensor, channels_last: bool):
     return model, (x.contiguous(memory_format=torch.channels_last_3d) if channels_last else x)
 
 
-def bench_models(args, clip: tuple[int, ...]) -> dict[str, dict[str, float]]:
+def bench_models(args: argparse.Namespace, clip: tuple[int, ...]) -> dict[str, dict[str, float]]:
     """Per model: parameters, GFLOPs/clip, seconds per forward and per train step (interleaved medians)."""
     num_classes = 101
     models, inputs, rows = {}, {}, {}
@@ -102,7 +102,7 @@ def bench_models(args, clip: tuple[int, ...]) -> dict[str, dict[str, float]]:
     return rows
 
 
-def bench_recurrence(args, clip: tuple[int, ...]) -> list[dict]:
+def bench_recurrence(args: argparse.Namespace, clip: tuple[int, ...]) -> list[dict]:
     """ConvLSTM layer vs its convolutions without the recurrence, at the layers of ConvLSTM-C2D-63."""
     print("\n## Recurrence cost: ConvLSTM layer / (input conv + hidden conv, each batched over all T)")
     print(f"{'layer':<34}{'fwd':>8}{'fwd+bwd':>10}")
@@ -141,7 +141,7 @@ def bench_recurrence(args, clip: tuple[int, ...]) -> list[dict]:
     return out
 
 
-def bench_torchvision(args) -> list[dict]:
+def bench_torchvision(args: argparse.Namespace) -> list[dict]:
     """Our re-implementations against torchvision's, with torchvision's weights loaded into ours."""
     clip = (3, *args.tv_clip)
     print(f"\n## Ours / torchvision, forward at {args.batch} x {clip} (target <= 1.05x)")
@@ -160,8 +160,8 @@ def bench_torchvision(args) -> list[dict]:
     return out
 
 
-def record(rec: Record, args, clip: tuple[int, ...], models: dict | None, recurrence: list[dict] | None,
-           tv: list[dict] | None) -> Record:
+def record(rec: Record, args: argparse.Namespace, clip: tuple[int, ...], models: dict | None,
+           recurrence: list[dict] | None, tv: list[dict] | None) -> Record:
     """The results file: per-model table, the issue-7 ratios with their targets."""
     rec.parameters |= {
         "batch": args.batch, "threads": args.threads, "clip": "x".join(map(str, clip[1:])),
@@ -169,7 +169,8 @@ def record(rec: Record, args, clip: tuple[int, ...], models: dict | None, recurr
         "reps": args.reps, "memory_format": "channels_last_3d" if args.channels_last else "contiguous",
         "models": list(args.models), "skip": sorted(s for s in args.skip.split(",") if s)}
     if models:
-        rec.table("models", f"Per model at {args.batch} x (3, {', '.join(map(str, clip[1:]))}), {rec.parameters['memory_format']}, "
+        rec.table("models", f"Per model at {args.batch} x (3, {', '.join(map(str, clip[1:]))}), "
+                  f"{rec.parameters['memory_format']}, "
                   f"{args.threads} threads (median of interleaved repetitions)",
                   [("model", "model", None), ("params_m", "params", "M"), ("gflops", "GFLOPs/clip", None),
                    ("fwd_clips_per_s", "forward", "clips/s"), ("train_clips_per_s", "train step", "clips/s")],
@@ -193,7 +194,8 @@ def record(rec: Record, args, clip: tuple[int, ...], models: dict | None, recurr
                    target="<= 1.15")
     for r in tv or []:
         rec.figure(f"ours_tv_{r['ours']}", f"ours / torchvision forward time, {r['ours']} vs {r['torchvision']} "
-                   f"at {args.batch}x{rec.parameters['torchvision_clip']}", r["ours_s"] / r["tv_s"], "x", target="<= 1.05")
+                   f"at {args.batch}x{rec.parameters['torchvision_clip']}", r["ours_s"] / r["tv_s"], "x",
+                   target="<= 1.05")
     return rec
 
 
@@ -226,7 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     recurrence = bench_recurrence(args, clip) if "recurrence" not in skip else None
     tv = bench_torchvision(args) if "torchvision" not in skip else None
     print(f"\ntotal benchmark time {time.perf_counter() - t0:.0f} s, load average at end {load_average()}")
-    record(rec, args, clip, models, recurrence, tv).write(args.out, [__file__, *(sys.argv[1:] if argv is None else argv)])
+    argv = sys.argv[1:] if argv is None else argv
+    record(rec, args, clip, models, recurrence, tv).write(args.out, [__file__, *argv])
 
 
 if __name__ == "__main__":

@@ -35,30 +35,34 @@ SHOWN_DIR = "benchmarks/results"  # how files are named in the README, wherever 
 
 # ----------------------------------------------------------------------------- numbers
 def fmt(value: object, unit: str | None = None) -> str:
-    """A number as the README shows it: 3 significant digits, percentages to 2 decimals, unit attached."""
+    """A value as the README shows it, with its unit: 3 significant digits, percentages to 2 decimals."""
+    text = number(value, unit)
+    if not unit or not isinstance(value, (int, float)) or isinstance(value, bool) or text == "n/a":
+        return text
+    return f"{text}{unit}" if unit == "x" else f"{text} {unit}"
+
+
+def number(value: object, unit: str | None = None) -> str:
+    """A value without its unit (table cells carry the unit in the header)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
-        return ", ".join(fmt(v) for v in value)
+        return ", ".join(number(v) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{fmt(k)} {fmt(v)}" for k, v in value.items())
+        return ", ".join(f"{number(k)} {number(v)}" for k, v in value.items())
     if not isinstance(value, (int, float)):
         return str(value).replace("|", "\\|").replace("\n", " ")
     if isinstance(value, float) and math.isnan(value):
         return "n/a"
     if unit == "%":
-        text = f"{value:.2f}"
-    elif float(value).is_integer() and abs(value) < 1e15:
-        text = f"{int(value):,}"
-    elif abs(value) < 1e-3:
-        text = f"{value:.2e}"
-    else:
-        text = f"{value:,.{max(0, 2 - math.floor(math.log10(abs(value))))}f}"
-    if not unit:
-        return text
-    return f"{text}{unit}" if unit == "x" else f"{text} {unit}"
+        return f"{value:.2f}"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) < 1e-3:
+        return f"{value:.2e}"
+    return f"{value:,.{max(0, 2 - math.floor(math.log10(abs(value))))}f}"
 
 
 def row(cells: list[str]) -> str:
@@ -107,7 +111,7 @@ def data_table(table: dict) -> list[str]:
         return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
     out = [f"{fmt(table['title'])}:", "", row(head), row(["---:" if numeric(c["key"]) else "---" for c in cols])]
-    out += [row([fmt(r.get(c["key"]), "%" if c.get("unit") == "%" else None) for c in cols]) for r in table["rows"]]
+    out += [row([number(r.get(c["key"]), c.get("unit")) for c in cols]) for r in table["rows"]]
     return out
 
 
@@ -162,8 +166,9 @@ def render(readme_text: str, results: Path) -> str:
     def block(m: re.Match) -> str:
         stems = taken[m["name"]]
         pattern = any(c in m["name"] for c in "*?[")
-        body = "\n".join(section(by_stem[s], files[by_stem[s]]) for s in stems) if stems else (
-            f"No {'other ' * pattern}results file {'matches' if pattern else 'named'} `{SHOWN_DIR}/{m['name']}.json`.\n")
+        none = (f"No {'other ' * pattern}results file {'matches' if pattern else 'named'} "
+                f"`{SHOWN_DIR}/{m['name']}.json`.\n")
+        body = "\n".join(section(by_stem[s], files[by_stem[s]]) for s in stems) if stems else none
         return f"{m.group(1)}{body}{m.group(4)}"
 
     text = BLOCK.sub(block, readme_text)

@@ -102,8 +102,8 @@ def test_predict_benchmark_records(tmp_path):
     _bench("benchmarks/predict.py", "--only", "demo", "--models", "p3d63", "--videos", "2", "--seconds", "1",
            "--repeats", "1", "--model-batches", "1", "--batch", "2", "--threads", "1", "--workers", "1",
            "--out", str(tmp_path / "x.json"))
-    data = _recorded(tmp_path / "x.json", "predict", {"p3d63_demo_e2e_over_slower", "p3d63_demo_offcpu_e2e_over_slower"},
-                     {"predict"})
+    data = _recorded(tmp_path / "x.json", "predict",
+                     {"p3d63_demo_e2e_over_slower", "p3d63_demo_offcpu_e2e_over_slower"}, {"predict"})
     assert [r["arch"] for r in data["tables"]["predict"]["rows"]] == ["p3d63"]
 
 

@@ -27,7 +27,6 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -37,8 +36,8 @@ import torchvision
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import Record, gpu_out  # noqa: E402 (puts the checkout on sys.path)
 
-from vidrec.models import create_model, model_complexity, to_channels_last  # noqa: E402
-from vidrec.training.trainer import setup_runtime  # noqa: E402
+from vidrec.models import create_model, model_complexity  # noqa: E402
+from vidrec.runtime import setup_runtime  # noqa: E402
 
 DEFAULT_MODELS = ["convlstm_c2d63", "p3d63", "p3d199", "r3d_18", "r2plus1d_18", "mc3_18", "frame_resnet50"]
 THESIS = {"convlstm_c2d63_videos_per_s": 37.0, "p3d199_clips_per_s": 194.0}
@@ -73,15 +72,11 @@ def bench_model(name: str, args, rt) -> dict:
     torch.manual_seed(0)
     model = create_model(name, num_classes=101, clip_shape=clip)
     row = {"model": name, **model_complexity(model, clip)}
-    channels_last = rt.device.type == "cuda" and args.channels_last
-    fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
-    model = model.to(rt.device)
-    if channels_last:
-        to_channels_last(model)
+    model = rt.place(model)  # the device and memory format training uses (vidrec/runtime.py)
     net = torch.compile(model) if args.compile else model
-    x = torch.randn(args.batch, *clip, device=rt.device).contiguous(memory_format=fmt)
+    x = torch.randn(args.batch, *clip, device=rt.device).contiguous(memory_format=rt.memory_format)
     y = torch.randint(0, 101, (args.batch,), device=rt.device)
-    autocast = (lambda: torch.autocast("cuda", dtype=rt.amp_dtype)) if rt.amp_dtype else nullcontext
+    autocast = rt.autocast
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
     def train_step():
@@ -132,12 +127,12 @@ def main(argv: list[str] | None = None) -> int:
               "no results file written")
         return 0
     rec = Record("gpu")
-    rt = setup_runtime({"device": args.device, "amp": args.amp, "threads": args.threads or torch.get_num_threads()},
-                       args.threads)
+    rt = setup_runtime({"device": args.device, "amp": args.amp, "channels_last": args.channels_last,
+                        "threads": args.threads or torch.get_num_threads()}, args.threads)
     hw = torch.cuda.get_device_name(rt.device) if rt.device.type == "cuda" else "CPU"
     print(f"{hw}; torch {torch.__version__}, torchvision {torchvision.__version__}, CUDA {torch.version.cuda}, "
           f"cuDNN {torch.backends.cudnn.version()}; batch {args.batch}, clips {tuple(args.clip)}, "
-          f"amp {args.amp if rt.amp_dtype else 'off'}, channels_last_3d {args.channels_last and rt.device.type == 'cuda'}, "
+          f"amp {args.amp if rt.amp_dtype else 'off'}, channels_last_3d {rt.channels_last}, "
           f"compile {args.compile}; mean of {args.steps} timed steps after {args.warmup} warm-up\n")
     rows = []
     print("| model | params (M) | GFLOPs/clip | train clips/s | infer clips/s | peak train MB | peak infer MB |")
@@ -173,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rec.parameters = {"device": hw, "batch": args.batch, "clip": "x".join(map(str, args.clip)),
                           "amp": args.amp if rt.amp_dtype else "off",
-                          "channels_last_3d": bool(args.channels_last and rt.device.type == "cuda"),
+                          "channels_last_3d": rt.channels_last,
                           "compile": args.compile, "warmup": args.warmup, "steps": args.steps,
                           "cuda": torch.version.cuda, "cudnn": str(torch.backends.cudnn.version()),
                           "models": args.models, "failed": failed}

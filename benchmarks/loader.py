@@ -30,7 +30,8 @@ from vidrec.data.dataset import ClipDataset, normalize_clips  # noqa: E402
 from vidrec.data.shards import build_split_index, write_shard  # noqa: E402
 from vidrec.data.video import ClipSpec  # noqa: E402
 from vidrec.models import create_model  # noqa: E402
-from vidrec.training.trainer import Runtime, make_loader  # noqa: E402
+from vidrec.runtime import Runtime  # noqa: E402
+from vidrec.training.trainer import make_loader  # noqa: E402
 
 
 def build_index(tmp: Path, videos: int, spec: ClipSpec) -> pd.DataFrame:

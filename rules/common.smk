@@ -67,16 +67,8 @@ def shard_paths(clip):
     return [str(LAYOUT.shard(clip, g)) for g in GROUPS]
 
 
-def shard_stats(clip):
-    return [str(LAYOUT.shard_stats(clip, g)) for g in GROUPS]
-
-
 def split_index(split, model):
     return str(LAYOUT.split_index(run_clip(model), split))
-
-
-def run_dir(split, model):
-    return str(LAYOUT.run_dir(split, model))
 
 
 def parent_dir(w, output):
@@ -92,13 +84,6 @@ def train_inputs(w):
     elif config["train"]["init_from"]:
         inputs["init"] = config["train"]["init_from"]
     return inputs
-
-
-def experiment_report_files():
-    """The experiments' outputs the comparison report shows (experiments.in_report: true), else none."""
-    from vidrec.experiment_runs import report_files
-
-    return [f"{RESULTS}/{f}" for f in report_files(config)]
 
 
 def end_to_end_videos(w):

@@ -5,7 +5,7 @@
 # x_<arch>_<clip>, x_<arch>_<from>_to_<to>) and trained and evaluated by the normal train/evaluate
 # rules; `evaluate_at` tests a trained run on another clip spec; the experiment rules only aggregate
 # (`vidrec experiment <name>` -> results/<dataset>/experiments/<name>/). They are not inputs of the
-# comparison report unless experiments.in_report is true (rules/report.smk, experiment_report_files).
+# comparison report unless experiments.in_report is true (vidrec/report/load.py, input_files).
 from vidrec import experiment_runs as XSPEC
 
 XP_NAMES = XSPEC.configured(config)

@@ -110,7 +110,8 @@ class Predictor:
     def warm_up(self, batch: int) -> None:
         """One forward at the batch size (oneDNN/cuDNN pick their kernels on the first call)."""
         with self.rt.autocast():
-            self.model(torch.zeros(batch, *self.clip_shape, device=self.device))
+            self.model(torch.zeros(batch, *self.clip_shape, device=self.device).contiguous(
+                memory_format=self.rt.memory_format))  # the layout real batches have
         self.rt.synchronize()
 
     # ------------------------------------------------------------------------- the pipeline

@@ -54,27 +54,31 @@ class ClipDataset(Dataset):
 
     index: the split's index.csv (video_id, shard, row, n_clips, label, subset).
     clips: "centre" -> the centre clip of each video (the thesis's protocol);
-           "all" -> every stored clip (Tran et al.'s training and video-level evaluation).
+           "all" -> every stored clip (video-level evaluation);
+           "random" -> one stored clip per video, drawn afresh each epoch (Tran et al.'s temporal
+           jitter): the draw of epoch e is a function of (seed, e) alone, so it is reproducible,
+           the same on every DDP rank, and `set_epoch` reaches DataLoader workers that already run
+           (the epoch lives in shared memory; persistent workers hold a copy of everything else).
     raw=True returns uint8 so normalisation can run on the training device (4x less to copy).
     """
 
     def __init__(self, index: pd.DataFrame | str | Path, subset: str | None = None, clips: str = "centre",
                  raw: bool = False, mean: Sequence[float] = (0.43, 0.40, 0.37),
-                 std: Sequence[float] = (0.23, 0.22, 0.22)):
+                 std: Sequence[float] = (0.23, 0.22, 0.22), seed: int = 0):
         df = pd.read_csv(index) if isinstance(index, (str, Path)) else index
         if subset is not None:
             df = df[df["subset"] == subset]
-        if clips == "centre":
-            rows = df["row"] + df["n_clips"] // 2
-            items = pd.DataFrame({"shard": df["shard"], "row": rows, "label": df["label"],
-                                  "video_id": df["video_id"], "clip_index": df["n_clips"] // 2})
+        if clips in ("centre", "random"):  # random: clip_index is the draw's offset, filled per epoch
+            first = df["n_clips"] // 2 if clips == "centre" else 0
+            items = pd.DataFrame({"shard": df["shard"], "row": df["row"] + first, "label": df["label"],
+                                  "video_id": df["video_id"], "clip_index": first, "n_clips": df["n_clips"]})
         elif clips == "all":
             rep = df.loc[df.index.repeat(df["n_clips"])].copy()
             rep["clip_index"] = rep.groupby("video_id").cumcount()
             rep["row"] = rep["row"] + rep["clip_index"]
             items = rep[["shard", "row", "label", "video_id", "clip_index"]]
         else:
-            raise ValueError(f"clips must be 'centre' or 'all', not {clips!r}")
+            raise ValueError(f"clips must be 'centre', 'all' or 'random', not {clips!r}")
         items = items.reset_index(drop=True)
         self.shards = sorted(items["shard"].unique())
         shard_id = {s: i for i, s in enumerate(self.shards)}
@@ -83,12 +87,34 @@ class ClipDataset(Dataset):
         self.labels = items["label"].to_numpy(np.int64)
         self.video_ids = items["video_id"].to_numpy(np.int64)
         self.clip_index = items["clip_index"].to_numpy(np.int64)
+        self.random = clips == "random"
+        self.n_clips = items["n_clips"].to_numpy(np.int64) if self.random else None
+        # (seed, epoch) of the current draw, shared with worker processes; _drawn caches its result
+        self._draw_key = torch.tensor([int(seed), 0], dtype=torch.int64).share_memory_()
+        self._drawn: tuple[tuple[int, int], np.ndarray] | None = None
         self.raw, self.mean, self.std = raw, tuple(mean), tuple(std)
         self._files: dict[int, h5py.File] = {}
         self._pid = -1
 
     def __len__(self) -> int:
         return len(self.row)
+
+    def set_epoch(self, epoch: int, seed: int | None = None) -> None:
+        """Draw the clips of `epoch` (clips="random"; a no-op otherwise). Call it next to the
+        sampler's set_epoch, before iterating the loader."""
+        if seed is not None:
+            self._draw_key[0] = int(seed)
+        self._draw_key[1] = int(epoch)
+
+    def drawn_clips(self) -> np.ndarray:
+        """Clip index (within its video) of every item for the current epoch."""
+        if not self.random:
+            return self.clip_index
+        key = (int(self._draw_key[0]), int(self._draw_key[1]))
+        if self._drawn is None or self._drawn[0] != key:
+            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
+            self._drawn = key, rng.integers(0, self.n_clips)
+        return self._drawn[1]
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -106,11 +132,12 @@ class ClipDataset(Dataset):
         """uint8 (N, T, H, W, C) for these items: per shard, runs of consecutive rows as slice reads."""
         indices = np.asarray(indices, np.int64)
         first = self._file(int(self.shard_of[indices[0]]))
+        offset = self.drawn_clips()[indices] if self.random else np.zeros(len(indices), np.int64)
         out = np.empty((len(indices), *first.shape[1:]), np.uint8)
         for shard in np.unique(self.shard_of[indices]):
             pos = np.flatnonzero(self.shard_of[indices] == shard)
             clips = self._file(int(shard))
-            rows, inverse = np.unique(self.row[indices[pos]], return_inverse=True)
+            rows, inverse = np.unique(self.row[indices[pos]] + offset[pos], return_inverse=True)
             block = np.empty((len(rows), *clips.shape[1:]), np.uint8)
             for run in np.split(np.arange(len(rows)), np.flatnonzero(np.diff(rows) != 1) + 1):
                 a, b = int(run[0]), int(run[-1]) + 1
@@ -126,7 +153,7 @@ class ClipDataset(Dataset):
         idx = np.asarray(indices, np.int64)
         return {"clips": self._to_tensor(self.read(idx)), "labels": torch.from_numpy(self.labels[idx]),
                 "video_ids": torch.from_numpy(self.video_ids[idx]),
-                "clip_index": torch.from_numpy(self.clip_index[idx])}
+                "clip_index": torch.from_numpy(self.drawn_clips()[idx])}
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         batch = self.__getitems__([i])

@@ -102,7 +102,7 @@ def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path
     tasks = [(int(r.video_id), str(Path(videos_dir) / r.path), spec, threads) for r in videos.itertuples()]
     labels = dict(zip(videos.video_id, videos.label))
     names = dict(zip(videos.video_id, videos.path))
-    K, T, S = spec.clips_per_video, spec.frames, spec.size
+    K, T, H, W = spec.clips_per_video, spec.frames, spec.height, spec.width
     skipped, repairs_log, backends = [], [], {"opencv": 0, "ffmpeg": 0}
     digest = hashlib.sha256()
     start = time.perf_counter()
@@ -114,7 +114,7 @@ def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path
     with atomic_path(out_path) as tmp:
         with h5py.File(tmp, "w") as f:
             n_max = len(tasks) * K
-            clips = f.create_dataset("clips", (n_max, T, S, S, 3), np.uint8, chunks=(1, T, S, S, 3))
+            clips = f.create_dataset("clips", (n_max, T, H, W, 3), np.uint8, chunks=(1, T, H, W, 3))
             frame_idx = f.create_dataset("frame_indices", (n_max, T), np.int32)
             rows = {"labels": [], "video_ids": [], "clip_index": [], "repairs": []}
             n = 0

@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -52,16 +53,44 @@ def ffmpeg_exe() -> str:
 # ----------------------------------------------------------------------------- sampling
 @dataclass(frozen=True)
 class ClipSpec:
+    """How a video becomes stored clips.
+
+    crop: side of the centre square cut from each frame before resizing; None keeps the whole frame
+      (Tran et al. resize the whole 320x240 frame to 128x171).
+    size: an int (size x size) or (height, width). Kept as given, so the shard identity of square
+      specs (the hash of these fields) is what it was before non-square sizes existed.
+    """
+
     frames: int = 16
-    crop: int = 192
-    size: int = 160
+    crop: int | None = 192
+    size: int | tuple[int, int] = 160
     sampling: str = "uniform"
     clips_per_video: int = 1
     stride: int = 1
 
     @classmethod
     def from_config(cls, spec: dict) -> "ClipSpec":
-        return cls(**{k: spec[k] for k in cls.__dataclass_fields__ if k in spec})
+        kwargs = {k: spec[k] for k in cls.__dataclass_fields__ if k in spec}
+        if isinstance(kwargs.get("size"), (list, tuple)):
+            kwargs["size"] = tuple(int(v) for v in kwargs["size"])
+        return cls(**kwargs)
+
+    @property
+    def height(self) -> int:
+        return clip_hw(self.size)[0]
+
+    @property
+    def width(self) -> int:
+        return clip_hw(self.size)[1]
+
+    @property
+    def bytes_per_video(self) -> int:
+        """Stored uint8 RGB bytes of one video: K x T x H x W x 3 (shards are uncompressed)."""
+        return self.clips_per_video * self.frames * self.height * self.width * 3
+
+    def text(self) -> str:
+        """'16x128x171 consecutive' (frames x height x width, sampling)."""
+        return f"{self.frames}x{self.height}x{self.width} {self.sampling}"
 
     @property
     def centre_clip(self) -> int:
@@ -96,20 +125,34 @@ def sample_indices(n_frames: int, spec: ClipSpec) -> tuple[np.ndarray, str]:
 
 
 # ----------------------------------------------------------------------------- crop / resize
-def crop_resize(frame: np.ndarray, crop: int, size: int) -> tuple[np.ndarray, str]:
-    """Centre square crop of side `crop`, resized to size x size with INTER_AREA.
+def clip_hw(size: int | Sequence[int]) -> tuple[int, int]:
+    """(height, width) of a clip spec's `size`: an int is a square, a pair is [height, width]."""
+    if isinstance(size, int):
+        return size, size
+    height, width = size
+    return int(height), int(width)
+
+
+def crop_resize(frame: np.ndarray, crop: int | None, size: int | Sequence[int]) -> tuple[np.ndarray, str]:
+    """Centre square crop of side `crop` (None: the whole frame), resized to `size` (an int for a
+    square, or (height, width)), INTER_AREA when shrinking.
 
     A frame smaller than the crop (e.g. 176x144) gets the largest centred square instead,
     recorded as the repair `crop_shrunk_to_<side>`.
     """
     h, w = frame.shape[:2]
-    side = min(crop, h, w)
-    repair = "" if side == crop else f"crop_shrunk_to_{side}"
-    y, x = (h - side) // 2, (w - side) // 2
-    out = frame[y:y + side, x:x + side]
-    if side != size:
-        interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-        out = cv2.resize(out, (size, size), interpolation=interp)
+    out_h, out_w = clip_hw(size)
+    if crop is None:
+        out, repair = frame, ""
+    else:
+        side = min(crop, h, w)
+        repair = "" if side == crop else f"crop_shrunk_to_{side}"
+        y, x = (h - side) // 2, (w - side) // 2
+        out = frame[y:y + side, x:x + side]
+    in_h, in_w = out.shape[:2]
+    if (in_h, in_w) != (out_h, out_w):
+        interp = cv2.INTER_AREA if in_h >= out_h and in_w >= out_w else cv2.INTER_LINEAR
+        out = cv2.resize(out, (out_w, out_h), interpolation=interp)
     return np.ascontiguousarray(out), repair
 
 
@@ -185,7 +228,7 @@ def _explain_unreadable(path: Path) -> VideoError:
 # ----------------------------------------------------------------------------- decoding
 @dataclass
 class DecodedVideo:
-    clips: np.ndarray            # (K, T, size, size, 3) uint8 RGB
+    clips: np.ndarray            # (K, T, height, width, 3) uint8 RGB
     frame_indices: np.ndarray    # (K, T) int
     n_frames: int
     repairs: list[str] = field(default_factory=list)  # per clip, "" or ";"-joined repairs
@@ -305,7 +348,7 @@ def decode_clips(path: str | Path, spec: ClipSpec, threads: int = 1) -> DecodedV
         raise VideoError(path, f"frames {missing[:5]} of {n} could not be decoded",
                          "The file is damaged; re-download it or set decode.on_bad_video: skip")
     K, T = idx.shape
-    out = np.empty((K, T, spec.size, spec.size, 3), np.uint8)
+    out = np.empty((K, T, spec.height, spec.width, 3), np.uint8)
     crop_repairs: set[str] = set()
     converted: dict[int, np.ndarray] = {}
     for i in np.unique(idx):

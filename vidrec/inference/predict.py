@@ -299,5 +299,5 @@ def measure_end_to_end(model_path: str | Path, videos: Iterable[str | Path], *, 
         "end_to_end_videos": len(videos), "end_to_end_unreadable": len(run.errors),
         "end_to_end_clips_per_video": clips, "end_to_end_batch": batch, "end_to_end_workers": workers,
         "end_to_end_seconds": run.seconds, "end_to_end_device": run.device, "end_to_end_threads": run.threads,
-        "end_to_end_clip": f"{spec.frames}x{spec.size}x{spec.size} {spec.sampling}",
+        "end_to_end_clip": spec.text(),
     }

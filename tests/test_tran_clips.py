@@ -1,0 +1,125 @@
+"""Tran et al.'s clips (issue 17, part 1): whole frames resized to a non-square size, K stored clips per
+video, one drawn per video per epoch (temporal jitter) with a random crop in training, the centre crop
+and the mean over every clip in testing."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from conftest import index_video
+from vidrec.data.dataset import ClipDataset, augment_clips, collate_batch
+from vidrec.data.shards import check_shard, shard_config_hash, write_shard
+from vidrec.data.video import ClipSpec, crop_resize, decode_clips
+
+TRAN = ClipSpec(frames=16, crop=None, size=(128, 171), sampling="consecutive", clips_per_video=10)
+
+
+def test_whole_frame_resized_to_a_non_square_size():
+    frame = np.full((240, 320, 3), 200, np.uint8)
+    frame[:, :64] = 50  # a border that a centre crop of 192 would cut away
+    out, repair = crop_resize(frame, None, (128, 171))
+    assert out.shape == (128, 171, 3) and repair == ""
+    assert (out[:, :32] == 50).all() and (out[:, 36:] == 200).all()  # 64 * 171 / 320 = 34.2
+    assert crop_resize(frame, None, [128, 171])[0].shape == (128, 171, 3)
+    assert (TRAN.height, TRAN.width) == (128, 171) and TRAN.text() == "16x128x171 consecutive"
+
+
+def test_square_specs_keep_their_shard_identity():
+    """The identity of the existing (square, cropped) shards does not move with the new fields."""
+    assert shard_config_hash(ClipSpec(frames=16, crop=192, size=64, sampling="uniform", clips_per_video=3)) \
+        == shard_config_hash(ClipSpec.from_config({"frames": 16, "crop": 192, "size": 64, "sampling": "uniform",
+                                                   "clips_per_video": 3}))
+    assert ClipSpec.from_config({"frames": 16, "crop": None, "size": [128, 171], "sampling": "consecutive"}) \
+        == ClipSpec(16, None, (128, 171), "consecutive")
+    assert TRAN.bytes_per_video == 10 * 16 * 128 * 171 * 3
+
+
+def test_tran_shard_stores_k_consecutive_whole_frame_clips(tmp_path):
+    spec = ClipSpec(frames=4, crop=None, size=(24, 32), sampling="consecutive", clips_per_video=3)
+    index_video(tmp_path / "v" / "a.avi", 20)
+    videos = pd.DataFrame({"video_id": [0], "path": ["a.avi"], "label": [1]})
+    write_shard(videos, tmp_path / "v", spec, tmp_path / "g01.h5")
+    assert check_shard(tmp_path / "g01.h5", spec)["n_clips"] == 3
+    decoded = decode_clips(tmp_path / "v" / "a.avi", spec)
+    with h5py.File(tmp_path / "g01.h5", "r") as f:
+        assert f["clips"].shape == (3, 4, 24, 32, 3) and (f["clips"][()] == decoded.clips).all()
+        starts = f["frame_indices"][:, 0].tolist()
+    assert starts == [0, 8, 16] and (np.diff(decoded.frame_indices, axis=1) == 1).all()
+
+
+def _index(tmp_path, n_clips: list[int]) -> pd.DataFrame:
+    """A shard whose clip k of video v is filled with 10 v + k (no decoding needed)."""
+    rows, clips, start = [], [], 0
+    for v, k in enumerate(n_clips):
+        rows.append({"video_id": v, "shard": str(tmp_path / "g.h5"), "row": start, "n_clips": k, "label": v % 3,
+                     "subset": "train"})
+        clips += [np.full((2, 4, 6, 3), 10 * v + c, np.uint8) for c in range(k)]
+        start += k
+    with h5py.File(tmp_path / "g.h5", "w") as f:
+        f["clips"] = np.stack(clips)
+    return pd.DataFrame(rows)
+
+
+def test_random_clips_one_per_video_drawn_per_epoch_from_the_seed(tmp_path):
+    n_clips = [10, 10, 10, 10, 10, 10, 10, 3]
+    index = _index(tmp_path, n_clips)
+    ds = ClipDataset(index, "train", clips="random", raw=True, seed=0)
+    assert len(ds) == len(n_clips)
+    draws = []
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        batch = ds.__getitems__(list(range(len(ds))))
+        drawn = batch["clip_index"].numpy()
+        assert ((drawn >= 0) & (drawn < n_clips)).all()
+        # the pixels are those of the drawn clip of each video
+        assert (batch["clips"][:, 0, 0, 0, 0].numpy() == 10 * np.arange(len(n_clips)) + drawn).all()
+        draws.append(drawn)
+    assert all(not np.array_equal(draws[0], d) for d in draws[1:]), "each epoch draws afresh"
+    again = ClipDataset(index, "train", clips="random", raw=True, seed=0)
+    again.set_epoch(2)
+    assert np.array_equal(again.drawn_clips(), draws[2]), "reproducible from (seed, epoch)"
+    other = ClipDataset(index, "train", clips="random", raw=True)
+    other.set_epoch(2, seed=1)
+    assert not np.array_equal(other.drawn_clips(), draws[2]), "another seed draws other clips"
+    assert ClipDataset(index, "train", clips="centre").clip_index.tolist() == [k // 2 for k in n_clips]
+
+
+def test_random_clips_follow_set_epoch_in_persistent_workers(tmp_path):
+    """A persistent DataLoader worker holds its own copy of the dataset: the epoch must still reach it."""
+    ds = ClipDataset(_index(tmp_path, [10] * 6), "train", clips="random", raw=True, seed=3)
+    loader = DataLoader(ds, batch_size=6, collate_fn=collate_batch, num_workers=1, persistent_workers=True)
+    for epoch in (0, 1, 5):
+        ds.set_epoch(epoch)
+        (batch,) = list(loader)
+        assert np.array_equal(batch["clip_index"].numpy(), ds.drawn_clips()), epoch
+
+
+def test_tran_crop_random_in_training_centre_in_test():
+    h, w = 128, 171
+    pos = (torch.arange(h)[:, None] * 1000 + torch.arange(w)[None, :]).float()
+    x = pos.expand(3, 2, 3, h, w).clone()  # (N, C, T, H, W): each pixel holds its own position
+    centre = augment_clips(x, crop=112, hflip=False, train=False)
+    assert centre.shape == (3, 2, 3, 112, 112)
+    assert torch.equal(centre, x[..., 8:120, 29:141])  # (128 - 112) // 2, (171 - 112) // 2
+    torch.manual_seed(0)
+    first = augment_clips(x, crop=112, hflip=False, train=True)
+    torch.manual_seed(0)
+    assert torch.equal(first, augment_clips(x, crop=112, hflip=False, train=True)), "drawn from torch's RNG"
+    corners = set()
+    for i in range(3):
+        y0, x0 = divmod(int(first[i, 0, 0, 0, 0]), 1000)
+        assert 0 <= y0 <= h - 112 and 0 <= x0 <= w - 112
+        assert torch.equal(first[i], x[i, ..., y0:y0 + 112, x0:x0 + 112])
+        corners.add((y0, x0))
+    assert len(corners) > 1, "each clip gets its own crop"
+
+
+@pytest.mark.parametrize("clips", ["centre", "all", "random"])
+def test_clip_modes_read_every_item(tmp_path, clips):
+    ds = ClipDataset(_index(tmp_path, [2, 3]), "train", clips=clips, raw=True)
+    batch = ds.__getitems__(list(range(len(ds))))
+    assert batch["clips"].shape[1:] == (3, 2, 4, 6) and len(batch["labels"]) == {"centre": 2, "all": 5, "random": 2}[clips]

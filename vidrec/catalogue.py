@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-__all__ = ["CARDS", "MODEL_NAMES", "THESIS_PAIR", "Card", "Family", "Published", "card", "published_text"]
+__all__ = ["CARDS", "MODEL_NAMES", "THESIS_PAIR", "TORCHVISION_SCHEME", "Card", "Family", "Published", "card",
+           "published_text", "torchvision_weights_problem"]
 
 _QIU = "Qiu, Yao, Mei, ICCV 2017 (arXiv 1711.10305)"
 _THESIS = "Park, ConvLSTM-C2D thesis, Chung-Ang Univ. 2020"
@@ -59,6 +60,9 @@ class Card:
         peepholes have the plane size); other factories never see them.
     table_rank: position in Tran et al.'s architecture comparison (CVPR 2018, Table 2), the order of
         the architecture sweep; None for networks outside that table.
+    torchvision_weights: the torchvision weights enum whose members initialise it (`init_from:
+        torchvision:<enum>.<member>`, vidrec/models/pretrained.py): set where the module names and
+        shapes equal torchvision's at base_width 64 (tests/test_models.py, test_equals_torchvision).
     """
 
     name: str
@@ -67,6 +71,7 @@ class Card:
     clip_args: tuple[str, ...] = ()
     table_rank: int | None = None
     published: Published | None = None
+    torchvision_weights: str | None = None
 
     @property
     def paper(self) -> str:
@@ -110,12 +115,12 @@ _CARDS = (
     Card("fr2d_18", FR2D, "f-R2D-18", table_rank=1, published=Published(_TRAN_RULE, params=11.4e6)),
     Card("fr2d_34", FR2D, "f-R2D-34", table_rank=1),
     Card("r3d_18", R3D, "R3D-18", table_rank=2, published=Published(
-        _TV, params=33_371_472, accuracy="Kinetics-400 acc@1 63.20%")),
+        _TV, params=33_371_472, accuracy="Kinetics-400 acc@1 63.20%"), torchvision_weights="R3D_18_Weights"),
     Card("r3d_34", R3D, "R3D-34", table_rank=2),
     Card("mc2_18", MC, "MC2-18", table_rank=3),
     Card("mc2_34", MC, "MC2-34", table_rank=3),
     Card("mc3_18", MC, "MC3-18", table_rank=4, published=Published(
-        _TV, params=11_695_440, accuracy="Kinetics-400 acc@1 63.96%")),
+        _TV, params=11_695_440, accuracy="Kinetics-400 acc@1 63.96%"), torchvision_weights="MC3_18_Weights"),
     Card("mc3_34", MC, "MC3-34", table_rank=4),
     Card("mc4_18", MC, "MC4-18", table_rank=5),
     Card("mc4_34", MC, "MC4-34", table_rank=5),
@@ -133,7 +138,7 @@ _CARDS = (
     Card("r2plus1d_34", R2PLUS1D, "R(2+1)D-34", table_rank=11),
     # torchvision's R(2+1)D-18 (mid-planes once per block): not the network of the paper's table
     Card("r2plus1d_18_tv", R2PLUS1D, "R(2+1)D-18 (torchvision)", published=Published(
-        _TV, params=31_505_325, accuracy="Kinetics-400 acc@1 67.46%")),
+        _TV, params=31_505_325, accuracy="Kinetics-400 acc@1 67.46%"), torchvision_weights="R2Plus1D_18_Weights"),
 )
 
 CARDS: Mapping[str, Card] = MappingProxyType({c.name: c for c in _CARDS})
@@ -154,3 +159,21 @@ def published_text(name: str) -> str:
     """One-line rendering of the published figures of `name` ('' when no source states any)."""
     published = card(name).published
     return published.text() if published else ""
+
+
+TORCHVISION_SCHEME = "torchvision:"
+"""`init_from` values starting with this name torchvision's published weights, e.g.
+torchvision:R2Plus1D_18_Weights.KINETICS400_V1."""
+
+
+def torchvision_weights_problem(arch: str, name: str) -> str | None:
+    """Why `arch` cannot start from torchvision's weights `name` (<enum>.<member>), or None if it can."""
+    enum, dot, member = name.partition(".")
+    if not (dot and enum and member):
+        return f"'{name}' is not <WeightsEnum>.<member> (e.g. R2Plus1D_18_Weights.KINETICS400_V1)"
+    accepted = card(arch).torchvision_weights
+    if accepted == enum:
+        return None
+    takers = sorted(c.name for c in _CARDS if c.torchvision_weights == enum)
+    fits = f"; {enum} fits {', '.join(takers)}" if takers else f"; no registered model takes {enum}"
+    return (f"{arch} has no torchvision counterpart" if accepted is None else f"{arch} takes {accepted}") + fits

@@ -21,6 +21,7 @@ from torch import nn
 from vidrec.data.dataset import augment_clips, normalize_clips
 from vidrec.errors import VidrecError
 from vidrec.io import torch_save
+from vidrec.models.pretrained import PretrainedError, load_weights, weights_name
 from vidrec.models.registry import create_model
 
 # What rebuilding a network needs; the rest (class names, clip settings, preprocessing, run) describes it.
@@ -86,14 +87,25 @@ def build_model_from_file(path: str | Path) -> tuple[nn.Module, dict]:
     return build_model(blob), blob
 
 
-def init_from(model: nn.Module, path: str | Path) -> list[str]:
-    """Copy every matching tensor from another run's model.pt (the classifier may differ);
-    returns the names left as initialised."""
-    blob = load_model_file(path)
+def init_from(model: nn.Module, source: str | Path) -> list[str]:
+    """Copy every matching tensor from another run's model.pt, or from torchvision's published weights
+    (`torchvision:<Weights>.<member>`, vidrec/models/pretrained.py); returns the names left as
+    initialised. The classifier may differ: it keeps its fresh initialisation for the new classes.
+    Named weights must fit everything else (a mismatch would silently train from scratch)."""
+    name = weights_name(source)
+    state = load_weights(name) if name else load_model_file(source)["state_dict"]
     own = model.state_dict()
-    take = {k: v for k, v in blob["state_dict"].items() if k in own and own[k].shape == v.shape}
+    take = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    fresh = sorted(set(own) - set(take))
+    body = [k for k in fresh if not k.startswith("fc.")]
+    if name and body:
+        k = body[0]
+        theirs = tuple(state[k].shape) if k in state else "absent"
+        raise PretrainedError(f"init_from '{source}': {len(body)} tensors of this network do not fit the weights "
+                              f"(first: {k}, ours {tuple(own[k].shape)}, theirs {theirs}); named weights fit the "
+                              "architecture whose catalogue entry names them, at base_width 64")
     model.load_state_dict(take, strict=False)
-    return sorted(set(own) - set(take))
+    return fresh
 
 
 @dataclass(frozen=True)

@@ -78,12 +78,14 @@ def test_loader_benchmark_records(tmp_path):
 def test_models_benchmark_records(tmp_path):
     _bench("benchmarks/models.py", "--quick", "--threads", "1", "--batch", "2", "--models",
            "p3d63,convlstm_c2d63,p3d199", "--clip", "4", "32", "32", "--tv-clip", "4", "32", "32",
-           "--out", str(tmp_path / "x.json"))
+           "--plain-batches", "2", "--plain-reps", "1", "--out", str(tmp_path / "x.json"))
     data = _recorded(tmp_path / "x.json", "models", {"convlstm_p3d199_forward", "convlstm_p3d199_train",
-                                                     "recurrence_fwd_c64", "ours_tv_r3d_18"}, {"models"})
+                                                     "recurrence_fwd_c64", "ours_tv_r3d_18",
+                                                     "plain_over_ours_train_c64_b2"}, {"models", "convlstm_plain"})
     assert [r["model"] for r in data["tables"]["models"]["rows"]] == ["p3d63", "convlstm_c2d63", "p3d199"]
     targets = {f["name"]: f["target"] for f in data["figures"] if "target" in f}
     assert targets["convlstm_p3d199_forward"] == "<= 1.2" and targets["ours_tv_mc3_18"] == "<= 1.05"
+    assert targets["plain_over_ours_fwd_c256_b2"] == ">= 1.3"
 
 
 def test_decode_benchmark_records(tmp_path):

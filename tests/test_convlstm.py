@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from conftest import REPO
 from vidrec.models.convlstm import ConvLSTM, ConvLSTMCell
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from models import PlainConvLSTM  # noqa: E402  (the benchmark's plain per-step reference)
 
 torch.set_num_threads(1)
 
@@ -124,6 +130,31 @@ def test_autocast_bf16_training_and_inference(peephole):
     for g, r in zip(grads, ref_grads):
         assert g.dtype == torch.float32
         assert ((g - r).norm() / r.norm()).item() < 3e-2
+
+
+@pytest.mark.parametrize("peephole", [False, True])
+def test_equals_the_plain_per_step_form_of_the_benchmark(peephole):
+    """benchmarks/models.py measures the layer against PlainConvLSTM (public code's cat + one conv per
+    step) on the same weights: both must compute the same function, outputs and every gradient."""
+    layer = make(peephole)
+    plain = PlainConvLSTM(layer)
+    x = torch.randn(2, 3, 5, 5, 6, dtype=torch.float64, requires_grad=True)
+    y, y_plain = layer(x), plain(x)
+    torch.testing.assert_close(y, y_plain, rtol=1e-10, atol=1e-10)
+    g = torch.randn_like(y)
+    (y * g).sum().backward()
+    dx = x.grad.clone()
+    x.grad = None
+    (y_plain * g).sum().backward()
+    torch.testing.assert_close(dx, x.grad, rtol=1e-10, atol=1e-10)
+    cell = layer.cell
+    torch.testing.assert_close(torch.cat([cell.conv_x.weight.grad, cell.conv_h.weight.grad], 1), plain.weight.grad)
+    torch.testing.assert_close(cell.conv_x.bias.grad, plain.bias.grad)
+    if peephole:
+        torch.testing.assert_close(cell.peephole_weight.grad, plain.peephole.grad)
+    with torch.no_grad():  # the inference path too, channels-last input as the network gives it
+        y_cl = layer(x.detach().contiguous(memory_format=torch.channels_last_3d))
+    torch.testing.assert_close(y_cl, y_plain.detach(), rtol=1e-10, atol=1e-10)
 
 
 def test_cell_step_equals_first_steps_of_layer():

@@ -65,3 +65,36 @@ def test_the_catalogue_names_which_weights_each_model_takes():
     assert takers == {"r3d_18": "R3D_18_Weights", "mc3_18": "MC3_18_Weights", "r2plus1d_18_tv": "R2Plus1D_18_Weights"}
     assert torchvision_weights_problem("r2plus1d_18_tv", "R2Plus1D_18_Weights.KINETICS400_V1") is None
     assert "fits r2plus1d_18_tv" in torchvision_weights_problem("r2plus1d_18", "R2Plus1D_18_Weights.KINETICS400_V1")
+
+
+def _ucf101_with_the_finetuning_entry() -> dict:
+    """config.yaml with its commented-out Kinetics-400 fine-tuning entry switched on."""
+    import yaml
+
+    from conftest import REPO
+
+    lines = (REPO / "config.yaml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("# r2plus1d_18_k400:"))
+    end = next(i for i in range(start, len(lines)) if not lines[i].lstrip().startswith("#"))
+    lines[start:end] = [line.replace("# ", "", 1) for line in lines[start:end]]
+    cfg = yaml.safe_load("\n".join(lines))
+    cfg["dataset"] = "ucf101"
+    return cfg
+
+
+def test_the_finetuning_entry_is_ready_and_wrong_weights_are_refused():
+    from vidrec.config import validate_config
+    from vidrec.errors import ConfigError
+
+    cfg = validate_config(_ucf101_with_the_finetuning_entry())
+    run = cfg["datasets"]["ucf101"]["models"]["r2plus1d_18_k400"]
+    assert run["arch"] == "r2plus1d_18_tv" and run["init_from"] == "torchvision:R2Plus1D_18_Weights.KINETICS400_V1"
+    cfg = _ucf101_with_the_finetuning_entry()
+    cfg["datasets"]["ucf101"]["models"]["r2plus1d_18_k400"]["arch"] = "r2plus1d_18"
+    with pytest.raises(ConfigError, match=r"r2plus1d_18_k400.init_from': r2plus1d_18 has no torchvision counterpart; "
+                                          r"R2Plus1D_18_Weights fits r2plus1d_18_tv"):
+        validate_config(cfg)
+    cfg = _ucf101_with_the_finetuning_entry()
+    cfg["datasets"]["ucf101"]["models"]["r2plus1d_18_k400"]["args"] = {"base_width": 32}
+    with pytest.raises(ConfigError, match="base_width 64, the run sets 32"):
+        validate_config(cfg)

@@ -123,3 +123,43 @@ def test_clip_modes_read_every_item(tmp_path, clips):
     ds = ClipDataset(_index(tmp_path, [2, 3]), "train", clips=clips, raw=True)
     batch = ds.__getitems__(list(range(len(ds))))
     assert batch["clips"].shape[1:] == (3, 2, 4, 6) and len(batch["labels"]) == {"centre": 2, "all": 5, "random": 2}[clips]
+
+
+# ----------------------------------------------------------------------------- configuration
+def _config(**overrides):
+    import yaml
+
+    from conftest import REPO
+    from vidrec.config import validate_config
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    for key, value in overrides.items():
+        node = cfg
+        *path, last = key.split(".")
+        for k in path:
+            node = node[k]
+        node[last] = value
+    return validate_config(cfg)
+
+
+def test_the_tran_protocol_and_clip_spec_as_configured():
+    from vidrec.config import model_input_shape
+
+    cfg = _config()
+    tran, clip = cfg["protocols"]["tran"], cfg["clips"]["tran16"]
+    assert tran["train_clips"] == "random" and tran["augment"] == {"crop": 112, "hflip": True}
+    assert ClipSpec.from_config(clip) == ClipSpec(16, None, (128, 171), "consecutive", 10, 1)
+    assert model_input_shape(clip, tran["augment"]) == (3, 16, 112, 112)
+    assert model_input_shape(clip, {"crop": None}) == (3, 16, 128, 171)
+    assert cfg["datasets"]["ucf101"]["models"]["r2plus1d_18"]["clip"] == "tran16"
+    assert cfg["datasets"]["demo"]["hflip_safe"] is False and cfg["datasets"]["ucf101"]["hflip_safe"] is True
+
+
+def test_a_crop_larger_than_a_runs_clip_names_the_run():
+    from vidrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"datasets.ucf101.models.r2plus1d_18': protocol 'tran' crops 130x130 .*"
+                                          r"'tran16' stores 128x171"):
+        _config(**{"protocols.tran.augment": {"crop": 130, "hflip": True}})
+    with pytest.raises(ConfigError, match=r"config key 'clips.tran16.size'"):
+        _config(**{"clips.tran16.size": [128, 171, 3]})

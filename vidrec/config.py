@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from vidrec.catalogue import MODEL_NAMES
+from vidrec.catalogue import MODEL_NAMES, TORCHVISION_SCHEME, torchvision_weights_problem
 from vidrec.errors import ConfigError
 from vidrec.merge import deep_merge
 
@@ -94,7 +94,9 @@ def check_references(cfg: dict) -> None:
             if spec.get("clip") and spec["clip"] not in cfg["clips"]:
                 problems.append(f"config key '{key}.clip': unknown clip spec '{spec['clip']}'")
             init = spec.get("init_from")
-            if init and (init == run or init not in ds["models"]):
+            if init and init.startswith(TORCHVISION_SCHEME):
+                problems += _named_weights_problems(f"config key '{key}.init_from'", init, spec)
+            elif init and (init == run or init not in ds["models"]):
                 problems.append(f"config key '{key}.init_from': '{init}' is not another run under "
                                 f"'datasets.{dname}.models' (known: {sorted(set(ds['models']) - {run})})")
         for pname in ds.get("protocol_overrides", {}):
@@ -107,25 +109,60 @@ def check_references(cfg: dict) -> None:
         used |= {c for c in _experiment_clips(cfg)}
         for cname in sorted(used & set(cfg["clips"])):
             crop = cfg["clips"][cname]["crop"]
-            if crop > min(width, height):
+            if crop is not None and crop > min(width, height):
                 problems.append(f"config key 'clips.{cname}.crop': {crop} is larger than the {width}x{height} "
                                 f"frames of dataset '{dname}'; use a crop <= {min(width, height)}")
         if synth:
             if synth["min_seconds"] > synth["max_seconds"]:
                 problems.append(f"config key 'datasets.{dname}.synthetic.min_seconds' exceeds max_seconds")
+        problems += _crop_problems(cfg, ds, ds["models"], f"config key 'datasets.{dname}.models.{{run}}'")
     if cfg.get("experiments"):
+        from vidrec.experiment_runs import ExperimentError, experiment_runs
         from vidrec.experiment_runs import check as check_experiments
 
         problems += check_experiments(cfg, cfg["clips"], cfg["protocols"], known)
-    for pname, proto in cfg["protocols"].items():
-        crop = proto.get("augment", {}).get("crop")
-        if crop:
-            for cname, clip in cfg["clips"].items():
-                if crop > clip["size"]:
-                    problems.append(f"config key 'protocols.{pname}.augment.crop': {crop} exceeds "
-                                    f"clip size {clip['size']} of clip spec '{cname}'")
+        if cfg["dataset"] in cfg["datasets"]:
+            try:
+                problems += _crop_problems(cfg, cfg["datasets"][cfg["dataset"]], experiment_runs(cfg),
+                                           "config key 'experiments' (run {run})")
+            except ExperimentError:
+                pass  # reported by check_experiments
+    init = cfg["train"].get("init_from")
+    if init and init.startswith(TORCHVISION_SCHEME) and cfg["dataset"] in cfg["datasets"]:
+        for run, spec in cfg["datasets"][cfg["dataset"]]["models"].items():
+            problems += _named_weights_problems(f"config key 'train.init_from' (run {run})", init, spec)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _crop_problems(cfg: dict, ds: dict, runs: dict, where: str) -> list[str]:
+    """A run whose protocol crops (augment.crop, after the dataset's and its own overrides) more than its
+    clip spec stores."""
+    problems = []
+    for run, spec in runs.items():
+        cname = spec.get("clip") or ds["clip"]
+        if spec.get("protocol") not in cfg["protocols"] or cname not in cfg["clips"]:
+            continue  # reported as unknown names
+        augment = dict(cfg["protocols"][spec["protocol"]].get("augment") or {})
+        for over in (ds.get("protocol_overrides", {}).get(spec["protocol"]), spec.get("protocol_overrides")):
+            augment.update((over or {}).get("augment") or {})
+        crop, size = augment.get("crop"), cfg["clips"][cname]["size"]
+        height, width = (size, size) if isinstance(size, int) else size
+        if crop and crop > min(height, width):
+            problems.append(f"{where.format(run=run)}: protocol '{spec['protocol']}' crops {crop}x{crop} (augment.crop) "
+                            f"but clip spec '{cname}' stores {height}x{width}; lower the crop in the run's "
+                            "protocol_overrides ({augment: {crop: ...}}) or use a larger clip spec")
+    return problems
+
+
+def _named_weights_problems(where: str, init: str, spec: dict) -> list[str]:
+    """Published weights (torchvision:<Weights>.<member>) fit one architecture, at base_width 64."""
+    problem = torchvision_weights_problem(spec["arch"], init[len(TORCHVISION_SCHEME):]) if spec["arch"] in MODEL_NAMES \
+        else None
+    width = (spec.get("args") or {}).get("base_width", 64)
+    if problem is None and width != 64:
+        problem = f"the weights have base_width 64, the run sets {width}"
+    return [f"{where}: {problem}"] if problem else []
 
 
 def _experiment_clips(cfg: dict) -> set[str]:
@@ -236,8 +273,9 @@ def _experiment_run(cfg: dict, model: str) -> dict | None:
 
 def model_input_shape(clip: dict, augment: dict | None = None) -> tuple[int, int, int, int]:
     """(C, T, H, W) the network sees: the stored clip, or its crop when the protocol crops."""
-    size = (augment or {}).get("crop") or clip["size"]
-    return (3, clip["frames"], size, size)
+    crop, size = (augment or {}).get("crop"), clip["size"]
+    height, width = (crop, crop) if crop else (size, size) if isinstance(size, int) else size
+    return (3, clip["frames"], int(height), int(width))
 
 
 def stable_hash(obj: Any, length: int = 12) -> str:

@@ -112,8 +112,10 @@ def init_from(model: nn.Module, source: str | Path) -> list[str]:
 class Preprocessing:
     """uint8 clips (N, C, T, H, W) on any device -> the network's float input.
 
-    Normalise, then crop (random with optional flips when training, centre otherwise), then the
-    memory format. One definition for training, evaluation and predict; export stores its fields.
+    Crop (random with optional flips when training, centre otherwise; batched, on the uint8 clips),
+    then normalise, written straight in the memory format. The values are those of normalising
+    first: crops commute with a per-channel affine map. One definition for training, evaluation
+    and predict; export stores its fields.
     """
 
     mean: tuple[float, ...]
@@ -134,6 +136,7 @@ class Preprocessing:
 
     def __call__(self, clips: torch.Tensor, *, train: bool = False,
                  memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
-        x = normalize_clips(clips, self.mean, self.std)
-        x = augment_clips(x, self.crop, self.hflip, train=train)
-        return x.contiguous(memory_format=memory_format)
+        x = augment_clips(clips, self.crop, self.hflip, train=train)
+        if x.dim() != 5:
+            return normalize_clips(x, self.mean, self.std).contiguous(memory_format=memory_format)
+        return normalize_clips(x, self.mean, self.std, memory_format)

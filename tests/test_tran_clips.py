@@ -163,3 +163,20 @@ def test_a_crop_larger_than_a_runs_clip_names_the_run():
         _config(**{"protocols.tran.augment": {"crop": 130, "hflip": True}})
     with pytest.raises(ConfigError, match=r"config key 'clips.tran16.size'"):
         _config(**{"clips.tran16.size": [128, 171, 3]})
+
+
+def test_the_readme_disk_table_is_the_spec_formula():
+    """README's disk cost per K: K x 16 x 128 x 171 x 3 bytes per video, times UCF101's 13,320 videos
+    (the official lists: every video is in split 1's train or test list)."""
+    import re
+
+    from conftest import REAL_LISTS, REPO
+
+    videos = sum(len(f.read_text().split()) // (2 if f.name.startswith("train") else 1)
+                 for f in (REAL_LISTS / "trainlist01.txt", REAL_LISTS / "testlist01.txt"))
+    assert videos == 13320
+    rows = re.findall(r"^\| (\d+) \| ([\d.]+) \| ([\d.]+) \|$", (REPO / "README.md").read_text(), re.M)
+    assert [int(k) for k, _, _ in rows] == [1, 5, 10, 20]
+    for k, per_video, total in rows:
+        spec = ClipSpec(16, None, (128, 171), "consecutive", int(k))
+        assert (per_video, total) == (f"{spec.bytes_per_video / 1e6:.1f}", f"{spec.bytes_per_video * videos / 1e9:.1f}")

@@ -27,6 +27,7 @@ include: "rules/common.smk"
 wildcard_constraints:
     split="[123]",
     model="[A-Za-z0-9_]+",
+    seed="[0-9]+",
     clip="[A-Za-z0-9_]+",
     group="[0-9]{2}",
 

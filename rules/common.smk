@@ -8,9 +8,10 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from vidrec.config import CONFIG_ENV, config_for_jobs, dataset_config, dataset_paths, run_config
+from vidrec.config import CONFIG_ENV, config_for_jobs, dataset_config, dataset_paths
 from vidrec.data.splits import read_groups
 from vidrec.layout import Layout
+from vidrec.runs import is_named_weights, resolve_runs, run_instances
 
 DATASET = config["dataset"]
 DS = dataset_config(config)
@@ -54,13 +55,16 @@ except WorkflowError:
 
 SPLITS = DS["splits"]
 MODELS = list(DS["models"])
+RUNS = resolve_runs(config)  # every run's settings, resolved once (vidrec/runs.py)
+# (split, run, seed) of every training job the comparison report needs
+INSTANCES = run_instances(config, RUNS)
 # Groups are known before the manifest exists: from the lists when present, else the generator's.
 GROUPS = read_groups(PATHS["lists"]) if PATHS["lists"].exists() else list(
     range(1, (DS.get("synthetic") or {}).get("groups", 25) + 1))
 
 
 def run_clip(model):
-    return run_config(config, model)["clip_name"]
+    return RUNS[model].clip_name
 
 
 def shard_paths(clip):
@@ -78,11 +82,11 @@ def parent_dir(w, output):
 
 def train_inputs(w):
     inputs = {"index": split_index(w.split, w.model), "classes": str(LAYOUT.manifest("classes"))}
-    init_run = run_config(config, w.model).get("init_from_run")
-    if init_run:  # the run's `init_from: <run>`: that run's model.pt of the same split
-        inputs["init"] = str(LAYOUT.model_file(w.split, init_run))
-    elif config["train"]["init_from"]:
-        inputs["init"] = config["train"]["init_from"]
+    run = RUNS[w.model]
+    if run.init_from_run:  # the run's `init_from: <run>`: that run's model.pt of the same split and seed
+        inputs["init"] = str(LAYOUT.model_file(w.split, run.init_from_run, w.seed))
+    elif run.init_from and not is_named_weights(run.init_from):  # a model file (named weights: the job's cache)
+        inputs["init"] = run.init_from
     return inputs
 
 

@@ -1,4 +1,4 @@
-# Evaluation stage: clip- and video-level accuracy plus efficiency, per (split, model).
+# Evaluation stage: clip- and video-level accuracy plus efficiency, per (split, model, seed).
 
 
 rule evaluate:
@@ -8,7 +8,7 @@ rule evaluate:
         index=lambda w: split_index(w.split, w.model),
         videos=end_to_end_videos,  # decoded again to time videos/s end to end
     output:
-        **{kind: str(LAYOUT.evaluation_file("{split}", "{model}", kind))
+        **{kind: str(LAYOUT.evaluation_file("{split}", "{model}", "{seed}", kind))
            for kind in ("evaluation", "predictions", "per_class", "confusion")},
     params:
         cli=CLI,
@@ -16,9 +16,9 @@ rule evaluate:
         evaluate=config["evaluate"],
         out_dir=parent_dir,
     log:
-        f"{LOGS}/evaluate/split{{split}}/{{model}}.log",
+        f"{LOGS}/evaluate/split{{split}}/{{model}}/seed{{seed}}.log",
     benchmark:
-        f"{BENCH}/evaluate/split{{split}}/{{model}}.tsv"
+        f"{BENCH}/evaluate/split{{split}}/{{model}}/seed{{seed}}.tsv"
     threads: config["train"]["threads"]
     resources:
         gpu=EVAL_GPUS,  # one device (0 on device: cpu)
@@ -31,4 +31,4 @@ rule evaluate:
 
 rule evaluations:
     input:
-        [str(LAYOUT.evaluation_file(s, m)) for s in SPLITS for m in MODELS],
+        [str(LAYOUT.evaluation_file(s, m, seed)) for s, m, seed in INSTANCES],

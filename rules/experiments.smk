@@ -18,7 +18,7 @@ rule evaluate_at:
         summary=rules.train.output.summary,
         index=str(LAYOUT.split_index("{clip}", "{split}")),
     output:
-        **{kind: str(LAYOUT.evaluation_file("{split}", "{model}", kind, at_clip="{clip}"))
+        **{kind: str(LAYOUT.evaluation_file("{split}", "{model}", "{seed}", kind, at_clip="{clip}"))
            for kind in ("evaluation", "scores", "predictions", "per_class", "confusion")},
     params:
         cli=CLI,
@@ -27,9 +27,9 @@ rule evaluate_at:
         clip=lambda w: config["clips"][w.clip],
         out_dir=parent_dir,
     log:
-        f"{LOGS}/evaluate_at/split{{split}}/{{model}}/{{clip}}.log",
+        f"{LOGS}/evaluate_at/split{{split}}/{{model}}/seed{{seed}}/{{clip}}.log",
     benchmark:
-        f"{BENCH}/evaluate_at/split{{split}}/{{model}}/{{clip}}.tsv"
+        f"{BENCH}/evaluate_at/split{{split}}/{{model}}/seed{{seed}}/{{clip}}.tsv"
     threads: config["train"]["threads"]
     resources:
         gpu=EVAL_GPUS,

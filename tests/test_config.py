@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from vidrec.config import ConfigError, load_config, run_config
+from vidrec.config import ConfigError, load_config
+from vidrec.runs import run_settings
 from vidrec.preflight import check_environment
 
 
@@ -43,12 +44,12 @@ def test_defaults_come_from_the_schema(tmp_path):
     assert cfg["datasets"]["ucf101"]["frame_size"] == [320, 240]
 
 
-def test_run_config_merges_protocol_overrides():
+def test_run_settings_merge_protocol_overrides():
     cfg = load_config(None, ["datasets.demo.protocol_overrides.thesis={epochs: 3, optimizer: {lr: 0.5}}"])
-    run = run_config(cfg, "p3d63")
-    assert run["protocol"]["optimizer"] == {"name": "RMSprop", "lr": 0.5}  # merged, not replaced
-    assert run["protocol"]["epochs"] == 3 and run["protocol"]["batch_size"] == 48
-    assert run["model_args"]["dropout"] == 0.5 and run["clip"]["frames"] == 16
+    run = run_settings(cfg, "p3d63")
+    assert run.protocol["optimizer"] == {"name": "RMSprop", "lr": 0.5}  # merged, not replaced
+    assert run.protocol["epochs"] == 3 and run.protocol["batch_size"] == 48
+    assert run.model_args["dropout"] == 0.5 and run.clip["frames"] == 16
 
 
 def test_exponent_floats_without_a_dot_are_numbers(tmp_path):

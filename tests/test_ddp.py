@@ -51,7 +51,8 @@ import json, os, sys
 from pathlib import Path
 import torch
 import torch.distributed as dist
-from vidrec.config import load_config, run_config
+from vidrec.config import load_config
+from vidrec.runs import run_settings
 from vidrec.training.trainer import Trainer
 
 spec = json.loads(Path(sys.argv[1]).read_text())
@@ -71,7 +72,8 @@ class Crash(Exception):
 report = {}
 for job in spec["jobs"]:
     cfg = load_config(spec["config"], job["set"])
-    trainer = Trainer(run_config(cfg, spec["model"]), Path(spec["index"]), classes, Path(job["out"]))
+    run = run_settings(cfg, spec["model"])
+    trainer = Trainer(run, run.seeds[0], Path(spec["index"]), classes, Path(job["out"]))
     if "crash_after_epoch" in job:  # every rank dies right after that epoch's checkpoint
         save = trainer.save_checkpoint
 
@@ -223,7 +225,7 @@ def test_train_rule_launches_torchrun_only_for_several_gpus(tmp_path):
         wd.mkdir()
         (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
         proc = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(wd), "-n", "-p",
-                               "results/mini/split1/p3d63/evaluation.json"],
+                               "results/mini/split1/p3d63/seed0/evaluation.json"],
                               capture_output=True, text=True, env=env, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
         lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "vidrec.training.distributed" in ln]

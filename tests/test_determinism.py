@@ -26,7 +26,7 @@ from vidrec.data.video import ClipSpec
 pytestmark = pytest.mark.slow
 
 RES, SHARDS = "results/mini", "data/mini/shards/mini8"
-RUN = f"{RES}/split1/p3d63"
+RUN = f"{RES}/split1/p3d63/seed0"
 
 
 def test_shard_contents_are_identical_and_hash_checked(mini_reference, tmp_path):

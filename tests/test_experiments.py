@@ -20,7 +20,8 @@ import yaml
 
 from conftest import REPO
 from test_workflow import mini_config, snakemake
-from vidrec.config import ConfigError, load_config, run_config, validate_config
+from vidrec.config import ConfigError, load_config, validate_config
+from vidrec.runs import run_settings
 from vidrec import experiment_runs as spec
 from vidrec.experiments.clips_per_video import subset_indices, video_accuracy_at
 
@@ -63,15 +64,15 @@ def test_runs_are_generated_shared_and_resolved():
     # the 8-frame R(2+1)D is shared by three experiments and the sweep: one training
     assert set(runs) == {"x_r2plus1d_18_m8", "x_r2plus1d_18_m16", "x_r2plus1d_18_m8_to_m16",
                          "x_r2d_18_m8", "x_mc3_18_m8"}
-    ft = run_config(cfg, "x_r2plus1d_18_m8_to_m16")
-    assert ft["init_from_run"] == "x_r2plus1d_18_m8" and ft["clip_name"] == "m16"
-    assert ft["protocol"]["epochs"] == 1 and ft["protocol"]["optimizer"]["lr"] == 0.005
-    assert ft["protocol"]["optimizer"]["name"] == "SGD" and ft["protocol"]["augment"]["hflip"] is False
+    ft = run_settings(cfg, "x_r2plus1d_18_m8_to_m16")
+    assert ft.init_from_run == "x_r2plus1d_18_m8" and ft.clip_name == "m16"
+    assert ft.protocol["epochs"] == 1 and ft.protocol["optimizer"]["lr"] == 0.005
+    assert ft.protocol["optimizer"]["name"] == "SGD" and ft.protocol["augment"]["hflip"] is False
     # a dataset run without the new keys resolves exactly as before
-    assert "init_from_run" not in run_config(cfg, "r2d_18")
+    assert run_settings(cfg, "r2d_18").init_from_run is None
     p = spec.plan(cfg, "clip_length_transfer")
-    assert "split1/x_r2plus1d_18_m8/evaluation.json" in p["inputs"]  # own clip: the normal evaluation
-    assert "split1/x_r2plus1d_18_m8/at_m16/evaluation.json" in p["inputs"]
+    assert "split1/x_r2plus1d_18_m8/seed0/evaluation.json" in p["inputs"]  # own clip: the normal evaluation
+    assert "split1/x_r2plus1d_18_m8/seed0/at_m16/evaluation.json" in p["inputs"]
     assert ("x_r2plus1d_18_m16", "m8") in p["at_evaluations"]
 
 
@@ -148,7 +149,7 @@ def test_clip_length_transfer_table(xp):
     t = pd.read_csv(out(xp, "clip_length_transfer", "table"))
     assert sorted(zip(t["train_frames"], t["test_frames"])) == [(8, 8), (8, 16), (16, 8), (16, 16)]
     assert t["clip_top1"].between(0, 1).all() and (t["n_videos"] == 21).all()
-    ev = json.loads((xp / "results/mini/split1/x_r2plus1d_18_m8/at_m16/evaluation.json").read_text())
+    ev = json.loads((xp / "results/mini/split1/x_r2plus1d_18_m8/seed0/at_m16/evaluation.json").read_text())
     assert ev["clip_spec"] == "m16" and ev["trained_clip_spec"] == "m8" and ev["clip_shape"] == [3, 16, 32, 32]
     claims = pd.read_csv(out(xp, "clip_length_transfer", "claims"))
     assert set(claims["id"]) == {"longer_clips_better", "short_model_on_long_clips"}
@@ -156,26 +157,26 @@ def test_clip_length_transfer_table(xp):
 
 
 def test_finetune_starts_from_the_short_run(xp):
-    log = (xp / "logs/mini/train/split1/x_r2plus1d_18_m8_to_m16.log").read_text()
-    assert "initialised from results/mini/split1/x_r2plus1d_18_m8/model.pt" in log
+    log = (xp / "logs/mini/train/split1/x_r2plus1d_18_m8_to_m16/seed0.log").read_text()
+    assert "initialised from results/mini/split1/x_r2plus1d_18_m8/seed0/model.pt" in log
     t = pd.read_csv(out(xp, "finetune_8_to_32", "table"))
     assert list(t["role"]) == ["short_at_short", "short_at_long", "finetuned_at_long", "long_at_long"]
-    tr = {r: json.loads((xp / f"results/mini/split1/{r}/train.json").read_text())["total_time_s"]
+    tr = {r: json.loads((xp / f"results/mini/split1/{r}/seed0/train.json").read_text())["total_time_s"]
           for r in ("x_r2plus1d_18_m8", "x_r2plus1d_18_m8_to_m16", "x_r2plus1d_18_m16")}
     ft = t.set_index("role").loc["finetuned_at_long"]
     assert ft["train_time_s"] == pytest.approx(tr["x_r2plus1d_18_m8"] + tr["x_r2plus1d_18_m8_to_m16"])
     assert ft["time_share_of_scratch"] == pytest.approx(ft["train_time_s"] / tr["x_r2plus1d_18_m16"])
     # the fine-tuning job depends on the short run's model.pt: a changed one retrains the fine-tuning
     # (Snakemake skips a newer mtime alone when the recorded checksum still matches, so change the bytes)
-    short = xp / "results/mini/split1/x_r2plus1d_18_m8/model.pt"
+    short = xp / "results/mini/split1/x_r2plus1d_18_m8/seed0/model.pt"
     blob, before = short.read_bytes(), short.stat()
     short.write_bytes(blob + b"changed")
     try:
-        proc = snakemake(xp, "-n", "results/mini/split1/x_r2plus1d_18_m8_to_m16/model.pt")
+        proc = snakemake(xp, "-n", "results/mini/split1/x_r2plus1d_18_m8_to_m16/seed0/model.pt")
         text = proc.stdout + proc.stderr
         jobs = [j for j in text.split("\n\n") if "rule train:" in j]
         assert len(jobs) == 1 and "model=x_r2plus1d_18_m8_to_m16" in jobs[0], text
-        assert "results/mini/split1/x_r2plus1d_18_m8/model.pt" in jobs[0].split("reason:")[1], jobs[0]
+        assert "results/mini/split1/x_r2plus1d_18_m8/seed0/model.pt" in jobs[0].split("reason:")[1], jobs[0]
     finally:
         short.write_bytes(blob)
         os.utime(short, (before.st_atime, before.st_mtime))
@@ -185,9 +186,9 @@ def test_clips_per_video_table(xp):
     t = pd.read_csv(out(xp, "clips_per_video", "table"))
     assert list(t["clips_per_video"]) == [1, 2, 4]  # 5 > the 4 stored clips: left out, and said so
     assert t["ms_per_video"].is_monotonic_increasing and t["video_top1"].between(0, 1).all()
-    z = np.load(xp / "results/mini/split1/x_r2plus1d_18_m8/at_m8/scores.npz")
+    z = np.load(xp / "results/mini/split1/x_r2plus1d_18_m8/seed0/at_m8/scores.npz")
     assert z["scores"].shape == (21 * 4, 3) and np.allclose(z["scores"].sum(1), 1, atol=1e-5)
-    ev = json.loads((xp / "results/mini/split1/x_r2plus1d_18_m8/at_m8/evaluation.json").read_text())
+    ev = json.loads((xp / "results/mini/split1/x_r2plus1d_18_m8/seed0/at_m8/evaluation.json").read_text())
     assert t["video_top1"].iloc[-1] == pytest.approx(ev["video_top1"])  # all clips = the evaluation's video level
     assert "Left out: 5 clips per video" in out(xp, "clips_per_video", "html").read_text()
 

@@ -36,7 +36,7 @@ from vidrec.data.shards import verify_content_hash
 pytestmark = pytest.mark.slow
 
 RES, SHARDS, LOGS = "results/mini", "data/mini/shards/mini8", "logs/mini"
-RUN = f"{RES}/split1/p3d63"
+RUN = f"{RES}/split1/p3d63/seed0"
 SEED = int(os.environ.get("VIDREC_KILL_SEED", random.SystemRandom().randrange(2**31)))
 KILLED_GROUPS = [2, 5, 9, 13, 17, 20]  # shards the decode test deletes and rebuilds (6 of 21 jobs)
 
@@ -156,7 +156,7 @@ def test_kill_during_decode(mini_reference, tmp_path):
 def test_kill_during_training(mini_reference, tmp_path):
     rng = np.random.default_rng([SEED, 2])
     wd = clone(mini_reference, tmp_path / "train", f"{RUN}/*", f"{LOGS}/train")
-    log = wd / LOGS / "train/split1/p3d63.log"
+    log = wd / LOGS / "train/split1/p3d63/seed0.log"
     ckpt = wd / RUN / "checkpoint.pt"
 
     def wait() -> str:  # half the time just after the first epoch's checkpoint (tests the resume)
@@ -167,7 +167,7 @@ def test_kill_during_training(mini_reference, tmp_path):
             delay = float(rng.uniform(0, 0.3))
             time.sleep(delay)
             return f"{delay:.2f}s after the epoch-1 checkpoint"
-        return uniform_wait(rng, bench_seconds(mini_reference, "train/split1/p3d63.tsv"))()
+        return uniform_wait(rng, bench_seconds(mini_reference, "train/split1/p3d63/seed0.tsv"))()
 
     target = [f"{RUN}/model.pt"]
     info = run_and_kill(wd, target, log.exists, wait, rng)
@@ -196,10 +196,10 @@ def test_kill_during_evaluation(mini_reference, tmp_path):
     rng = np.random.default_rng([SEED, 3])
     outputs = ["evaluation.json", "predictions.csv", "per_class.csv", "confusion.csv"]
     wd = clone(mini_reference, tmp_path / "evaluate", *[f"{RUN}/{o}" for o in outputs], f"{LOGS}/evaluate")
-    log = wd / LOGS / "evaluate/split1/p3d63.log"
+    log = wd / LOGS / "evaluate/split1/p3d63/seed0.log"
     target = [f"{RUN}/evaluation.json"]
     info = run_and_kill(wd, target, log.exists,
-                        uniform_wait(rng, bench_seconds(mini_reference, "evaluate/split1/p3d63.tsv")), rng)
+                        uniform_wait(rng, bench_seconds(mini_reference, "evaluate/split1/p3d63/seed0.tsv")), rng)
     recover(wd, target, info)
     ea, eb = (json.loads((d / RUN / "evaluation.json").read_text()) for d in (mini_reference, wd))
     assert {k: ea[k] for k in EVAL_FIELDS} == {k: eb[k] for k in EVAL_FIELDS}, (info, SEED)

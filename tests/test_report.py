@@ -270,11 +270,11 @@ def test_paired_comparison_thesis_pair_first(built):
 
 
 def _paired_inputs(correct: dict) -> tuple[SimpleNamespace, pd.DataFrame]:
-    """Results stand-in: (split, model) -> list of (video_id, right?) at both levels."""
-    rows = [{"split": s, "model": m, "video_id": v, "correct_clip": ok, "correct_video": ok}
-            for (s, m), videos in correct.items() for v, ok in videos]
-    models = list(dict.fromkeys(m for _, m in correct))
-    res = SimpleNamespace(predictions=pd.DataFrame(rows), splits=sorted({s for s, _ in correct}))
+    """Results stand-in: (split, model[, seed]) -> list of (video_id, right?) at both levels (seed 0 if absent)."""
+    rows = [{"split": key[0], "model": key[1], "seed": key[2] if len(key) > 2 else 0, "video_id": v,
+             "correct_clip": ok, "correct_video": ok} for key, videos in correct.items() for v, ok in videos]
+    models = list(dict.fromkeys(key[1] for key in correct))
+    res = SimpleNamespace(predictions=pd.DataFrame(rows), splits=sorted({key[0] for key in correct}))
     summary = pd.DataFrame({"arch": models}, index=models)  # run names are architecture names here
     return res, summary
 
@@ -302,6 +302,26 @@ def test_paired_comparison_significance_order_and_overlap():
     assert "not tested: the splits' test sets overlap" in tables.thesis_gap_text(paired, summary)
 
 
+def test_paired_comparison_pairs_runs_seed_by_seed():
+    """Two seeds: each seed's runs are tested against each other's, never across seeds, and the claim
+    reports every seed's verdict."""
+    six = [(v, True) for v in range(6)]
+    wrong = [(v, False) for v in range(6)]
+    half = [(v, v < 3) for v in range(6)]
+    res, summary = _paired_inputs({(1, "convlstm_c2d63", 0): six, (1, "p3d63", 0): wrong,
+                                   (1, "convlstm_c2d63", 1): half, (1, "p3d63", 1): half,
+                                   (1, "frame_resnet50", 0): wrong})  # no seed 1: paired on seed 0 only
+    paired = tables.paired_comparison(res, summary)
+    thesis = paired[paired["thesis_pair"] & (paired["split"] == "pooled")].set_index("seed")
+    assert thesis.loc[0, "video_a_only"] == 6 and thesis.loc[0, "video_p_mcnemar"] == 2 / 64
+    assert thesis.loc[1, "video_a_only"] == 0 and thesis.loc[1, "video_p_mcnemar"] == 1.0
+    frame = paired[(paired["model_a"] == "frame_resnet50") | (paired["model_b"] == "frame_resnet50")]
+    assert len(frame) and set(frame["seed"]) == {0}
+    text = tables.thesis_gap_text(paired, summary)
+    assert "2 seeds" in text and "seed 0: clip level" in text and "seed 1: clip level" in text
+    assert "Seed" in tables.paired_show(paired).columns
+
+
 def test_claims_beside_measurements(built):
     _, _, out, html = built
     claims = section(html, "claims")
@@ -311,7 +331,7 @@ def test_claims_beside_measurements(built):
     assert "NOT comparable with UCF101" in claims
     assert "62.50 % [38.64, 81.52] (sd 17.68, n=2)" in claims  # measured ConvLSTM-C2D clip top-1 beside 95.57%
     assert "14.4 MB" in claims and "210.0 clips/s" in claims
-    assert "convlstm_c2d63 (base_width=16) on demo (synthetic demo set), splits 1, 2, cpu, 2 threads" in claims
+    assert "convlstm_c2d63 (base_width=16) on demo (synthetic demo set), splits 1, 2, seed 0, cpu, 2 threads" in claims
     assert 'data-banner="demo"' in html
     data = pd.read_csv(out / "claims.csv")
     p3d_capacity = data[(data["id"] == "thesis_p3d_capacity")]["measured_value"].item()
@@ -347,7 +367,7 @@ def test_provenance(built):
     prov = section(html, "provenance")
     for name in ("torch", "torchvision", "snakemake", "h5py", "opencv", "numpy", "pandas", "matplotlib"):
         assert f"{name} " in prov, name
-    assert "Git commit" in prov and "Configuration as run" in prov and "seed=0" in prov
+    assert "Git commit" in prov and "Configuration as run" in prov and "seeds=[0]" in prov
     data = json.loads((out / "provenance.json").read_text())
     assert data["hardware"]["logical_cores"] and data["config"]["dataset"] == "demo"
     assert {r["Seed"] for r in data["runs"]} == {"0"}
@@ -379,7 +399,7 @@ def test_leakage_banner(tmp_path, allowed, leaked, banner):
 
 def test_single_split_missing_partner_no_bad_videos(tmp_path):
     cfg, results = make_results(tmp_path, splits=(1,), models=("convlstm_c2d63",), bad_videos=False)
-    ev_path = results / "split1" / "convlstm_c2d63" / "evaluation.json"
+    ev_path = results / "split1" / "convlstm_c2d63" / "seed0" / "evaluation.json"
     ev = json.loads(ev_path.read_text())
     ev["train_time_total_s"] = None  # e.g. evaluated without a train.json beside the model
     ev_path.write_text(json.dumps(ev))
@@ -400,8 +420,8 @@ def test_single_split_missing_partner_no_bad_videos(tmp_path):
 
 def test_missing_run_names_the_file(tmp_path):
     cfg, results = make_results(tmp_path, splits=(1,))
-    (results / "split1" / "p3d63" / "evaluation.json").unlink()
-    with pytest.raises(FileNotFoundError, match="split1/p3d63/evaluation.json"):
+    (results / "split1" / "p3d63" / "seed0" / "evaluation.json").unlink()
+    with pytest.raises(FileNotFoundError, match="split1/p3d63/seed0/evaluation.json"):
         build_report(cfg, _layout(cfg, results), out_dir=tmp_path / "out")
 
 

@@ -5,7 +5,7 @@ README's "Rerunning one split" shows (targets before the flags: `--forcerun` tak
 it): dry runs with `--forcerun <file>` / `--until` select only
 split 2's jobs, and a real forced retraining of split 2 (from scratch: a finished run keeps no checkpoint) rewrites
 split 2's model, its evaluation and the report, while every file of splits 1 and 3, every shard and
-every split index keeps its bytes and its mtime.
+every split index keeps its bytes and its mtime. Adding a seed schedules only that seed's jobs.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from conftest import REPO
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-MODEL_OUT = "results/mini/split{}/p3d63/model.pt"
+MODEL_OUT = "results/mini/split{}/p3d63/seed0/model.pt"
 
 
 def _config() -> dict:
@@ -104,5 +104,23 @@ def test_retraining_split_2_leaves_splits_1_and_3_untouched(built):
     assert _snapshot(built, *keep) == before  # same bytes, same mtimes
     assert model.stat().st_mtime_ns > old_model and report.stat().st_mtime_ns > old_report
     assert not (model.parent / "checkpoint.pt").exists()
-    assert "resumed from" not in (built / "logs/mini/train/split2/p3d63.log").read_text()
+    assert "resumed from" not in (built / "logs/mini/train/split2/p3d63/seed0.log").read_text()
     assert "Nothing to be done" in _snakemake(built, "-n", "report")
+
+
+def test_adding_a_seed_schedules_only_that_seed(built):
+    """train.seeds [0] -> [0, 1]: one new training and evaluation per split, all of seed 1, beside seed 0's
+    (whose jobs are up to date: the seed list is not part of a run's settings), then the report."""
+    config = built / "config.yaml"
+    original = config.read_text()
+    cfg = yaml.safe_load(original)
+    cfg.setdefault("train", {})["seeds"] = [0, 1]
+    config.write_text(yaml.safe_dump(cfg))
+    try:
+        out = _snakemake(built, "report", "-n")
+    finally:
+        config.write_text(original)
+    assert _job_stats(out) == {"train": 3, "evaluate": 3, "render_report": 1, "report": 1}, out[-3000:]
+    jobs = [j for j in out.split("rule ")[1:] if j.startswith(("train:", "evaluate:"))]
+    assert len(jobs) == 6 and all("seed=1" in j and "seed=0" not in j for j in jobs), out[-3000:]
+    assert all("results/mini/split{}/p3d63/seed1/".format(s) in out for s in (1, 2, 3))

@@ -267,14 +267,14 @@ def test_demo_dag_runs_through_slurm(slurm, tmp_path):
     for _, log in submitted:
         assert Path(log if os.path.isabs(log) else wd / log).exists(), log
     # the train job ran inside SLURM and got the fake GPU from SLURM, not from vidrec's slot locks
-    train_log = (wd / "logs/mini/train/split1/p3d63.log").read_text()
+    train_log = (wd / "logs/mini/train/split1/p3d63/seed0.log").read_text()
     m = re.search(r"CUDA_VISIBLE_DEVICES=0 \(SLURM job (\d+), SLURM set", train_log)
     assert m and int(m.group(1)) in ids, train_log[:2000]
 
     res = wd / "results/mini"
-    ev = json.loads((res / "split1/p3d63/evaluation.json").read_text())
+    ev = json.loads((res / "split1/p3d63/seed0/evaluation.json").read_text())
     assert ev["model"] == "p3d63" and ev["n_videos"] == 14 and 0 <= ev["video_top1"] <= 1
     assert len(list((wd / "data/mini/shards/mini8").glob("g*.h5"))) == 21
     assert (res / "report/index.html").exists()
-    train = json.loads((res / "split1/p3d63/train.json").read_text())
+    train = json.loads((res / "split1/p3d63/seed0/train.json").read_text())
     assert train["epochs"] == 1 and train["device"] == "cpu"  # the fake GPU is /dev/null

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from conftest import REPO, run_cli
-from vidrec.config import load_config, run_config
+from vidrec.config import load_config
+from vidrec.runs import run_settings
 from vidrec.evaluation.evaluate import accuracy_tables, topk_correct
 from vidrec.models.model_file import build_model_from_file
 from vidrec.training.trainer import Trainer, TrainingError
@@ -78,9 +79,9 @@ def test_resume_after_sigkill_is_bitwise_identical(tiny_run, tmp_path):
 
 def test_non_finite_loss_stops_naming_epoch_and_step(tiny_run, tmp_path, monkeypatch):
     cfg = load_config(tiny_run["config"])
-    run = run_config(cfg, "p3d63")
+    run = run_settings(cfg, "p3d63")
     classes = tiny_run["classes"].read_text().split()
-    trainer = Trainer(run, tiny_run["index"], classes, tmp_path, threads=1)
+    trainer = Trainer(run, 0, tiny_run["index"], classes, tmp_path, threads=1)
     real_forward, calls = trainer.net.forward, {"n": 0}
     steps_per_epoch = len(trainer.train_loader)
 
@@ -136,7 +137,7 @@ def test_torch_compile_switch_matches_eager(tiny_run, tmp_path):
                                            "datasets.tiny.protocol_overrides.thesis.dropout=0.0",
                                            "datasets.tiny.models.r3d_18={arch: r3d_18, protocol: thesis, "
                                            "args: {base_width: 8}}"])
-    trainer = Trainer(run_config(cfg, "r3d_18"), tiny_run["index"], tiny_run["classes"].read_text().split(),
+    trainer = Trainer(run_settings(cfg, "r3d_18"), 0, tiny_run["index"], tiny_run["classes"].read_text().split(),
                       tmp_path, threads=1)
     assert trainer.net is not trainer.model, "the compiled network is the one the loop calls"
     model = trainer.model

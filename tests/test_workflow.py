@@ -63,7 +63,7 @@ def test_full_run_produces_every_stage(workdir):
     assert (res / "manifest" / "audit.json").exists()
     assert len(list((workdir / "data/mini/shards/mini8").glob("g*.h5"))) == 21
     for model in ("p3d63", "r3d_18"):
-        ev = json.loads((res / "split1" / model / "evaluation.json").read_text())
+        ev = json.loads((res / "split1" / model / "seed0" / "evaluation.json").read_text())
         assert ev["model"] == model and ev["n_videos"] == 21 and 0 <= ev["video_top1"] <= 1
         assert (workdir / "logs/mini/train/split1" / f"{model}.log").exists()
         assert (res / "benchmarks/train/split1" / f"{model}.tsv").exists()

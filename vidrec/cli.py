@@ -116,17 +116,19 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from vidrec.config import run_config
+    from dataclasses import replace
+
+    from vidrec.runs import run_settings
     from vidrec.training.trainer import train_run
 
-    cfg = _cfg(args)
-    init_run = run_config(cfg, args.model).get("init_from_run")
+    run = run_settings(_cfg(args), args.model)
     if args.init_from:
-        cfg["train"]["init_from"] = args.init_from
-    elif init_run:  # the workflow passes the file (rules/common.smk, train_inputs)
-        raise ConfigError(f"run '{args.model}' starts from run '{init_run}' (its init_from): pass that run's "
-                          "model.pt of the same split with --init-from")
-    train_run(cfg, model=args.model, index_csv=Path(args.index), classes_txt=Path(args.classes),
+        run = replace(run, init_from=args.init_from, init_from_run=None)
+    elif run.init_from_run:  # the workflow passes the file (rules/common.smk, train_inputs)
+        raise ConfigError(f"run '{args.model}' starts from run '{run.init_from_run}' (its init_from): pass that "
+                          "run's model.pt of the same split and seed with --init-from")
+    seed = run.seeds[0] if args.seed is None else args.seed
+    train_run(run, seed=seed, index_csv=Path(args.index), classes_txt=Path(args.classes),
               out_dir=Path(args.out_dir), threads=args.threads)
 
 
@@ -150,10 +152,18 @@ def cmd_experiment(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     from vidrec.layout import Layout
-    from vidrec.report.build import build_report
+    from vidrec.report.progress import build_progress_report, final_inputs_complete
 
     cfg = _cfg(args)
-    build_report(cfg, Layout(cfg["dataset"], Path(args.root)), out_dir=Path(args.out_dir) if args.out_dir else None)
+    layout, out = Layout(cfg["dataset"], Path(args.root)), Path(args.out_dir) if args.out_dir else None
+    # By hand on unfinished runs: the progress report (results/<dataset>/progress), never the final one;
+    # with --out-dir (the workflow's rule) and no --progress, the final report or an error naming what is missing.
+    if args.progress or (out is None and not final_inputs_complete(cfg, layout)):
+        build_progress_report(cfg, layout, out_dir=out)
+        return
+    from vidrec.report.build import build_report
+
+    build_report(cfg, layout, out_dir=out)
 
 
 # ----------------------------------------------------------------------------- inference verbs
@@ -230,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "wide: one line per model; csv; markdown (a pipe table)")
     sp = verb("train", cmd_train, "train one model on one split (resumes after a kill)")
     sp.add_argument("--model", required=True, help="run name under datasets.<dataset>.models")
+    sp.add_argument("--seed", type=int, default=None, help="the training seed (default: the run's first seed)")
     sp.add_argument("--index", required=True)
     sp.add_argument("--classes", required=True, help="classes.txt from `vidrec manifest`")
     sp.add_argument("--out-dir", required=True)
@@ -249,9 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name", help="clip_length_transfer | finetune_8_to_32 | clips_per_video | architecture_sweep")
     sp.add_argument("--results", required=True, help="results/<dataset>")
     sp.add_argument("--out-dir", required=True, help="results/<dataset>/experiments/<name>")
-    sp = verb("report", cmd_report, "render the comparison report")
+    sp = verb("report", cmd_report, "render the comparison report, or a progress report while runs are unfinished")
     sp.add_argument("--root", default=".", help="the workflow's folder, holding results/ and data/ (default: .)")
-    sp.add_argument("--out-dir", default=None, help="default: results/<dataset>/report")
+    sp.add_argument("--out-dir", default=None,
+                    help="default: results/<dataset>/report, or results/<dataset>/progress while any run the "
+                    "report needs is unfinished (the final report's folder is then left alone)")
+    sp.add_argument("--progress", action="store_true",
+                    help="write the progress report (run status, evaluations so far, training curves) even when "
+                    "every run is finished")
     sp = verb("predict", cmd_predict, "classify videos (files or folders) with a trained model")
     sp.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FOLDER")
     sp.add_argument("--model", required=True, help="model.pt from `vidrec train`")

@@ -22,7 +22,7 @@ import copy
 import json
 
 from vidrec.errors import ConfigError
-from vidrec.layout import EXPERIMENT_FILES
+from vidrec.layout import EXPERIMENT_FILES, TRAIN_FILES, Layout
 from vidrec.merge import deep_merge as _deep_merge
 
 EXPERIMENTS = ("clip_length_transfer", "finetune_8_to_32", "clips_per_video", "architecture_sweep")
@@ -127,20 +127,29 @@ def experiment_runs(cfg: dict) -> dict[str, dict]:
 
 
 # ----------------------------------------------------------------------------- files
-def run_file(split: int, run: str, file: str) -> str:
-    """Path of a run's file relative to results/<dataset>."""
-    return f"split{split}/{run}/{file}"
+def experiment_seed(cfg: dict) -> int:
+    """The seed the experiments train with: the first of train.seeds (generated runs list no seeds)."""
+    return int(cfg["train"]["seeds"][0])
 
 
-def at_file(split: int, run: str, clip: str, file: str) -> str:
+def run_file(cfg: dict, split: int, run: str, kind: str) -> str:
+    """Path of a run's file (a Layout TRAIN_FILES or EVALUATION_FILES kind) relative to results/<dataset>."""
+    layout = Layout(cfg["dataset"])
+    seed = experiment_seed(cfg)
+    path = layout.train_file(split, run, seed, kind) if kind in TRAIN_FILES else layout.evaluation_file(split, run, seed, kind)
+    return str(path.relative_to(layout.results))
+
+
+def at_file(cfg: dict, split: int, run: str, clip: str, kind: str) -> str:
     """A run evaluated on another clip spec (rule evaluate_at)."""
-    return f"split{split}/{run}/at_{clip}/{file}"
+    layout = Layout(cfg["dataset"])
+    return str(layout.evaluation_file(split, run, experiment_seed(cfg), kind, at_clip=clip).relative_to(layout.results))
 
 
-def evaluation_file(runs: dict, split: int, run: str, clip: str) -> str:
+def evaluation_file(cfg: dict, runs: dict, split: int, run: str, clip: str) -> str:
     """The run's own evaluation when `clip` is its training clip spec, else its at_<clip> evaluation."""
-    return run_file(split, run, "evaluation.json") if runs[run]["clip"] == clip else \
-        at_file(split, run, clip, "evaluation.json")
+    return run_file(cfg, split, run, "evaluation") if runs[run]["clip"] == clip else \
+        at_file(cfg, split, run, clip, "evaluation")
 
 
 def plan(cfg: dict, name: str) -> dict:
@@ -158,9 +167,9 @@ def plan(cfg: dict, name: str) -> dict:
         p["cells"] = []
         for c_tr in x["train_clips"]:
             run = scratch_name(m["arch"], c_tr)
-            files.append(run_file(split, run, "train.json"))
+            files.append(run_file(cfg, split, run, "summary"))
             for c_te in x["test_clips"]:
-                path = evaluation_file(runs, split, run, c_te)
+                path = evaluation_file(cfg, runs, split, run, c_te)
                 p["cells"].append({"run": run, "train_clip": c_tr, "test_clip": c_te, "evaluation": path})
                 files.append(path)
     elif name == "finetune_8_to_32":
@@ -169,28 +178,35 @@ def plan(cfg: dict, name: str) -> dict:
                  "finetuned": finetune_name(m["arch"], src, dst)}
         p["roles"] = roles
         p["evaluations"] = {
-            "short_at_short": evaluation_file(runs, split, roles["short"], src),
-            "short_at_long": evaluation_file(runs, split, roles["short"], dst),
-            "long_at_long": evaluation_file(runs, split, roles["long"], dst),
-            "finetuned_at_long": evaluation_file(runs, split, roles["finetuned"], dst),
+            "short_at_short": evaluation_file(cfg, runs, split, roles["short"], src),
+            "short_at_long": evaluation_file(cfg, runs, split, roles["short"], dst),
+            "long_at_long": evaluation_file(cfg, runs, split, roles["long"], dst),
+            "finetuned_at_long": evaluation_file(cfg, runs, split, roles["finetuned"], dst),
         }
         files += list(p["evaluations"].values())
         for run in roles.values():
-            files += [run_file(split, run, "train.json"), run_file(split, run, "metrics.csv")]
+            files += [run_file(cfg, split, run, "summary"), run_file(cfg, split, run, "metrics")]
     elif name == "clips_per_video":
         run = scratch_name(m["arch"], x["train_clip"])
         p["run"], p["test_clip"], p["counts"] = run, x["test_clip"], list(x["counts"])
-        p["evaluation"] = at_file(split, run, x["test_clip"], "evaluation.json")
-        p["scores"] = at_file(split, run, x["test_clip"], "scores.npz")
+        p["evaluation"] = at_file(cfg, split, run, x["test_clip"], "evaluation")
+        p["scores"] = at_file(cfg, split, run, x["test_clip"], "scores")
         files += [p["evaluation"], p["scores"]]
     elif name == "architecture_sweep":
         p["archs"] = {a: scratch_name(a, x["clip"]) for a in x["archs"]}
         for run in p["archs"].values():
-            files += [run_file(split, run, "evaluation.json"), run_file(split, run, "train.json")]
+            files += [run_file(cfg, split, run, "evaluation"), run_file(cfg, split, run, "summary")]
     p["inputs"] = list(dict.fromkeys(files))
-    p["at_evaluations"] = sorted({(f.split("/")[1], f.split("/")[2].removeprefix("at_"))
-                                  for f in p["inputs"] if "/at_" in f})
+    # (run, clip) of every evaluation on another clip spec than the run's own (rule evaluate_at)
+    p["at_evaluations"] = sorted({(run, clip) for run in runs for clip in _clips_read(x, name)
+                                  if at_file(cfg, split, run, clip, "evaluation") in p["inputs"]})
     return p
+
+
+def _clips_read(x: dict, name: str) -> list[str]:
+    """Every clip spec an experiment's evaluations may use."""
+    fields = ("test_clips", "from_clip", "to_clip", "test_clip", "train_clip", "clip")
+    return sorted({c for f in fields for c in ([x[f]] if isinstance(x.get(f), str) else x.get(f) or [])})
 
 
 def output_files(name: str) -> dict[str, str]:

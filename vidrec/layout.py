@@ -8,10 +8,11 @@ method formats them into the pattern unchanged.
     data/<dataset>/shards/<clip>/gGG.h5 (+ gGG.json)       decoded clips, once per clip spec
     results/<dataset>/manifest/{videos,splits}.csv, audit.json, classes.txt
     results/<dataset>/<clip>/split<N>/index.csv            a split's view of the shards
-    results/<dataset>/split<N>/<run>/                     model.pt, checkpoint.pt, metrics.csv, train.json,
+    results/<dataset>/split<N>/<run>/seed<S>/             model.pt, checkpoint.pt, metrics.csv, train.json,
                                                           evaluation.json, predictions.csv, per_class.csv,
                                                           confusion.csv; at_<clip>/ (tested on another spec)
     results/<dataset>/report/                             the comparison report (REPORT_FILES)
+    results/<dataset>/progress/                           `vidrec report` mid-run (PROGRESS_FILES)
     results/<dataset>/experiments/<name>/                 one of Tran et al.'s experiments (EXPERIMENT_FILES)
     logs/<dataset>/, results/<dataset>/benchmarks/        Snakemake's logs and job benchmarks
 """
@@ -46,6 +47,9 @@ REPORT_FILES = {
     "skipped": "skipped_repaired.csv",
     "provenance": "provenance.json",
 }
+# `vidrec report` on unfinished runs: the progress report, never in the final report's folder.
+PROGRESS_FILES = {"html": "index.html", "status": "status.csv", "accuracy": "accuracy.csv",
+                  "curves": "training_curves.png"}
 # Files every experiment writes into its folder.
 EXPERIMENT_FILES = {"table": "table.csv", "claims": "claims.csv", "figure": "figure.png",
                     "summary": "summary.json", "html": "index.html"}
@@ -100,26 +104,28 @@ class Layout:
     def split_index(self, clip: str, split: int | str) -> Path:
         return self.results / clip / f"split{split}" / "index.csv"
 
-    # -- runs
-    def run_dir(self, split: int | str, run: str) -> Path:
-        return self.results / f"split{split}" / run
+    # -- runs: one folder per (split, run, seed)
+    def run_dir(self, split: int | str, run: str, seed: int | str) -> Path:
+        return self.results / f"split{split}" / run / f"seed{seed}"
 
-    def train_file(self, split: int | str, run: str, kind: str) -> Path:
-        return self.run_dir(split, run) / TRAIN_FILES[kind]
+    def train_file(self, split: int | str, run: str, seed: int | str, kind: str) -> Path:
+        return self.run_dir(split, run, seed) / TRAIN_FILES[kind]
 
-    def model_file(self, split: int | str, run: str) -> Path:
-        return self.train_file(split, run, "model")
+    def model_file(self, split: int | str, run: str, seed: int | str) -> Path:
+        return self.train_file(split, run, seed, "model")
 
-    def checkpoint(self, split: int | str, run: str) -> Path:
-        return self.run_dir(split, run) / CHECKPOINT_FILE
+    def checkpoint(self, split: int | str, run: str, seed: int | str) -> Path:
+        return self.run_dir(split, run, seed) / CHECKPOINT_FILE
 
-    def evaluation_dir(self, split: int | str, run: str, at_clip: str | None = None) -> Path:
+    def evaluation_dir(self, split: int | str, run: str, seed: int | str, at_clip: str | None = None) -> Path:
         """A run's own evaluation, or (at_clip) its evaluation on another clip spec."""
-        return self.run_dir(split, run) / f"at_{at_clip}" if at_clip else self.run_dir(split, run)
+        run_dir = self.run_dir(split, run, seed)
+        return run_dir / f"at_{at_clip}" if at_clip else run_dir
 
-    def evaluation_file(self, split: int | str, run: str, kind: str = "evaluation", at_clip: str | None = None) -> Path:
+    def evaluation_file(self, split: int | str, run: str, seed: int | str, kind: str = "evaluation",
+                        at_clip: str | None = None) -> Path:
         name = SCORES_FILE if kind == "scores" else EVALUATION_FILES[kind]
-        return self.evaluation_dir(split, run, at_clip) / name
+        return self.evaluation_dir(split, run, seed, at_clip) / name
 
     # -- report and experiments
     @property
@@ -128,6 +134,14 @@ class Layout:
 
     def report_file(self, kind: str) -> Path:
         return self.report_dir / REPORT_FILES[kind]
+
+    @property
+    def progress_dir(self) -> Path:
+        """The progress report of runs still training (`vidrec report` by hand; no rule's target)."""
+        return self.results / "progress"
+
+    def progress_file(self, kind: str) -> Path:
+        return self.progress_dir / PROGRESS_FILES[kind]
 
     def experiment_dir(self, name: str) -> Path:
         return self.results / "experiments" / name

@@ -94,5 +94,5 @@ def collect(cfg: dict) -> dict:
         "git": git_info(),
         "versions": package_versions(),
         "hardware": hardware(),
-        "settings": {k: t.get(k) for k in ("seed", "device", "threads", "amp", "compile", "gpus", "init_from")},
+        "settings": {k: t.get(k) for k in ("seeds", "device", "threads", "amp", "compile", "gpus", "init_from")},
     }

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from vidrec.data.dataset import ClipDataset, collate_batch
+from vidrec.data.prefetch import DeviceFeed
 from vidrec.io import write_csv, write_json
 from vidrec.models.model_file import Preprocessing, build_model_from_file
 from vidrec.runtime import Runtime, setup_runtime
@@ -115,16 +116,20 @@ def inference_speed(model: torch.nn.Module, clip_shape: tuple[int, ...], batch: 
 @torch.no_grad()
 def predict_clips(model: torch.nn.Module, dataset: ClipDataset, batch: int, rt: Runtime,
                   preprocess: Preprocessing) -> np.ndarray:
-    """Softmax of every clip of `dataset`, preprocessed and run as the model was trained."""
+    """Softmax of every clip of `dataset`, preprocessed and run as the model was trained.
+
+    No host sync per batch: the next batch is read and copied while this one runs (DeviceFeed;
+    `dataset` reads into pinned memory on CUDA), and the scores stay on the device until the end."""
+    dataset.pin = rt.device.type == "cuda"
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collate_batch)
     model.eval()
     out = []
-    for b in loader:
-        x = preprocess(b["clips"].to(rt.device), memory_format=rt.memory_format)
+    for b in DeviceFeed(loader, rt.device):
+        x = preprocess(b["clips"], memory_format=rt.memory_format)
         with rt.autocast():
             logits = model(x)
-        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
-    return np.concatenate(out)
+        out.append(torch.softmax(logits.float(), dim=1))
+    return torch.cat(out).cpu().numpy()
 
 
 def check_clip_transfer(blob: dict, clip_shape: tuple[int, ...], clip_name: str) -> None:
@@ -213,7 +218,7 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
     summary = {
         "model": blob["run"]["model"], "arch": blob["arch"], "dataset": blob["run"]["dataset"],
         "protocol": blob["run"]["protocol_name"], "clip_spec": clip_name or blob.get("clip_name"),
-        "split": split,
+        "split": split, "seed": blob["run"].get("seed", train_info.get("seed")),
         **{k: acc[k] for k in ("clip_top1", "clip_top5", "video_top1", "video_top5", "n_videos",
                                "n_clips", "chance")},
         "params": complexity["params"], "size_mb_fp32": complexity["size_mb_fp32"],

@@ -13,9 +13,8 @@ import pandas as pd
 
 from vidrec import experiment_runs as spec
 from vidrec.catalogue import card
-from vidrec.config import run_config
 from vidrec.experiments.common import (Result, claim_rows, clip_frames, clip_text, dataset_text, measured_on_text,
-                                       net_key, pct, pp, run_setting)
+                                       net_key, pct, pp, run_setting, settings)
 from vidrec.report import figures
 from vidrec.report.load import ArtifactReader
 from vidrec.report.tables import NA, fmt, fmt_duration, is_num
@@ -41,8 +40,8 @@ def aggregate(cfg: dict, p: dict, results: Path, reader: ArtifactReader, claims:
     paper = claims["table2"]["nets"]
     rows = []
     for arch, run in p["archs"].items():
-        ev = reader.json(results / spec.run_file(split, run, "evaluation.json"))
-        tr = reader.json(results / spec.run_file(split, run, "train.json"))
+        ev = reader.json(results / spec.run_file(cfg, split, run, "evaluation"))
+        tr = reader.json(results / spec.run_file(cfg, split, run, "summary"))
         key = net_key(arch)
         ref = paper.get(key, {})
         rows.append({"net": card(arch).display, "arch": arch, "run": run, "params": ev["params"],
@@ -59,7 +58,7 @@ def aggregate(cfg: dict, p: dict, results: Path, reader: ArtifactReader, claims:
     rank = [card(a).table_rank for a in t["arch"]]  # the paper's Table 2 order; networks outside it last
     t = t.assign(_o=[99 if r is None else r for r in rank]).sort_values(["_o", "arch"]).drop(columns="_o")
     t = t.reset_index(drop=True)
-    width = run_config(cfg, t["run"].iloc[0])["model_args"].get("base_width") if len(t) else None
+    width = settings(cfg, t["run"].iloc[0]).model_args.get("base_width") if len(t) else None
     show = pd.DataFrame({
         "Net": t["net"],
         f"Params here (base_width {width})": [fmt(v / 1e6, 3) + "M" for v in t["params"]],

@@ -10,8 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from vidrec import experiment_runs as spec
-from vidrec.config import run_config
-from vidrec.experiments.common import Result, claim_rows, clip_frames, clip_text, measured_on_text, pct, pp, run_setting
+from vidrec.experiments.common import Result, claim_rows, clip_frames, clip_text, measured_on_text, pct, pp, run_setting, settings
 from vidrec.report import figures
 from vidrec.report.load import ArtifactReader
 from vidrec.report.tables import fmt, fmt_duration
@@ -23,7 +22,7 @@ def aggregate(cfg: dict, p: dict, results: Path, reader: ArtifactReader, claims:
     for cell in p["cells"]:
         ev = reader.json(results / cell["evaluation"])
         if cell["run"] not in train_info:
-            train_info[cell["run"]] = reader.json(results / spec.run_file(p["split"], cell["run"], "train.json"))
+            train_info[cell["run"]] = reader.json(results / spec.run_file(cfg, p["split"], cell["run"], "summary"))
         tr = train_info[cell["run"]]
         rows.append({"run": cell["run"], "train_clip": cell["train_clip"], "train_frames": clip_frames(cfg, cell["train_clip"]),
                      "test_clip": cell["test_clip"], "test_frames": clip_frames(cfg, cell["test_clip"]),
@@ -65,7 +64,7 @@ def aggregate(cfg: dict, p: dict, results: Path, reader: ArtifactReader, claims:
     runs = list(dict.fromkeys(t["run"]))
     text = [f"A network trained on clips of one length and tested on clips of every configured length "
             f"(clip level: the centre clip; video level: softmax averaged over the test clip spec's stored clips). "
-            f"Runs: " + "; ".join(f"{r}: {run_setting(cfg, r)}, trained on {clip_text(cfg, run_config(cfg, r)['clip_name'])}"
+            f"Runs: " + "; ".join(f"{r}: {run_setting(cfg, r)}, trained on {clip_text(cfg, settings(cfg, r).clip_name)}"
                                  for r in runs) + ".",
             "Test clip specs: " + "; ".join(clip_text(cfg, c) for c in dict.fromkeys(t["test_clip"])) + "."]
     if any(cfg["clips"][c]["sampling"] == "uniform" for c in t["test_clip"]):

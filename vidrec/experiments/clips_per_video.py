@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from vidrec.config import run_config
-from vidrec.experiments.common import Result, claim_rows, clip_text, measured_on_text, pct, pp, run_setting
+from vidrec.experiments.common import Result, claim_rows, clip_text, measured_on_text, pct, pp, run_setting, settings
 from vidrec.report import figures
 from vidrec.report.load import ArtifactReader
 from vidrec.report.tables import fmt
@@ -69,7 +68,7 @@ def aggregate(cfg: dict, p: dict, results: Path, reader: ArtifactReader, claims:
     measured = {"few_vs_many": few}
     fig = _fig_clips(t)
     run = p["run"]
-    text = [f"{run} ({run_setting(cfg, run)}, trained on {clip_text(cfg, run_config(cfg, run)['clip_name'])}) is evaluated "
+    text = [f"{run} ({run_setting(cfg, run)}, trained on {clip_text(cfg, settings(cfg, run).clip_name)}) is evaluated "
             f"once on {clip_text(cfg, p['test_clip'])}, keeping the softmax of every clip (scores.npz); the video-level "
             f"accuracy for k clips averages k of the {stored} stored clips, evenly spread and centred (k = 1: the centre "
             "clip). Inference time per video is k clips at the clips/s measured in the same evaluation "

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vidrec.config import dataset_config, run_config
+from vidrec.config import dataset_config
 from vidrec.report.tables import NA, is_num
+from vidrec.runs import RunSettings, resolve_runs
 
 
 def net_key(arch: str) -> str:
@@ -30,16 +31,21 @@ def clip_text(cfg: dict, name: str) -> str:
     return f"{name} ({c['frames']} frames, {c['size']}x{c['size']}, {c['sampling']}, {c['clips_per_video']} per video)"
 
 
+def settings(cfg: dict, run: str) -> RunSettings:
+    """One run's resolved settings (the experiment's runs are generated ones: vidrec/runs.py)."""
+    return resolve_runs(cfg)[run]
+
+
 def run_setting(cfg: dict, run: str) -> str:
-    r = run_config(cfg, run)
-    p = r["protocol"]
-    args = ", ".join(f"{k}={v}" for k, v in sorted(r["model_args"].items()) if k != "dropout")
+    r = settings(cfg, run)
+    p = r.protocol
+    args = ", ".join(f"{k}={v}" for k, v in sorted(r.model_args.items()) if k != "dropout")
     sched = (p.get("scheduler") or {}).get("name") or "no schedule"
-    text = (f"{r['arch']} ({args}), {r['protocol_name']} protocol: {p['epochs']} epochs, {p['optimizer']['name']} "
+    text = (f"{r.arch} ({args}), {r.protocol_name} protocol: {p['epochs']} epochs, {p['optimizer']['name']} "
             f"lr {p['optimizer']['lr']:g}, {sched}, batch {p['batch_size']}, train clips {p['train_clips']}")
-    if r.get("init_from_run"):
-        text += f", initialised from {r['init_from_run']}"
-    return text
+    if r.init_from_run:
+        text += f", initialised from {r.init_from_run}"
+    return "; ".join([text, *r.adjustments])
 
 
 def dataset_text(cfg: dict) -> str:

@@ -20,8 +20,8 @@ from vidrec.report.tables import NA, fmt_duration, is_num
 def aggregate(cfg: dict, p: dict, results: Path, reader: ArtifactReader, claims: dict) -> Result:
     x, roles, split = p["config"], p["roles"], p["split"]
     ev = {k: reader.json(results / path) for k, path in p["evaluations"].items()}
-    tr = {r: reader.json(results / spec.run_file(split, run, "train.json")) for r, run in roles.items()}
-    metrics = {r: reader.csv(results / spec.run_file(split, run, "metrics.csv")) for r, run in roles.items()}
+    tr = {r: reader.json(results / spec.run_file(cfg, split, run, "summary")) for r, run in roles.items()}
+    metrics = {r: reader.csv(results / spec.run_file(cfg, split, run, "metrics")) for r, run in roles.items()}
     fs, fl = clip_frames(cfg, x["from_clip"]), clip_frames(cfg, x["to_clip"])
     t_short, t_ft, t_long = (tr[k].get("total_time_s") for k in ("short", "finetuned", "long"))
     e_short, e_ft, e_long = (tr[k].get("epochs") for k in ("short", "finetuned", "long"))

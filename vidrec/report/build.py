@@ -53,7 +53,7 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
         write_csv(out / OUTPUTS[key], frame)
 
     pngs = {
-        "curves": figures.training_curves(res.metrics, res.models, len(res.splits)),
+        "curves": figures.training_curves(res.metrics, res.models, int(res.runs.groupby("model").size().max())),
         "cost": figures.accuracy_vs_cost(summary),
         "per_class_fig": figures.per_class_diff(diff, conv, p3d),
         "confusion": figures.confusion_grid(res.confusion, list(summary.index), archs),
@@ -90,9 +90,10 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
 
     cpu, gpus = prov["hardware"]["cpu"], prov["hardware"]["gpus"]
     machine = f"{cpu}" + (f", GPU {', '.join(gpus)}" if gpus else ", no CUDA GPU visible")
-    n = len(res.splits)
+    n = int(res.runs.groupby("model").size().max())  # runs per model: splits x seeds
     wilson = "its 95% Wilson score interval (closed form) over the test videos"
-    cell = (f"the mean over the splits run, in brackets {wilson} of all those splits (their correct counts pooled), "
+    cell = (f"the mean over the runs (splits x seeds), in brackets {wilson} of all the splits run (their correct "
+            "counts pooled, each split's count the mean over its seeds, since the seeds test the same videos), "
             "then the sample standard deviation of the runs (sd) and the number of runs (n)." if n > 1 else
             f"the accuracy on the one split run, in brackets {wilson}, then the number of runs (n=1: no spread "
             "across runs to show).")

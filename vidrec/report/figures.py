@@ -46,8 +46,11 @@ def time_unit(seconds: float) -> tuple[float, str]:
     return 1.0, "s"
 
 
-def training_curves(metrics: pd.DataFrame, models: list[str], n_splits: int) -> plt.Figure:
-    """The thesis's Figure 5: loss and accuracy against epoch and training time, train and test."""
+def training_curves(metrics: pd.DataFrame, models: list[str], n_runs: int, title: str | None = None) -> plt.Figure:
+    """The thesis's Figure 5: loss and accuracy against epoch and training time, train and test.
+
+    One line pair per `model` value, averaged over its runs (splits x seeds; the progress report gives each run
+    its own value and its own title)."""
     cols = ["train_loss", "val_loss", "train_acc", "val_acc", "wall_time_s"]
     mean = metrics.groupby(["model", "epoch"], sort=False)[cols].mean().reset_index()
     scale, unit = time_unit(float(mean["wall_time_s"].max() or 0))
@@ -69,8 +72,8 @@ def training_curves(metrics: pd.DataFrame, models: list[str], n_splits: int) -> 
         ax.set_title(f"{'Loss' if what == 'loss' else 'Accuracy'} vs "
                      f"{'epoch' if x == 'epoch' else 'training time'}")
     axes[0, 1].legend(loc="best")
-    span = f"mean over {n_splits} splits" if n_splits > 1 else "one split"
-    fig.suptitle(f"Training curves ({span}); solid = train, dashed = test (centre clip)")
+    span = f"mean over {n_runs} runs (splits x seeds)" if n_runs > 1 else "one run"
+    fig.suptitle(title or f"Training curves ({span}); solid = train, dashed = test (centre clip)")
     fig.tight_layout()
     return fig
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidrec.config import dataset_config, run_config
+from vidrec.config import dataset_config
 from vidrec.layout import Layout
+from vidrec.runs import resolve_runs, run_instances
 
 RUN_FILES = {"evaluations": ("evaluation", "evaluation"), "metrics": ("train", "metrics"),
              "train": ("train", "summary"), "per_class": ("evaluation", "per_class"),
@@ -25,18 +26,18 @@ PREDICTION_COLUMNS = ["video_id", "correct_clip", "correct_video"]
 
 def clip_specs(cfg: dict) -> list[str]:
     """Clip spec names used by the active dataset's models (one shard set each)."""
-    return sorted({run_config(cfg, m)["clip_name"] for m in dataset_config(cfg)["models"]})
+    runs = resolve_runs(cfg)
+    return sorted({runs[m].clip_name for m in dataset_config(cfg)["models"]})
 
 
-def _run_file(layout: Layout, split: int, run: str, stage: str, kind: str) -> Path:
-    return layout.train_file(split, run, kind) if stage == "train" else layout.evaluation_file(split, run, kind)
+def _run_file(layout: Layout, split: int, run: str, seed: int, stage: str, kind: str) -> Path:
+    return layout.train_file(split, run, seed, kind) if stage == "train" else layout.evaluation_file(split, run, seed, kind)
 
 
 def input_files(cfg: dict, layout: Layout, groups: list[int]) -> dict[str, list[Path]]:
     """Every file the report reads, by kind."""
-    ds = dataset_config(cfg)
-    runs = [(s, m) for s in ds["splits"] for m in ds["models"]]
-    files = {kind: [_run_file(layout, s, m, *where) for s, m in runs] for kind, where in RUN_FILES.items()}
+    runs = run_instances(cfg)
+    files = {kind: [_run_file(layout, s, m, seed, *where) for s, m, seed in runs] for kind, where in RUN_FILES.items()}
     files["audit"] = [layout.manifest("audit")]
     files["videos"] = [layout.manifest("videos")]
     files["shard_stats"] = [layout.shard_stats(c, g) for c in clip_specs(cfg) for g in groups]
@@ -62,10 +63,10 @@ class Results:
     splits: list[int]
     models: list[str]
     synthetic: dict | None
-    runs: pd.DataFrame          # one row per (split, model): evaluation.json + train.json (train_*)
-    metrics: pd.DataFrame       # metrics.csv rows + split, model
-    per_class: pd.DataFrame     # per_class.csv rows + split, model
-    predictions: pd.DataFrame   # predictions.csv's PREDICTION_COLUMNS + split, model: one row per test video
+    runs: pd.DataFrame          # one row per (split, model, seed): evaluation.json + train.json (train_*)
+    metrics: pd.DataFrame       # metrics.csv rows + split, model, seed
+    per_class: pd.DataFrame     # per_class.csv rows + split, model, seed
+    predictions: pd.DataFrame   # predictions.csv's PREDICTION_COLUMNS + split, model, seed: one row per test video and run
     confusion: dict[str, pd.DataFrame]  # model -> video-level counts summed over splits
     audit: dict
     videos: pd.DataFrame
@@ -73,6 +74,7 @@ class Results:
     read: list[Path] = field(default_factory=list)
     # experiments.in_report: experiment name -> {"summary": summary.json, "png": figure.png bytes}
     experiments: dict[str, dict] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # run name -> RunSettings (vidrec/runs.py), resolved once
 
     @property
     def groups(self) -> list[int]:
@@ -114,19 +116,18 @@ def load_results(cfg: dict, layout: Layout) -> Results:
     audit = reader.json(files["audit"][0])
 
     rows, metrics, per_class, predictions, confusion = [], [], [], [], {}
-    runs = [(s, m) for s in ds["splits"] for m in ds["models"]]
-    for i, (split, model) in enumerate(runs):
+    for i, (split, model, seed) in enumerate(run_instances(cfg)):
         ev = reader.json(files["evaluations"][i])
         tr = reader.json(files["train"][i])
-        row = {**ev, "split": split, "model": model}
+        row = {**ev, "split": split, "model": model, "seed": seed}
         row.update({f"train_{k}": v for k, v in tr.items() if k not in ("model", "arch", "dataset", "protocol")})
         rows.append(row)
         m = reader.csv(files["metrics"][i])
-        metrics.append(m.assign(split=split, model=model))
+        metrics.append(m.assign(split=split, model=model, seed=seed))
         pc = reader.csv(files["per_class"][i])
-        per_class.append(pc.assign(split=split, model=model))
+        per_class.append(pc.assign(split=split, model=model, seed=seed))
         pred = reader.csv(files["predictions"][i], usecols=PREDICTION_COLUMNS)
-        predictions.append(pred.assign(split=split, model=model))
+        predictions.append(pred.assign(split=split, model=model, seed=seed))
         cm = reader.csv(files["confusion"][i], index_col="true_class")
         confusion[model] = cm if model not in confusion else confusion[model].add(cm, fill_value=0)
     shard_stats = []
@@ -142,7 +143,7 @@ def load_results(cfg: dict, layout: Layout) -> Results:
         else:
             entry["png"] = reader.bytes(path)
     return Results(
-        experiments=experiments,
+        experiments=experiments, settings=resolve_runs(cfg),
         cfg=cfg, results_dir=layout.results, dataset=cfg["dataset"], splits=list(ds["splits"]),
         models=list(ds["models"]), synthetic=ds.get("synthetic"), runs=pd.DataFrame(rows),
         metrics=pd.concat(metrics, ignore_index=True), per_class=pd.concat(per_class, ignore_index=True),

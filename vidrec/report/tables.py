@@ -15,10 +15,10 @@ import pandas as pd
 import yaml
 
 from vidrec.catalogue import CARDS, THESIS_PAIR
-from vidrec.config import run_config
 from vidrec.evaluation.stats import discordant, mcnemar_exact, wilson_interval
 from vidrec.layout import CLAIMS_FILE
 from vidrec.report.load import Results
+from vidrec.runs import RunSettings
 
 ACC = ["clip_top1", "clip_top5", "video_top1", "video_top5"]
 ACC_LABELS = ["Clip top-1 (%)", "Clip top-5 (%)", "Video top-1 (%)", "Video top-5 (%)"]
@@ -118,10 +118,16 @@ def model_summary(res: Results, what_if_clips: int) -> pd.DataFrame:
     out = g[NUMERIC].mean()
     for k in ACC:
         out[f"{k}_std"] = g[k].std(ddof=1)
-    # the interval covers every test video of the splits run: correct counts and videos summed
-    pooled = g[[f"{k}_correct" for k in ACC] + ["n_videos"]].agg(_sum_if_complete).astype("Int64")
+    # the interval covers every test video of the splits run, each counted once: per split the mean
+    # correct count over the seeds (the seeds test the same videos), then summed over the splits
+    counts = [f"{k}_correct" for k in ACC] + ["n_videos"]
+    per_split = runs.groupby(["model", "split"], sort=False)[counts].agg(_mean_if_complete)
+    pooled = per_split.groupby(level="model", sort=False).agg(_sum_if_complete).round().astype("Int64")
     out = add_intervals(out.join(pooled.rename(columns={"n_videos": "test_videos"})), "test_videos")
     out["n_splits"] = g["split"].nunique()
+    out["n_seeds"] = g["seed"].nunique()
+    out["n_runs"] = g.size()
+    out["seeds"] = g["seed"].agg(lambda s: ", ".join(str(v) for v in sorted(s.unique())))
     out["splits"] = g["split"].agg(lambda s: ", ".join(str(v) for v in sorted(s.unique())))
     for k in ("arch", "protocol", "clip_spec", "device"):
         out[k] = g[k].first()
@@ -136,6 +142,11 @@ def model_summary(res: Results, what_if_clips: int) -> pd.DataFrame:
         t_p3d = 1 / out.loc[p3d, "infer_videos_per_s_what_if"]
         out.loc[conv, "practical_time_ratio"] = t_conv / t_p3d
     return out
+
+
+def _mean_if_complete(values: pd.Series) -> float:
+    """Mean, or missing when a value is."""
+    return values.astype(float).mean() if values.notna().all() and len(values) else np.nan
 
 
 def _sum_if_complete(values: pd.Series) -> float:
@@ -172,32 +183,40 @@ def missing_thesis_models(conv: str | None, p3d: str | None) -> str:
     return " and no ".join(f"{p}* model" for p, m in zip(THESIS_PAIR, (conv, p3d)) if not m)
 
 
-def model_args_text(cfg: dict, model: str) -> str:
-    args = run_config(cfg, model)["model_args"]
-    return ", ".join(f"{k}={v}" for k, v in sorted(args.items()) if k != "dropout")
+def model_args_text(run: RunSettings) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(run.model_args.items()) if k != "dropout")
 
 
-def protocol_text(cfg: dict, model: str) -> str:
-    run = run_config(cfg, model)
-    p, c = run["protocol"], run["clip"]
+def initialisation_text(run: RunSettings) -> str:
+    """How a run's weights started, as its Pre-trained column says it."""
+    if run.init_from_run:
+        return f"fine-tuned from run {run.init_from_run} (its model of the same split and seed)"
+    if run.init_from:
+        return f"yes (initialised from {run.init_from})"
+    return "no (from scratch)"
+
+
+def protocol_text(run: RunSettings) -> str:
+    p, c = run.protocol, run.clip
     opt = p["optimizer"]
     sched = (p.get("scheduler") or {}).get("name") or "no schedule"
-    return (f"{run['protocol_name']}: {p['epochs']} epochs, {opt['name']} lr {opt['lr']:g}, {sched}, "
-            f"batch {p['batch_size']}; clips {run['clip_name']} ({c['frames']} frames, {c['size']} px, "
+    text = (f"{run.protocol_name}: {p['epochs']} epochs, {opt['name']} lr {opt['lr']:g}, {sched}, "
+            f"batch {p['batch_size']}; clips {run.clip_name} ({c['frames']} frames, {c['size']} px, "
             f"{c['sampling']}, {c['clips_per_video']} per video)")
+    return "; ".join([text, *run.adjustments])
 
 
 # ----------------------------------------------------------------------------- 1. accuracy
 def accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    init = res.cfg["train"].get("init_from")
     rows = []
     for m, r in summary.iterrows():
         row = {"method": f"{family(r['arch'])} ({m})", "model": m, "arch": r["arch"],
                "classifier": "linear (cross-entropy)",
-               "pretrained": f"yes (initialised from {init})" if init else "no (from scratch)",
-               "protocol": protocol_text(res.cfg, m), "splits": r["splits"], "n_splits": int(r["n_splits"])}
+               "pretrained": initialisation_text(res.settings[m]),
+               "protocol": protocol_text(res.settings[m]), "splits": r["splits"], "n_splits": int(r["n_splits"]),
+               "seeds": r["seeds"], "n_seeds": int(r["n_seeds"]), "n_runs": int(r["n_runs"])}
         for k in ACC:
-            row[f"{k}_mean"], row[f"{k}_std"] = r[k], r[f"{k}_std"] if r["n_splits"] > 1 else np.nan
+            row[f"{k}_mean"], row[f"{k}_std"] = r[k], r[f"{k}_std"] if r["n_runs"] > 1 else np.nan
             row[f"{k}_lo"], row[f"{k}_hi"], row[f"{k}_correct"] = r[f"{k}_lo"], r[f"{k}_hi"], r[f"{k}_correct"]
         row["n_videos"] = r["test_videos"]
         row["chance"] = r["chance"]
@@ -205,9 +224,9 @@ def accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, p
     data = pd.DataFrame(rows)
     show = pd.DataFrame({
         "Method": data["method"], "Classifier": data["classifier"], "Pre-trained": data["pretrained"],
-        "Protocol": data["protocol"], "Splits": data["splits"],
+        "Protocol": data["protocol"], "Splits": data["splits"], "Seeds": data["seeds"],
         "Test videos": [fmt(v, 0) for v in data["n_videos"]],
-        **{label: [fmt_acc(r[f"{k}_mean"], r[f"{k}_lo"], r[f"{k}_hi"], r[f"{k}_std"], r["n_splits"])
+        **{label: [fmt_acc(r[f"{k}_mean"], r[f"{k}_lo"], r[f"{k}_hi"], r[f"{k}_std"], r["n_runs"])
                    for _, r in data.iterrows()] for k, label in zip(ACC, ACC_LABELS)},
         "Chance (%)": [fmt(c * 100) for c in data["chance"]],
     })
@@ -215,14 +234,15 @@ def accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, p
 
 
 def split_accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every run (model x split) with each accuracy's 95% Wilson interval over that split's test videos."""
+    """Every run (model x split x seed) with each accuracy's 95% Wilson interval over that split's test videos."""
     runs = with_correct_counts(res.runs)
     runs = runs.assign(order=runs["model"].map({m: i for i, m in enumerate(summary.index)}))
-    runs = runs.sort_values(["order", "split"], kind="stable")
-    data = add_intervals(runs[["split", "model", "arch", "n_videos"] + ACC + [f"{k}_correct" for k in ACC]],
+    runs = runs.sort_values(["order", "split", "seed"], kind="stable")
+    data = add_intervals(runs[["split", "seed", "model", "arch", "n_videos"] + ACC + [f"{k}_correct" for k in ACC]],
                          "n_videos").reset_index(drop=True)
     show = pd.DataFrame({
         "Method": [f"{family(a)} ({m})" for m, a in zip(data["model"], data["arch"])], "Split": data["split"],
+        "Seed": data["seed"],
         "Test videos": [fmt(v, 0) for v in data["n_videos"]],
         **{label: [fmt_acc(r[k], r[f"{k}_lo"], r[f"{k}_hi"]) for _, r in data.iterrows()]
            for k, label in zip(ACC, ACC_LABELS)},
@@ -254,36 +274,39 @@ def _paired_counts(both: pd.DataFrame) -> dict:
 
 
 def paired_comparison(res: Results, summary: pd.DataFrame) -> pd.DataFrame:
-    """Per pair of models and split: the videos each gets right and the other misses, exact McNemar test.
+    """Per pair of models, split and seed: the videos each gets right and the other misses, exact McNemar test.
 
-    The pooled row adds the discordant counts over the splits run. Each video is a test video in
-    exactly one official split, so the splits' test sets are disjoint, every discordant video counts
-    once, and the pooled count is again Binomial(b + c, 1/2) under "no difference": an exact test.
-    Should the splits' test sets overlap, the pooled p-value is NaN instead.
+    Runs are paired seed by seed (A's seed-s run against B's seed-s run, for the seeds both have).
+    The pooled row of a seed adds the discordant counts over the splits run. Each video is a test
+    video in exactly one official split, so the splits' test sets are disjoint, every discordant video
+    counts once, and the pooled count is again Binomial(b + c, 1/2) under "no difference": an exact
+    test. Should the splits' test sets overlap, the pooled p-value is NaN instead.
     """
     pred = res.predictions
-    by_run = {(s, m): g[["video_id", *LEVELS.values()]] for (s, m), g in pred.groupby(["split", "model"], sort=False)}
+    by_run = {key: g[["video_id", *LEVELS.values()]] for key, g in pred.groupby(["split", "model", "seed"], sort=False)}
+    seeds_of = pred.groupby("model")["seed"].agg(lambda s: sorted(set(s))).to_dict()
     thesis = thesis_pair(summary)
     rows = []
     for a, b in model_pairs(summary):
-        merged = []
-        for split in res.splits:
-            if (split, a) not in by_run or (split, b) not in by_run:
+        for seed in [s for s in seeds_of.get(a, []) if s in seeds_of.get(b, [])]:
+            merged = []
+            for split in res.splits:
+                if (split, a, seed) not in by_run or (split, b, seed) not in by_run:
+                    continue
+                both = by_run[(split, a, seed)].merge(by_run[(split, b, seed)], on="video_id", suffixes=("_a", "_b"))
+                merged.append(both)
+                rows.append({"split": split, "seed": seed, "model_a": a, "model_b": b, **_paired_counts(both)})
+            if not merged:
                 continue
-            both = by_run[(split, a)].merge(by_run[(split, b)], on="video_id", suffixes=("_a", "_b"))
-            merged.append(both)
-            rows.append({"split": split, "model_a": a, "model_b": b, **_paired_counts(both)})
-        if not merged:
-            continue
-        every = pd.concat(merged, ignore_index=True)
-        pooled = {"split": POOLED, "model_a": a, "model_b": b, **_paired_counts(every)}
-        if not every["video_id"].is_unique:
-            pooled.update({f"{level}_p_mcnemar": np.nan for level in LEVELS})
-        rows.append(pooled)
-    columns = ["split", "model_a", "model_b", "n_videos"] + [
+            every = pd.concat(merged, ignore_index=True)
+            pooled = {"split": POOLED, "seed": seed, "model_a": a, "model_b": b, **_paired_counts(every)}
+            if not every["video_id"].is_unique:
+                pooled.update({f"{level}_p_mcnemar": np.nan for level in LEVELS})
+            rows.append(pooled)
+    columns = ["split", "seed", "model_a", "model_b", "n_videos"] + [
         f"{level}_{x}" for level in LEVELS for x in ("a_correct", "b_correct", "a_only", "b_only", "p_mcnemar")]
     data = pd.DataFrame(rows, columns=columns)
-    data.insert(3, "thesis_pair", [(a, b) == thesis for a, b in zip(data["model_a"], data["model_b"])])
+    data.insert(4, "thesis_pair", [(a, b) == thesis for a, b in zip(data["model_a"], data["model_b"])])
     for level in LEVELS:
         data[f"{level}_significant"] = [p < ALPHA if is_num(p) else np.nan for p in data[f"{level}_p_mcnemar"]]
     return data
@@ -295,6 +318,8 @@ def paired_show(paired: pd.DataFrame, pooled: bool = True) -> pd.DataFrame:
     out = {"Model A": d["model_a"], "Model B": d["model_b"]}
     if not pooled:
         out["Split"] = d["split"]
+    if paired["seed"].nunique() > 1:
+        out["Seed"] = d["seed"]
     out["Test videos (paired)"] = d["n_videos"]
     for level in LEVELS:
         name = level.capitalize()
@@ -321,21 +346,23 @@ def thesis_gap_text(paired: pd.DataFrame, summary: pd.DataFrame) -> str:
     if not (conv and p3d):
         return ("Whether ConvLSTM-C2D and P3D differ needs both thesis networks; this run has no "
                 f"{missing_thesis_models(conv, p3d)}.")
-    row = paired[(paired["split"] == POOLED) & paired["thesis_pair"]]
-    n = int(row["n_videos"].iloc[0]) if len(row) else 0
+    rows = paired[(paired["split"] == POOLED) & paired["thesis_pair"]]
+    n = int(rows["n_videos"].iloc[0]) if len(rows) else 0
     if not n:
         return f"{conv} and {p3d} share no test video, so they cannot be compared video by video."
-    r = row.iloc[0]
-    splits = paired.loc[(paired["split"] != POOLED) & paired["thesis_pair"], "split"].tolist()
+    splits = sorted(set(paired.loc[(paired["split"] != POOLED) & paired["thesis_pair"], "split"]))
     where = f"split{'s' if len(splits) > 1 else ''} {', '.join(map(str, splits))}"
 
-    def level_text(level: str) -> str:
+    def level_text(r: pd.Series, level: str) -> str:
         acc = f"{r[f'{level}_a_correct'] / n * 100:.2f}% vs {r[f'{level}_b_correct'] / n * 100:.2f}%"
         return f"{acc}, {significance_text(r, level)}"
 
+    per_seed = [f"{'seed ' + str(r['seed']) + ': ' if len(rows) > 1 else ''}clip level (the thesis's protocol) "
+                f"{level_text(r, 'clip')}; video level {level_text(r, 'video')}" for _, r in rows.iterrows()]
+    seeds = f", each seed's runs paired with each other's, {len(rows)} seeds" if len(rows) > 1 else ""
     return (f"The measured ConvLSTM-C2D vs P3D gap ({conv} vs {p3d} on the same {n} test videos of {where}"
-            f"{', discordant videos pooled over the splits' if len(splits) > 1 else ''}): clip level (the "
-            f"thesis's protocol) {level_text('clip')}; video level {level_text('video')}.")
+            f"{', discordant videos pooled over the splits' if len(splits) > 1 else ''}{seeds}): "
+            + ". ".join(per_seed) + ".")
 
 
 # ----------------------------------------------------------------------------- 2. claims
@@ -344,7 +371,7 @@ def _measured(summary: pd.DataFrame, model: str, metric: str, unit: str) -> tupl
     value = r.get(metric, np.nan)
     if metric in ACC:
         return value * 100, fmt_acc(value, r[f"{metric}_lo"], r[f"{metric}_hi"], r[f"{metric}_std"],
-                                    int(r["n_splits"]), unit=" %")
+                                    int(r["n_runs"]), unit=" %")
     if metric == "practical_time_ratio":
         return value * 100, (f"{value * 100:.1f} %" if is_num(value) else
                              "n/a (needs a ConvLSTM-C2D and a P3D model)")
@@ -376,9 +403,10 @@ def claims_table(res: Results, summary: pd.DataFrame, claims: dict) -> tuple[pd.
             r = summary.loc[m]
             v, text = _measured(summary, m, spec["metric"], c["unit"])
             details = [r["arch"]] if r["arch"] != m else []
-            details += [model_args_text(res.cfg, m)] if model_args_text(res.cfg, m) else []
+            details += [model_args_text(res.settings[m])] if model_args_text(res.settings[m]) else []
             on = (f"{m}{' (' + ', '.join(details) + ')' if details else ''} on {res.dataset}{demo}, "
-                  f"split{'s' if r['n_splits'] > 1 else ''} {r['splits']}, {r['device']}, "
+                  f"split{'s' if r['n_splits'] > 1 else ''} {r['splits']}, seed{'s' if r['n_seeds'] > 1 else ''} "
+                  f"{r['seeds']}, {r['device']}, "
                   f"{fmt(r['threads'], 0)} threads")
             rows.append({**base, "model": m, "measured_value": v, "measured": text, "measured_on": on})
     data = pd.DataFrame(rows)

@@ -33,12 +33,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from vidrec.config import ConfigError, model_input_shape, run_config, stable_hash
+from vidrec.config import ConfigError, stable_hash
 from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.errors import VidrecError
 from vidrec.io import torch_save, write_csv, write_json
 from vidrec.models import create_model
 from vidrec.models.model_file import ModelFileError, Preprocessing, init_from, safe_load, save_model_file
+from vidrec.runs import RunSettings
 from vidrec.runtime import Runtime, determinism_in_force, setup_runtime
 from vidrec.training.distributed import convert_sync_batchnorm
 
@@ -115,15 +116,17 @@ def make_loader(dataset: ClipDataset, batch: int, rt: Runtime, seed: int, shuffl
 
 # ----------------------------------------------------------------------------- the loop
 class Trainer:
-    def __init__(self, run: dict, index_csv: Path, class_names: list[str], out_dir: Path,
+    """One (run, seed) on one split's index, writing into out_dir."""
+
+    def __init__(self, run: RunSettings, seed: int, index_csv: Path, class_names: list[str], out_dir: Path,
                  threads: int | None = None):
-        self.run, self.out = run, Path(out_dir)
-        self.proto, self.tcfg = run["protocol"], run["train"]
+        self.run, self.seed, self.out = run, seed, Path(out_dir)
+        self.proto, self.tcfg = run.protocol, run.train
         self.rt = setup_runtime(self.tcfg, threads)
         self.class_names = class_names
-        seed_everything(self.tcfg["seed"] + self.rt.rank)
+        seed_everything(seed + self.rt.rank)
         index = pd.read_csv(index_csv)
-        self.preprocess = Preprocessing.from_settings(run["normalize"], self.proto["augment"])
+        self.preprocess = Preprocessing.from_settings(run.normalize, run.augment)
         self.train_set = ClipDataset(index, "train", clips=self.proto["train_clips"], raw=True)
         self.val_set = ClipDataset(index, "test", clips="centre", raw=True)
         if len(self.train_set) == 0 or len(self.val_set) == 0:
@@ -135,14 +138,14 @@ class Trainer:
         self.batch = self.proto["batch_size"] // self.rt.world
         workers = self.tcfg["num_workers"]
         self.train_loader, self.train_sampler = make_loader(self.train_set, self.batch, self.rt,
-                                                            self.tcfg["seed"], True, workers)
+                                                            seed, True, workers)
         self.val_loader, _ = make_loader(self.val_set, self.batch, self.rt, 0, False, workers)
-        self.clip_shape = model_input_shape(run["clip"], self.proto["augment"])
-        self.model = create_model(run["arch"], num_classes=len(class_names), clip_shape=self.clip_shape,
-                                  **run["model_args"])
-        if self.tcfg["init_from"]:
-            fresh = init_from(self.model, self.tcfg["init_from"])
-            log.info("initialised from %s (kept fresh: %s)", self.tcfg["init_from"], fresh)
+        self.clip_shape = run.input_shape
+        self.model = create_model(run.arch, num_classes=len(class_names), clip_shape=self.clip_shape,
+                                  **run.model_args)
+        if run.init_from:
+            fresh = init_from(self.model, run.init_from)
+            log.info("initialised from %s (kept fresh: %s)", run.init_from, fresh)
         self.rt.place(self.model)
         self.optimizer = build_optimizer(self.model.parameters(), self.proto["optimizer"])
         self.scheduler = build_scheduler(self.optimizer, self.proto.get("scheduler"))
@@ -159,9 +162,9 @@ class Trainer:
         self.ckpt_path = self.out / "checkpoint.pt"
         # What a checkpoint must match to be resumed: everything but the epoch count (so a run
         # can be extended) and the evaluation settings.
-        protocol = {k: v for k, v in run["protocol"].items() if k != "epochs"}
-        self.identity = stable_hash({k: v for k, v in run.items() if k not in ("evaluate", "protocol")} | {
-            "protocol": protocol, "classes": class_names, "world": self.rt.world})
+        identity = run.identity()
+        identity["protocol"].pop("epochs")
+        self.identity = stable_hash(identity | {"seed": seed, "classes": class_names, "world": self.rt.world})
         self.metrics: list[dict] = []
         self.start_epoch, self.wall = 0, 0.0
 
@@ -317,11 +320,11 @@ class Trainer:
 
     def finish(self) -> dict:
         summary = {
-            "model": self.run["model"], "arch": self.run["arch"], "dataset": self.run["dataset"],
-            "protocol": self.run["protocol_name"], "epochs": len(self.metrics),
+            "model": self.run.name, "arch": self.run.arch, "dataset": self.run.dataset,
+            "protocol": self.run.protocol_name, "epochs": len(self.metrics),
             "total_time_s": self.wall, "mean_epoch_time_s": self.wall / max(len(self.metrics), 1),
             "device": str(self.rt.device), "world_size": self.rt.world, "threads": torch.get_num_threads(),
-            "seed": self.tcfg["seed"], "amp": str(self.rt.amp_dtype) if self.rt.amp_dtype else "none",
+            "seed": self.seed, "amp": str(self.rt.amp_dtype) if self.rt.amp_dtype else "none",
             "train_clips": len(self.train_set), "val_clips": len(self.val_set),
             "final_train_acc": self.metrics[-1]["train_acc"] if self.metrics else math.nan,
             "final_val_acc": self.metrics[-1]["val_acc"] if self.metrics else math.nan,
@@ -329,11 +332,13 @@ class Trainer:
         }
         if self.rt.is_main:
             write_csv(self.out / "metrics.csv", pd.DataFrame(self.metrics, columns=METRIC_COLUMNS))
-            save_model_file(self.out / "model.pt", arch=self.run["arch"], model_args=self.run["model_args"],
-                            class_names=self.class_names, clip=self.run["clip"], clip_name=self.run["clip_name"],
-                            clip_shape=self.clip_shape, normalize=self.run["normalize"],
-                            augment=self.proto["augment"], state_dict=self.model.state_dict(),
-                            run={k: self.run[k] for k in ("dataset", "model", "protocol_name")})
+            plain = self.run.to_dict()
+            save_model_file(self.out / "model.pt", arch=self.run.arch, model_args=plain["model_args"],
+                            class_names=self.class_names, clip=plain["clip"], clip_name=self.run.clip_name,
+                            clip_shape=self.clip_shape, normalize=plain["normalize"],
+                            augment=plain["protocol"]["augment"], state_dict=self.model.state_dict(),
+                            run={"dataset": self.run.dataset, "model": self.run.name,
+                                 "protocol_name": self.run.protocol_name, "seed": self.seed})
             write_json(self.out / "train.json", summary)
             # The checkpoint is the resume point of an unfinished run only: once model.pt is in place
             # it must not stand in for training (a forced rerun retrains from scratch).
@@ -341,8 +346,7 @@ class Trainer:
         return summary
 
 
-def train_run(cfg: dict, model: str, index_csv: Path, classes_txt: Path, out_dir: Path,
+def train_run(run: RunSettings, seed: int, index_csv: Path, classes_txt: Path, out_dir: Path,
               threads: int | None = None) -> dict:
-    run = run_config(cfg, model)
     classes = [c for c in Path(classes_txt).read_text().splitlines() if c.strip()]
-    return Trainer(run, index_csv, classes, out_dir, threads).fit()
+    return Trainer(run, seed, index_csv, classes, out_dir, threads).fit()

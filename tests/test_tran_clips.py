@@ -180,3 +180,29 @@ def test_the_readme_disk_table_is_the_spec_formula():
     for k, per_video, total in rows:
         spec = ClipSpec(16, None, (128, 171), "consecutive", int(k))
         assert (per_video, total) == (f"{spec.bytes_per_video / 1e6:.1f}", f"{spec.bytes_per_video * videos / 1e9:.1f}")
+
+
+def test_the_trainer_draws_each_epochs_clips_from_its_seed(tiny_run, tmp_path, monkeypatch):
+    """train_clips: random in the training loop: epoch e reads the clips drawn from (the run's seed, e)."""
+    from vidrec.config import load_config
+    from vidrec.runs import run_settings
+    from vidrec.training.trainer import Trainer
+
+    cfg = load_config(tiny_run["config"], ["datasets.tiny.protocol_overrides.thesis.train_clips=random",
+                                           "datasets.tiny.models.p3d63.args.base_width=4"])
+    trainer = Trainer(run_settings(cfg, "p3d63"), 5, tiny_run["index"], tiny_run["classes"].read_text().split(),
+                      tmp_path, threads=1)
+    read, seen = trainer.train_set.__getitems__, []
+    monkeypatch.setattr(trainer.train_set, "__getitems__",
+                        lambda idx: seen.append(dict(zip(idx, (b := read(idx))["clip_index"].tolist()))) or b)
+    reference = ClipDataset(tiny_run["index"], "train", clips="random", seed=5)
+    draws = []
+    for epoch in (0, 1):
+        seen.clear()
+        trainer.train_epoch(epoch)
+        got = {i: k for batch in seen for i, k in batch.items()}
+        assert sorted(got) == list(range(len(reference))), "one clip of every training video"
+        reference.set_epoch(epoch)
+        assert [got[i] for i in sorted(got)] == reference.drawn_clips().tolist()
+        draws.append(got)
+    assert draws[0] != draws[1]

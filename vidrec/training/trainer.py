@@ -214,6 +214,7 @@ class Trainer:
     def train_epoch(self, epoch: int) -> dict:
         self.net.train()
         self.train_sampler.set_epoch(epoch)
+        self.train_set.set_epoch(epoch, seed=self.seed)  # train_clips: random draws this epoch's clips
         totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
         start = time.perf_counter()
         bar = self._bar(self.train_loader, f"epoch {epoch + 1}/{self.proto['epochs']}")

@@ -98,3 +98,13 @@ def test_the_finetuning_entry_is_ready_and_wrong_weights_are_refused():
     cfg["datasets"]["ucf101"]["models"]["r2plus1d_18_k400"]["args"] = {"base_width": 32}
     with pytest.raises(ConfigError, match="base_width 64, the run sets 32"):
         validate_config(cfg)
+
+
+def test_the_report_names_the_weights_and_the_clip_size():
+    from vidrec.config import validate_config
+    from vidrec.report.tables import initialisation_text, protocol_text
+    from vidrec.runs import run_settings
+
+    run = run_settings(validate_config(_ucf101_with_the_finetuning_entry()), "r2plus1d_18_k400")
+    assert initialisation_text(run) == "yes: torchvision's R2Plus1D_18_Weights.KINETICS400_V1 (classifier replaced)"
+    assert "clips tran16 (16 frames, 128x171 (whole frame), consecutive, 10 per video)" in protocol_text(run)

@@ -232,6 +232,14 @@ def dataset_paths(cfg: dict, name: str | None = None) -> dict[str, Path]:
     return {"root": root, "videos": root / "UCF-101", "lists": root / "ucfTrainTestlist"}
 
 
+def clip_size_text(clip: dict) -> str:
+    """'128x171 (whole frame)' or '160x160 (centre 192 crop)': what a clip spec stores, for tables."""
+    size = clip["size"]
+    height, width = (size, size) if isinstance(size, int) else size
+    crop = clip.get("crop")
+    return f"{height}x{width} ({'whole frame' if crop is None else f'centre {crop} crop'})"
+
+
 def model_input_shape(clip: dict, augment: dict | None = None) -> tuple[int, int, int, int]:
     """(C, T, H, W) the network sees: the stored clip, or its crop when the protocol crops."""
     crop, size = (augment or {}).get("crop"), clip["size"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vidrec.config import dataset_config
+from vidrec.config import clip_size_text, dataset_config
 from vidrec.report.tables import NA, is_num
 from vidrec.runs import RunSettings, resolve_runs
 
@@ -28,7 +28,7 @@ def pp(x) -> str:
 
 def clip_text(cfg: dict, name: str) -> str:
     c = cfg["clips"][name]
-    return f"{name} ({c['frames']} frames, {c['size']}x{c['size']}, {c['sampling']}, {c['clips_per_video']} per video)"
+    return f"{name} ({c['frames']} frames, {clip_size_text(c)}, {c['sampling']}, {c['clips_per_video']} per video)"
 
 
 def settings(cfg: dict, run: str) -> RunSettings:

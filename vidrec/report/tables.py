@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from vidrec.catalogue import CARDS, THESIS_PAIR
+from vidrec.catalogue import CARDS, THESIS_PAIR, TORCHVISION_SCHEME
+from vidrec.config import clip_size_text
 from vidrec.evaluation.stats import discordant, mcnemar_exact, wilson_interval
 from vidrec.layout import CLAIMS_FILE
 from vidrec.report.load import Results
@@ -191,6 +192,8 @@ def initialisation_text(run: RunSettings) -> str:
     """How a run's weights started, as its Pre-trained column says it."""
     if run.init_from_run:
         return f"fine-tuned from run {run.init_from_run} (its model of the same split and seed)"
+    if run.init_from and run.init_from.startswith(TORCHVISION_SCHEME):
+        return f"yes: torchvision's {run.init_from[len(TORCHVISION_SCHEME):]} (classifier replaced)"
     if run.init_from:
         return f"yes (initialised from {run.init_from})"
     return "no (from scratch)"
@@ -201,7 +204,7 @@ def protocol_text(run: RunSettings) -> str:
     opt = p["optimizer"]
     sched = (p.get("scheduler") or {}).get("name") or "no schedule"
     text = (f"{run.protocol_name}: {p['epochs']} epochs, {opt['name']} lr {opt['lr']:g}, {sched}, "
-            f"batch {p['batch_size']}; clips {run.clip_name} ({c['frames']} frames, {c['size']} px, "
+            f"batch {p['batch_size']}; clips {run.clip_name} ({c['frames']} frames, {clip_size_text(c)}, "
             f"{c['sampling']}, {c['clips_per_video']} per video)")
     return "; ".join([text, *run.adjustments])
 

@@ -1,8 +1,9 @@
 """Training progress for TensorBoard: each epoch's metrics.csv row as scalars, beside metrics.csv.
 
 Enabled by `train.tensorboard: true`; `tensorboard --logdir results/<dataset>` then shows every run
-(split<N>/<run>) as it trains. The trainer calls `open_sink` once after resuming and `sink.epoch`
-once per epoch with the row it has already written to metrics.csv, so the loop gains no host sync.
+(split<N>/<run>/seed<S>) as it trains. The trainer calls `open_sink` once after resuming and
+`sink.epoch` once per epoch with the row it has just written to metrics.csv: values already on the
+host, so the loop gains no device sync. (Per-step loss is left out for that reason.)
 
 Curves never repeat an epoch: the writer opens with purge_step=1 (a live TensorBoard drops what it
 had read of the folder) after removing the event files of earlier attempts, and first rewrites every
@@ -11,6 +12,7 @@ exactly metrics.csv's, however often the run was killed and resumed. Only rank 0
 """
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from vidrec.errors import ConfigError
@@ -28,9 +30,6 @@ class NoSink:
     def epoch(self, row: dict) -> None:
         pass
 
-    def close(self) -> None:
-        pass
-
 
 class TensorBoardSink(NoSink):
     """Writes each epoch's scalars at step = epoch (1-based) into out_dir's one event file."""
@@ -42,6 +41,8 @@ class TensorBoardSink(NoSink):
         for old in out_dir.glob(EVENT_FILE_GLOB):  # earlier attempts: rewritten below from the checkpoint
             old.unlink()
         self.writer = SummaryWriter(log_dir=str(out_dir), purge_step=1)
+        # closed when the trainer lets go of the sink (fit returns or raises) or at exit: no close() call
+        weakref.finalize(self, self.writer.close)
         for row in done:
             self.epoch(row)
 
@@ -50,9 +51,6 @@ class TensorBoardSink(NoSink):
             if column in row:
                 self.writer.add_scalar(tag, float(row[column]), global_step=int(row["epoch"]))
         self.writer.flush()  # visible to a running TensorBoard now, not at the writer's next timer
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def open_sink(enabled: bool, out_dir: Path, is_main: bool, done: list[dict]) -> NoSink:

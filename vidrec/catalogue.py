@@ -104,7 +104,7 @@ _CARDS = (
         accuracy="UCF101 88.6% (Sports-1M pre-trained, pool5 of 20 clips, linear SVM, 3-split mean); "
         "thesis: 88.79% from scratch")),
     Card("convlstm_c2d63", CONVLSTM_C2D, "ConvLSTM-C2D-63", _PLANES, published=Published(
-        _THESIS, size_mb=236.0, accuracy="UCF101 95.57% from scratch, one centre clip (far above the 41-55% that "
+        _THESIS, size_mb=236.0, accuracy="UCF101 95.57% from scratch, one centre clip (far above the 41-44% that "
         "from-scratch 3D CNNs reach on the official splits)")),
     Card("convlstm_c2d131", CONVLSTM_C2D, "ConvLSTM-C2D-131", _PLANES),
     Card("convlstm_c2d199", CONVLSTM_C2D, "ConvLSTM-C2D-199", _PLANES),

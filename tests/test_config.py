@@ -10,7 +10,7 @@ import yaml
 
 from conftest import REPO
 from vidrec.config import ConfigError, load_config
-from vidrec.runs import run_settings
+from vidrec.runs import resolve_runs, run_settings
 from vidrec.preflight import check_environment
 
 
@@ -91,3 +91,44 @@ def test_validation_does_not_import_torch():
     code = ("import sys; from vidrec.config import load_config; cfg = load_config(None); "
             "assert 'torch' not in sys.modules, 'config validation imported torch'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_run_settings_are_frozen_and_resolved_once():
+    import dataclasses
+
+    run = run_settings(load_config(), "p3d63")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.arch = "r3d_18"
+    with pytest.raises(TypeError, match="read-only"):
+        run.protocol["optimizer"]["lr"] = 1.0
+    assert run.seeds == (0,) and run.initialisation == "from scratch"
+    # a run's identity (rerun trigger, checkpoint match) leaves out the seed list and the note
+    more = run_settings(load_config(None, ["train.seeds=[0, 1, 2]",
+                                           "datasets.demo.models.p3d63.note=why"]), "p3d63")
+    assert more.seeds == (0, 1, 2) and more.note == "why" and more.identity() == run.identity()
+    assert run_settings(load_config(None, ["datasets.demo.models.p3d63.seeds=[4]"]), "p3d63").seeds == (4,)
+
+
+def test_flips_are_switched_off_where_the_dataset_declares_them_unsafe():
+    cfg = load_config(None, ["datasets.demo.models.r2plus1d_18={arch: r2plus1d_18, protocol: tran, "
+                             "protocol_overrides: {augment: {crop: 48}}}"])
+    run = run_settings(cfg, "r2plus1d_18")
+    assert cfg["protocols"]["tran"]["augment"]["hflip"] is True and run.augment["hflip"] is False
+    assert "horizontal flips off" in run.adjustments[0] and "hflip_safe: false" in run.adjustments[0]
+    ucf = run_settings(load_config(None, ["dataset=ucf101"]), "r2plus1d_18")
+    assert ucf.augment["hflip"] is True and not ucf.adjustments
+
+
+def test_ucf101_configuration_is_the_papers_protocols():
+    """The thesis pair at the epochs its training times imply, the controls, R(2+1)D-18 on Tran et al.'s clips;
+    the report's protocol text states each run's epochs with the configuration's reason."""
+    from vidrec.report.tables import protocol_text
+
+    runs = resolve_runs(load_config(None, ["dataset=ucf101"]))
+    assert {n: r.epochs for n, r in runs.items() if not n.startswith("x_")} == {
+        "convlstm_c2d63": 14, "p3d199": 71, "p3d63": 14, "frame_resnet50": 14, "r2plus1d_18": 45}
+    assert runs["r2plus1d_18"].clip_name == "tran16" and runs["r2plus1d_18"].protocol["train_clips"] == "random"
+    text = protocol_text(runs["p3d199"])
+    assert "71 epochs (the thesis's 15 h 25 min at about 13 min per epoch)" in text
+    assert "video level equals clip level" in text
+    assert "video level equals clip level" not in protocol_text(runs["r2plus1d_18"])

@@ -65,8 +65,11 @@ def test_full_run_produces_every_stage(workdir):
     for model in ("p3d63", "r3d_18"):
         ev = json.loads((res / "split1" / model / "seed0" / "evaluation.json").read_text())
         assert ev["model"] == model and ev["n_videos"] == 21 and 0 <= ev["video_top1"] <= 1
-        assert (workdir / "logs/mini/train/split1" / f"{model}.log").exists()
-        assert (res / "benchmarks/train/split1" / f"{model}.tsv").exists()
+        # what ran, named in evaluation.json: seed, initialisation, training sampling, the test clips
+        assert ev["seed"] == 0 and ev["initialisation"] == "from scratch" and ev["train_clip_sampling"]
+        assert "frames" in ev["test_clip"] and "per video" in ev["test_clip"] and ev["epochs"] >= 1
+        assert (workdir / "logs/mini/train/split1" / model / "seed0.log").exists()
+        assert (res / "benchmarks/train/split1" / model / "seed0.tsv").exists()
     assert (res / "report" / "index.html").exists()
 
 

@@ -123,7 +123,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     run = run_settings(_cfg(args), args.model)
     if args.init_from:
-        run = replace(run, init_from=args.init_from, init_from_run=None)
+        run = replace(run, init_from=args.init_from)  # the file of init_from_run, or any model file
     elif run.init_from_run:  # the workflow passes the file (rules/common.smk, train_inputs)
         raise ConfigError(f"run '{args.model}' starts from run '{run.init_from_run}' (its init_from): pass that "
                           "run's model.pt of the same split and seed with --init-from")

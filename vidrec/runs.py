@@ -73,6 +73,7 @@ class RunSettings:
     init_from_run: str | None = None         # start from this run's model.pt (same split and seed)
     init_from: str | None = None             # start from this model file (train.init_from) or named weights
     adjustments: tuple[str, ...] = field(default=())  # what resolving changed, in words (e.g. flips off)
+    note: str | None = None                  # the configuration's reason for a setting (e.g. its epochs)
 
     @property
     def augment(self) -> Mapping[str, Any]:
@@ -89,6 +90,17 @@ class RunSettings:
 
         return model_input_shape(self.clip, self.augment)
 
+    @property
+    def initialisation(self) -> str:
+        """How the run's weights start, in words (train.json, evaluation.json and the report say it)."""
+        if self.init_from_run:
+            return f"fine-tuned from run {self.init_from_run} (its model of the same split and seed)"
+        if self.init_from and is_named_weights(self.init_from):
+            return f"pre-trained: {self.init_from}"
+        if self.init_from:
+            return f"initialised from {self.init_from}"
+        return "from scratch"
+
     def to_dict(self) -> dict:
         """Plain JSON-able form (what train.json-style records and workflow params hold)."""
         return thaw(asdict(self))
@@ -97,7 +109,7 @@ class RunSettings:
         """What a training job's result depends on, for rerun triggers and checkpoint matching: all
         but the evaluation settings and the seed list (each seed is its own job)."""
         d = self.to_dict()
-        for key in ("evaluate", "seeds", "adjustments"):
+        for key in ("evaluate", "seeds", "adjustments", "note"):
             d.pop(key)
         return d
 
@@ -128,7 +140,8 @@ def _resolve(cfg: dict, ds_name: str, name: str, spec: Mapping[str, Any]) -> Run
         protocol_name=spec["protocol"], protocol=freeze(protocol), clip_name=clip_name,
         clip=freeze(cfg["clips"][clip_name]), normalize=freeze(cfg["normalize"]), train=freeze(train),
         evaluate=freeze(cfg["evaluate"]), seeds=seeds, init_from_run=from_run,
-        init_from=None if from_run else (init or cfg["train"].get("init_from")), adjustments=tuple(adjustments))
+        init_from=None if from_run else (init or cfg["train"].get("init_from")), adjustments=tuple(adjustments),
+        note=spec.get("note"))
 
 
 def is_named_weights(init: str) -> bool:

@@ -178,6 +178,20 @@ def end_to_end_speed(cfg: dict, model_path: Path, test: pd.DataFrame, rt) -> dic
                               threads=torch.get_num_threads(), amp=rt.amp_dtype, max_videos=n)
 
 
+def _test_clip_text(clip: dict, augment: dict | None, clips_per_video: int) -> str:
+    """'16 frames, uniform sampling, 160 px, centre crop 112, 3 clips per video (video level: their mean softmax)'."""
+    if not clip:
+        return "unknown (the model file predates clip records)"
+    size = clip.get("size")
+    size = f"{size[0]}x{size[1]}" if isinstance(size, (list, tuple)) else f"{size}x{size}"
+    crop = (augment or {}).get("crop")
+    text = (f"{clip.get('frames')} frames, {clip.get('sampling')} sampling, frames at {size}"
+            f"{f', centre crop {crop}x{crop}' if crop else ''}, {clips_per_video} clip{'s' if clips_per_video != 1 else ''} "
+            "per video")
+    return text + (" (video level = clip level: one clip per video)" if clips_per_video == 1 else
+                   " (video level: the mean softmax over them)")
+
+
 def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, split: int | None = None,
                  threads: int | None = None, clip_name: str | None = None, save_scores: bool = False) -> dict:
     """Evaluate model.pt on a split index (of official split `split`, recorded in evaluation.json).
@@ -234,6 +248,11 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
         "train_time_total_s": train_info.get("total_time_s"),
         "train_time_per_epoch_s": train_info.get("mean_epoch_time_s"),
         "epochs": train_info.get("epochs"),
+        # how the model was trained and is tested, as it ran (train.json, the model file, the index)
+        "initialisation": train_info.get("initialisation"),
+        "train_clip_sampling": train_info.get("train_clip_sampling"), "train_augment": train_info.get("augment"),
+        "test_clip": _test_clip_text(cfg["clips"][clip_name] if clip_name else blob.get("clip") or {},
+                                     blob.get("augment"), clips_per_video),
     }
     if clip_name is not None:
         summary["trained_clip_spec"] = blob.get("clip_name")

@@ -203,9 +203,15 @@ def protocol_text(run: RunSettings) -> str:
     p, c = run.protocol, run.clip
     opt = p["optimizer"]
     sched = (p.get("scheduler") or {}).get("name") or "no schedule"
-    text = (f"{run.protocol_name}: {p['epochs']} epochs, {opt['name']} lr {opt['lr']:g}, {sched}, "
-            f"batch {p['batch_size']}; clips {run.clip_name} ({c['frames']} frames, {clip_size_text(c)}, "
-            f"{c['sampling']}, {c['clips_per_video']} per video)")
+    aug = run.augment
+    augment = ", ".join([f"random {aug['crop']} crop (centre in test)"] * bool(aug.get("crop"))
+                        + ["horizontal flips"] * bool(aug.get("hflip"))) or "no augmentation"
+    text = (f"{run.protocol_name}: {p['epochs']} epochs{f' ({run.note})' if run.note else ''}, {opt['name']} "
+            f"lr {opt['lr']:g}, {sched}, batch {p['batch_size']}, training clips: {p['train_clips']}, {augment}; "
+            f"clips {run.clip_name} ({c['frames']} frames, {clip_size_text(c)}, {c['sampling']}, "
+            f"{c['clips_per_video']} per video)")
+    if c["clips_per_video"] == 1:
+        text += "; one clip per video, so video level equals clip level"
     return "; ".join([text, *run.adjustments])
 
 

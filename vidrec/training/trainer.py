@@ -326,6 +326,10 @@ class Trainer:
             "total_time_s": self.wall, "mean_epoch_time_s": self.wall / max(len(self.metrics), 1),
             "device": str(self.rt.device), "world_size": self.rt.world, "threads": torch.get_num_threads(),
             "seed": self.seed, "amp": str(self.rt.amp_dtype) if self.rt.amp_dtype else "none",
+            # what ran, as the report and evaluation.json name it
+            "initialisation": self.run.initialisation, "epochs_planned": self.run.epochs,
+            "clip_spec": self.run.clip_name, "train_clip_sampling": self.proto["train_clips"],
+            "augment": dict(self.run.augment), "adjustments": list(self.run.adjustments),
             "train_clips": len(self.train_set), "val_clips": len(self.val_set),
             "final_train_acc": self.metrics[-1]["train_acc"] if self.metrics else math.nan,
             "final_val_acc": self.metrics[-1]["val_acc"] if self.metrics else math.nan,

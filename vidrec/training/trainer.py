@@ -42,6 +42,7 @@ from vidrec.models.model_file import ModelFileError, Preprocessing, init_from, s
 from vidrec.runs import RunSettings
 from vidrec.runtime import Runtime, determinism_in_force, setup_runtime
 from vidrec.training.distributed import convert_sync_batchnorm
+from vidrec.training.progress import open_sink
 
 log = logging.getLogger("vidrec.train")
 
@@ -296,6 +297,7 @@ class Trainer:
     def fit(self) -> dict:
         self.out.mkdir(parents=True, exist_ok=True)
         self.try_resume()
+        progress = open_sink(self.tcfg["tensorboard"], self.out, self.rt.is_main, self.metrics)  # train.tensorboard
         epochs = self.proto["epochs"]
         for epoch in range(self.start_epoch, epochs):
             row = {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"]}
@@ -309,6 +311,7 @@ class Trainer:
             self.save_checkpoint(epoch)
             if self.rt.is_main:
                 write_csv(self.out / "metrics.csv", pd.DataFrame(self.metrics, columns=METRIC_COLUMNS))
+                progress.epoch(row)
                 log.info("epoch %d/%d: train loss %.4f acc %.3f | val loss %.4f acc %.3f | %.1fs, %.1f clips/s",
                          epoch + 1, epochs, row["train_loss"], row["train_acc"], row["val_loss"],
                          row["val_acc"], row["epoch_time_s"], row["train_clips_per_s"])

@@ -111,6 +111,7 @@ class RunSettings:
         d = self.to_dict()
         for key in ("evaluate", "seeds", "adjustments", "note"):
             d.pop(key)
+        d["train"].pop("tensorboard", None)  # logging only: switched on mid-run, it neither retrains nor restarts
         return d
 
     def identity_hash(self) -> str:

@@ -80,3 +80,31 @@ def test_preprocessing_crops_uint8_first_with_the_values_of_normalising_first():
     torch.manual_seed(0)
     expect = augment_clips(normalize_clips(x, pre.mean, pre.std), 5, True, True)
     assert got.is_contiguous(memory_format=torch.channels_last_3d) and torch.equal(got, expect)
+
+
+def test_training_and_validation_read_the_device_once_per_epoch_not_per_step(tiny_run, tmp_path, monkeypatch):
+    """Every host read of a tensor that vidrec's code makes (.item(), .tolist(), bool(), float(), int(),
+    formatting) is counted: an epoch of training plus a validation pass make a fixed few, whatever
+    their number of steps (the loop before issue 19 made three or more per step)."""
+    import sys
+
+    from vidrec.config import load_config
+    from vidrec.runs import run_settings
+    from vidrec.training.trainer import Trainer
+
+    cfg = load_config(tiny_run["config"])
+    trainer = Trainer(run_settings(cfg, "p3d63"), 0, tiny_run["index"], tiny_run["classes"].read_text().split(),
+                      tmp_path, threads=1)
+    reads = []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "__format__"):
+        def counting(self, *args, _real=getattr(torch.Tensor, name), _name=name, **kwargs):
+            caller = sys._getframe(1).f_code
+            if "/vidrec/" in caller.co_filename:  # not torch's own reads of its CPU-side state
+                reads.append(f"{_name} in {caller.co_name}")
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    steps = len(trainer.train_loader) + len(trainer.val_loader)
+    trainer.train_epoch(0)
+    trainer.validate()
+    assert steps >= 6 and len(reads) <= 10, (steps, reads)

@@ -35,6 +35,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from vidrec.config import ConfigError, stable_hash
 from vidrec.data.dataset import ClipDataset, collate_batch
+from vidrec.data.prefetch import DeviceFeed
 from vidrec.errors import VidrecError
 from vidrec.io import torch_save, write_csv, write_json
 from vidrec.models import create_model
@@ -107,6 +108,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, spec: dict | None):
 
 def make_loader(dataset: ClipDataset, batch: int, rt: Runtime, seed: int, shuffle: bool,
                 workers: int) -> tuple[DataLoader, DistributedSampler]:
+    """The DataLoader of `vidrec train` (and benchmarks/loader.py). In-process on CUDA, batches are
+    read straight into page-locked memory, for DeviceFeed's asynchronous copies."""
+    dataset.pin = rt.device.type == "cuda" and workers == 0
     sampler = DistributedSampler(dataset, num_replicas=rt.world, rank=rt.rank, shuffle=shuffle,
                                  seed=seed, drop_last=False)
     loader = DataLoader(dataset, batch_size=batch, sampler=sampler, collate_fn=collate_batch,
@@ -216,9 +220,13 @@ class Trainer:
         self.net.train()
         self.train_sampler.set_epoch(epoch)
         self.train_set.set_epoch(epoch, seed=self.seed)  # train_clips: random draws this epoch's clips
-        totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
-        start = time.perf_counter()
-        bar = self._bar(self.train_loader, f"epoch {epoch + 1}/{self.proto['epochs']}")
+        # No host sync per step: the loss sum and correct clips stay on the device, as does the first
+        # non-finite loss (step, loss per clip); they are read at the bar's pace and after the epoch.
+        totals = torch.zeros(2, dtype=torch.float64, device=self.rt.device)
+        first_bad = torch.full((2,), -1.0, dtype=torch.float64, device=self.rt.device)
+        count = 0
+        start = shown = time.perf_counter()
+        bar = self._bar(DeviceFeed(self.train_loader, self.rt.device), f"epoch {epoch + 1}/{self.proto['epochs']}")
         n_total, global_batch = len(self.train_set), self.batch * self.rt.world
         for step, batch in enumerate(bar):
             x, y = self._inputs(batch, train=True)  # random crop/flip before slicing: never empty
@@ -234,22 +242,22 @@ class Trainer:
                 logits = self.net(x)
                 ce = F.cross_entropy(logits.float(), y, reduction="sum")
                 loss = ce * (self.rt.world / n_step)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"non-finite loss ({ce.item() / max(len(y), 1)}) at epoch {epoch + 1}, step {step + 1}; the last good "
-                    f"checkpoint is {self.ckpt_path} (after epoch {epoch}). Lower the learning rate "
-                    "(protocols.<name>.optimizer.lr) or check the input data, then rerun.")
+            bad = ~torch.isfinite(loss.detach()) & (first_bad[0] < 0)
+            first_bad = torch.where(bad, torch.stack([torch.full_like(first_bad[0], step),
+                                                      ce.detach().double() / max(len(y), 1)]), first_bad)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            totals += torch.tensor([ce.item(), (logits.argmax(1) == y).sum().item(), len(y)],
-                                   dtype=torch.float64)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}",
-                                clips_s=f"{totals[2] * self.rt.world / (time.perf_counter() - start):.1f}",
-                                refresh=False)  # shown at the bar's own pace (every 30 s in log files)
-        totals = self._all_reduce(totals)
+            totals += torch.stack([ce.detach().double(), (logits.argmax(1) == y).sum().double()])
+            count += len(y)
+            if hasattr(bar, "set_postfix") and time.perf_counter() - shown >= bar.mininterval:
+                shown = time.perf_counter()  # one host read per refresh of the bar (every 30 s in log files)
+                self._raise_if_non_finite(first_bad, epoch)
+                bar.set_postfix(loss=f"{totals[0].item() / max(count, 1):.3f}",
+                                clips_s=f"{count * self.rt.world / (shown - start):.1f}", refresh=False)
+        self._raise_if_non_finite(first_bad, epoch)
+        totals = self._all_reduce(torch.cat([totals, totals.new_tensor([count])]))
         seconds = time.perf_counter() - start
         return {"train_loss": totals[0].item() / totals[2].item(), "train_acc": totals[1].item() / totals[2].item(),
                 "epoch_time_s": seconds, "train_clips_per_s": totals[2].item() / seconds}
@@ -257,17 +265,30 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict:
         self.net.eval()
-        totals = torch.zeros(3, dtype=torch.float64)
-        for step, batch in enumerate(self.val_loader):
+        totals, count = torch.zeros(2, dtype=torch.float64, device=self.rt.device), 0  # read once, at the end
+        for step, batch in enumerate(DeviceFeed(self.val_loader, self.rt.device)):
             x, y = self._inputs(batch, train=False)
             with self.rt.autocast():
                 logits = self.net(x).float()
             keep = self._real_clips(step, len(y), len(self.val_set))  # padded repeats left out
             logits, y = logits[:keep], y[:keep]
-            totals += torch.tensor([F.cross_entropy(logits, y, reduction="sum").item(),
-                                    (logits.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64)
-        totals = self._all_reduce(totals)
+            totals += torch.stack([F.cross_entropy(logits, y, reduction="sum").double(),
+                                   (logits.argmax(1) == y).sum().double()])
+            count += len(y)
+        totals = self._all_reduce(torch.cat([totals, totals.new_tensor([count])]))
         return {"val_loss": totals[0].item() / totals[2].item(), "val_acc": totals[1].item() / totals[2].item()}
+
+    def _raise_if_non_finite(self, first_bad: torch.Tensor, epoch: int) -> None:
+        """Stop on the first non-finite loss of the epoch (noted on the device by train_epoch).
+
+        Read at the bar's pace and after the epoch, so the steps after it ran on broken weights;
+        the epoch's checkpoint is never written, so the run resumes from the last good one."""
+        step, loss = first_bad.tolist()
+        if step >= 0:
+            raise TrainingError(
+                f"non-finite loss ({loss}) at epoch {epoch + 1}, step {int(step) + 1}; the last good "
+                f"checkpoint is {self.ckpt_path} (after epoch {epoch}). Lower the learning rate "
+                "(protocols.<name>.optimizer.lr) or check the input data, then rerun.")
 
     def _real_clips(self, step: int, batch_len: int, n_total: int) -> int:
         """How many clips of this rank's batch `step` are real, not DistributedSampler padding.

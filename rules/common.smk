@@ -10,13 +10,14 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from vidrec.config import CONFIG_ENV, config_for_jobs, dataset_config, dataset_paths
 from vidrec.data.splits import read_groups
+from vidrec import rehearsal
 from vidrec.layout import Layout
 from vidrec.runs import is_named_weights, resolve_runs, run_instances
 
 DATASET = config["dataset"]
 DS = dataset_config(config)
 PATHS = dataset_paths(config)
-LAYOUT = Layout(DATASET)  # every artifact path (vidrec/layout.py)
+LAYOUT = Layout.of(config)  # every artifact path (vidrec/layout.py); a rehearsal's apart
 RESULTS = str(LAYOUT.results)
 LOGS = str(LAYOUT.logs)
 BENCH = str(LAYOUT.benchmarks)
@@ -61,6 +62,7 @@ INSTANCES = run_instances(config, RUNS)
 # Groups are known before the manifest exists: from the lists when present, else the generator's.
 GROUPS = read_groups(PATHS["lists"]) if PATHS["lists"].exists() else list(
     range(1, (DS.get("synthetic") or {}).get("groups", 25) + 1))
+GROUPS = rehearsal.groups(config, GROUPS)  # a rehearsal decodes a few groups only
 
 
 def run_clip(model):

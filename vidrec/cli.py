@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from vidrec import rehearsal
 from vidrec.config import ConfigError, dataset_config, dataset_paths, load_config
 from vidrec.errors import VidrecError
 from vidrec.workers import set_library_logging
@@ -53,6 +54,7 @@ def cmd_manifest(args: argparse.Namespace) -> None:
                               f"(expected {paths['root']}/UCF-101 and {paths['root']}/ucfTrainTestlist)")
     videos, membership = build_manifest(paths["videos"], paths["lists"],
                                         missing=cfg["decode"]["on_bad_video"])
+    videos, membership = rehearsal.subset(videos, membership, cfg)  # a rehearsal: a few videos per class
     audit = leakage_audit(videos, membership)
     warnings = check_leakage(audit, cfg["leakage"]["allow"])
     for w in warnings:
@@ -155,7 +157,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from vidrec.report.progress import build_progress_report, final_inputs_complete
 
     cfg = _cfg(args)
-    layout, out = Layout(cfg["dataset"], Path(args.root)), Path(args.out_dir) if args.out_dir else None
+    layout, out = Layout.of(cfg, args.root), Path(args.out_dir) if args.out_dir else None
     # By hand on unfinished runs: the progress report (results/<dataset>/progress), never the final one;
     # with --out-dir (the workflow's rule) and no --progress, the final report or an error naming what is missing.
     if args.progress or (out is None and not final_inputs_complete(cfg, layout)):

@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from vidrec.catalogue import MODEL_NAMES, TORCHVISION_SCHEME, torchvision_weights_problem
+from vidrec import rehearsal
 from vidrec.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,7 @@ def validate_config(cfg: dict) -> dict:
         lines = [f"config key '{_key_path(e)}': {e.message}" for e in errors]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
     check_references(cfg)
-    return cfg
+    return rehearsal.apply_caps(cfg)
 
 
 _EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
@@ -62,11 +63,14 @@ _EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 def _exponent_strings_to_floats(node: Any) -> None:
     """In place: '1e-4' -> 1e-4. PyYAML (and so Snakemake's config loader) follows YAML 1.1, which
-    reads a float without a dot (`lr: 1e-4`) as a string; YAML 1.2 and every user read it as a number."""
+    reads a float without a dot (`lr: 1e-4`) as a string; YAML 1.2 and every user read it as a number.
+    Likewise 'true'/'false', which Snakemake's `--config key=true` passes as strings."""
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for k, v in list(items):
         if isinstance(v, str) and _EXPONENT_FLOAT.match(v):
             node[k] = float(v)
+        elif isinstance(v, str) and v.lower() in ("true", "false"):  # `snakemake --config rehearsal=true`
+            node[k] = v.lower() == "true"
         else:
             _exponent_strings_to_floats(v)
 

@@ -134,7 +134,7 @@ def experiment_seed(cfg: dict) -> int:
 
 def run_file(cfg: dict, split: int, run: str, kind: str) -> str:
     """Path of a run's file (a Layout TRAIN_FILES or EVALUATION_FILES kind) relative to results/<dataset>."""
-    layout = Layout(cfg["dataset"])
+    layout = Layout.of(cfg)
     seed = experiment_seed(cfg)
     path = layout.train_file(split, run, seed, kind) if kind in TRAIN_FILES else layout.evaluation_file(split, run, seed, kind)
     return str(path.relative_to(layout.results))
@@ -142,7 +142,7 @@ def run_file(cfg: dict, split: int, run: str, kind: str) -> str:
 
 def at_file(cfg: dict, split: int, run: str, clip: str, kind: str) -> str:
     """A run evaluated on another clip spec (rule evaluate_at)."""
-    layout = Layout(cfg["dataset"])
+    layout = Layout.of(cfg)
     return str(layout.evaluation_file(split, run, experiment_seed(cfg), kind, at_clip=clip).relative_to(layout.results))
 
 

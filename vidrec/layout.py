@@ -55,6 +55,8 @@ EXPERIMENT_FILES = {"table": "table.csv", "claims": "claims.csv", "figure": "fig
                     "summary": "summary.json", "html": "index.html"}
 
 
+REHEARSAL_SUFFIX = "-rehearsal"  # folder names of a rehearsal's artifacts (vidrec/rehearsal.py)
+
 # Published figures the report sets beside measurements (package data, an input of the report rule).
 CLAIMS_FILE = Path(__file__).parent / "report" / "claims.yaml"
 
@@ -69,6 +71,12 @@ class Layout:
 
     dataset: str
     root: Path = Path(".")
+
+    @classmethod
+    def of(cls, cfg: dict, root: Path | str = ".") -> "Layout":
+        """The active dataset's layout; a rehearsal's lives apart (<dataset>-rehearsal), so it never
+        satisfies a real target (vidrec/rehearsal.py)."""
+        return cls(cfg["dataset"] + (REHEARSAL_SUFFIX if cfg.get("rehearsal") else ""), Path(root))
 
     # -- top-level folders
     @property

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+from vidrec import rehearsal
 from vidrec.config import dataset_config, stable_hash
 from vidrec.errors import ConfigError
 from vidrec.merge import deep_merge
@@ -124,7 +125,7 @@ def _resolve(cfg: dict, ds_name: str, name: str, spec: Mapping[str, Any]) -> Run
                           ds.get("protocol_overrides", {}).get(spec["protocol"], {}))
     if spec.get("protocol_overrides"):  # the run's own overrides, over the dataset's
         protocol = deep_merge(protocol, spec["protocol_overrides"])
-    adjustments = []
+    protocol, adjustments = rehearsal.protocol(protocol, cfg)
     augment = protocol.get("augment") or {}
     if augment.get("hflip") and not ds.get("hflip_safe", True):
         protocol = deep_merge(protocol, {"augment": {"hflip": False}})

@@ -216,6 +216,8 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
     rt.place(model)
     index = pd.read_csv(index_csv)
     test = index[index["subset"] == "test"]
+    if ecfg.get("max_videos") and len(test) > ecfg["max_videos"]:  # a rehearsal: a few videos across classes
+        test = test.sample(n=ecfg["max_videos"], random_state=0).sort_index()
     dataset = ClipDataset(test, clips="all", raw=True)
     start = time.perf_counter()
     scores = predict_clips(model, dataset, ecfg["batch_size"], rt, Preprocessing.of(blob))

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from vidrec.io import atomic_path, write_csv, write_json, write_text
-from vidrec import provenance
+from vidrec import provenance, rehearsal
 from vidrec.layout import REPORT_FILES as OUTPUTS, Layout
 from vidrec.report import figures, render, tables
 from vidrec.report.load import load_results
@@ -75,6 +75,13 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
 
     demo = bool(res.synthetic)
     banners = []
+    if rehearsal.active(cfg):
+        r = rehearsal.settings(cfg)
+        banners.append(render.banner(
+            f"REHEARSAL: the configured job cut to {r['clips_per_group']} clip(s) of groups "
+            f"{', '.join(map(str, r['groups']))} per class, {r['epochs']} epoch(s) of at most {r['train_steps']} "
+            f"training steps and {r['eval_videos']} test videos per run. It checks that every stage runs on "
+            "this data and set-up; none of its numbers measures anything.", "rehearsal"))
     if tables.leakage_banner_needed(res):
         text = "; ".join(f"{s}: {len(g)} class/group units in both train and test ({', '.join(g[:8])}"
                          f"{', ...' if len(g) > 8 else ''})" for s, g in tables.leaks(res).items())
@@ -161,7 +168,8 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
     subtitle = (f"dataset {res.dataset}{' (synthetic demo)' if demo else ''} | splits "
                 f"{', '.join(map(str, res.splits))} | models {', '.join(res.models)} | generated "
                 f"{prov['generated_utc']} | commit {prov['git']['text']}")
-    html = render.page(f"vidrec comparison report: {res.dataset}", subtitle, banners,
+    title = f"{'REHEARSAL ' if rehearsal.active(cfg) else ''}vidrec comparison report: {res.dataset}"
+    html = render.page(title, subtitle, banners,
                        [(sid, title, sections[sid]) for sid, title in order])
     write_text(out / OUTPUTS["html"], html)
     log.info("report: %s (%d inputs, %d models x %d splits)", out / OUTPUTS["html"], len(res.read),

@@ -21,6 +21,7 @@ nav a, a { color: var(--accent); }
 .banner { padding: 10px 14px; border-radius: 6px; margin: 10px 0; font-weight: 500; }
 .banner.leak { background: #b00020; color: #fff; border: 2px solid #7a0016; }
 .banner.demo { background: #fff4d6; border: 1px solid #e0b84f; }
+.banner.rehearsal { background: #1a237e; color: #fff; border: 2px solid #0d1440; font-size: 1.1em; }
 .banner.ok { background: #e8f5e9; border: 1px solid #8bc34a; }
 .scroll { overflow-x: auto; }
 table.tbl { border-collapse: collapse; margin: 6px 0 10px; font-size: 13px; }

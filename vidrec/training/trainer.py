@@ -119,6 +119,18 @@ def make_loader(dataset: ClipDataset, batch: int, rt: Runtime, seed: int, shuffl
     return loader, sampler
 
 
+def cap_index(index: pd.DataFrame, max_clips: int, train_clips: str, seed: int) -> pd.DataFrame:
+    """A split index cut to at most `max_clips` training and test items (videos drawn across classes
+    from `seed`): with one item per video (centre, random) or every stored clip (all)."""
+    def cap(df: pd.DataFrame, per_video: bool) -> pd.DataFrame:
+        df = df.sample(frac=1.0, random_state=seed)
+        items = df["n_clips"] if per_video else pd.Series(1, index=df.index)
+        return df[items.cumsum() <= max(max_clips, int(items.iloc[0]) if len(df) else 0)].sort_index()
+
+    train, test = index[index["subset"] == "train"], index[index["subset"] == "test"]
+    return pd.concat([cap(train, train_clips == "all"), cap(test, False)]).sort_index()
+
+
 # ----------------------------------------------------------------------------- the loop
 class Trainer:
     """One (run, seed) on one split's index, writing into out_dir."""
@@ -131,6 +143,8 @@ class Trainer:
         self.class_names = class_names
         seed_everything(seed + self.rt.rank)
         index = pd.read_csv(index_csv)
+        if self.tcfg.get("max_steps"):  # a rehearsal: at most max_steps steps per epoch and of validation
+            index = cap_index(index, self.tcfg["max_steps"] * self.proto["batch_size"], self.proto["train_clips"], seed)
         self.preprocess = Preprocessing.from_settings(run.normalize, run.augment)
         self.train_set = ClipDataset(index, "train", clips=self.proto["train_clips"], raw=True)
         self.val_set = ClipDataset(index, "test", clips="centre", raw=True)

@@ -1,0 +1,100 @@
+"""Rehearsal of the real job: `snakemake --cores N report --config rehearsal=true` on a UCF101 tree.
+
+A tree in UCF101's layout with all 13,320 names of the official lists (tests/data/ucfTrainTestlist)
+hard-linked to a few short generated 320x240 XviD AVIs (benchmarks/datascale.py), and the repository's
+`ucf101` configuration pointed at it: every configured split and model at full width, the real clip
+specs and protocols. The rehearsal (vidrec/rehearsal.py) decodes a few videos per class, trains one
+epoch of a few steps, evaluates a few videos, and renders a report stamped REHEARSAL. Recorded
+(benchmarks/results/rehearsal.json, `--out PATH` elsewhere): the command's wall time and jobs per rule,
+with the settings it ran under (`--set` overrides, e.g. a CPU-sized batch).
+
+    python benchmarks/rehearsal.py [--cores 2] [--set rehearsal_settings.batch_size=2] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datascale import build_tree  # noqa: E402
+from dag import LISTS  # noqa: E402
+from record import REPO, Record, add_out_argument  # noqa: E402
+
+LENGTHS = (1.6, 2.4)  # a rehearsal decodes a few videos: short ones keep the data stage quick
+
+
+def write_config(workdir: Path, root: Path, overrides: list[str]) -> dict:
+    """The repository's config, switched to ucf101 at `root`, with `key.sub=value` overrides."""
+    from vidrec.config import apply_override, parse_override
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["dataset"] = "ucf101"
+    cfg["datasets"]["ucf101"]["root"] = str(root)
+    for text in overrides:
+        apply_override(cfg, *parse_override(text))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return cfg
+
+
+def run_rehearsal(workdir: Path, cores: int, timeout: float = 3600) -> tuple[float, str]:
+    """(wall seconds, output) of the README's rehearsal command in workdir."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    start = time.perf_counter()
+    proc = subprocess.run([str(bin_dir / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+                           "--cores", str(cores), "report", "--config", "rehearsal=true"],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+    seconds = time.perf_counter() - start
+    out = proc.stdout + proc.stderr
+    if proc.returncode:
+        raise RuntimeError(f"the rehearsal failed:\n{out[-6000:]}")
+    return seconds, out
+
+
+def job_counts(out: str) -> dict[str, int]:
+    table = out[out.index("Job stats"):] if "Job stats" in out else ""
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if k != "total"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="config override key.sub=value (repeatable), e.g. rehearsal_settings.batch_size=2")
+    ap.add_argument("--keep", type=Path, default=None, help="build the tree and run in DIR and keep it")
+    add_out_argument(ap, "rehearsal")
+    args = ap.parse_args()
+    rec = Record("rehearsal")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="vidrec-rehearsal-"))
+    try:
+        names, _ = build_tree(work / "ucf101", LISTS, LENGTHS)
+        cfg = write_config(work, work / "ucf101", args.overrides)
+        seconds, out = run_rehearsal(work, args.cores)
+        html = (work / "results" / "ucf101-rehearsal" / "report" / "index.html").read_text()
+        ds = cfg["datasets"]["ucf101"]
+        rec.parameters.update(cores=args.cores, overrides=args.overrides, videos_in_tree=len(names),
+                              splits=ds["splits"], models=list(ds["models"]), distinct_lengths_s=list(LENGTHS))
+        rec.figure("rehearsal_wall", "`snakemake --cores N report --config rehearsal=true` on the UCF101 "
+                   "configuration (every split and model, full width)", seconds, "s")
+        rec.figure("stamped", "report stamped REHEARSAL", float("REHEARSAL" in html), "yes=1")
+        rec.table("jobs", "Jobs the rehearsal ran, per rule",
+                  [("rule", "rule", None), ("jobs", "jobs", None)],
+                  [{"rule": k, "jobs": v} for k, v in job_counts(out).items()])
+        print(f"rehearsal: {seconds:.0f} s, jobs {job_counts(out)}")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    rec.write(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The rehearsal switch runs the real UCF101 job, cut to minutes, apart from the real artifacts.
+
+A tree in UCF101's layout with all 101 classes and the 13,320 names of the official lists (hard links
+to two short generated 320x240 XviD AVIs), the repository's `ucf101` configuration pointed at it, and
+`snakemake report --config rehearsal=true`. To fit CI's two cores the test keeps split 1 and three of
+the configured runs (both thesis networks and R(2+1)D-18 on Tran et al.'s clips, so both clip specs and
+both protocols run) at full width, with batches of 2 (benchmarks/rehearsal.py times the whole job).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REAL_LISTS, REPO
+
+pytestmark = pytest.mark.slow
+RUNS = ("convlstm_c2d63", "p3d199", "r2plus1d_18")
+
+
+def _bench():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("bench_rehearsal", REPO / "benchmarks" / "rehearsal.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def rehearsed(tmp_path_factory):
+    bench = _bench()
+    work = tmp_path_factory.mktemp("rehearsal")
+    names, _ = bench.build_tree(work / "ucf101", REAL_LISTS, bench.LENGTHS)
+    assert len(names) == 13320
+    cfg = bench.write_config(work, work / "ucf101", [
+        "datasets.ucf101.splits=[1]",
+        "rehearsal_settings={batch_size: 2, train_steps: 1, eval_videos: 2}",
+        "train.threads=1"])
+    models = cfg["datasets"]["ucf101"]["models"]
+    cfg["datasets"]["ucf101"]["models"] = {k: models[k] for k in RUNS}
+    import yaml
+
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    _, out = bench.run_rehearsal(work, cores=2, timeout=1500)
+    return work, out, bench
+
+
+def test_rehearsal_runs_every_stage_apart_from_the_real_job(rehearsed):
+    work, out, bench = rehearsed
+    jobs = bench.job_counts(out)
+    # 101 classes x groups 1, 8, 15, 22: 4 shard jobs per clip spec (thesis16, tran16), 3 runs on split 1
+    assert jobs == {"manifest": 1, "decode": 8, "split_index": 2, "train": 3, "evaluate": 3,
+                    "render_report": 1, "report": 1}, jobs
+    res = work / "results" / "ucf101-rehearsal"
+    assert not (work / "results" / "ucf101").exists() and not (work / "data" / "ucf101").exists()
+    videos = (res / "manifest" / "videos.csv").read_text().splitlines()
+    assert len(videos) - 1 == 101 * 4  # one clip of each of 4 groups per class
+    html = (res / "report" / "index.html").read_text()
+    assert 'data-banner="rehearsal"' in html and "<title>REHEARSAL vidrec" in html
+    for run in RUNS:
+        folder = res / "split1" / run / "seed0"
+        train = json.loads((folder / "train.json").read_text())
+        ev = json.loads((folder / "evaluation.json").read_text())
+        assert train["epochs"] == 1 and train["train_clips"] <= 2 and "REHEARSAL" in " ".join(train["adjustments"])
+        assert ev["n_videos"] == 2
+        blob = torch.load(folder / "model.pt", weights_only=True)
+        assert "base_width" not in blob["model_args"]  # full width: the registry's default
+    tran = json.loads((res / "split1" / "r2plus1d_18" / "seed0" / "evaluation.json").read_text())
+    assert tran["clip_spec"] == "tran16" and "128x171" in tran["test_clip"]
+
+
+def test_rehearsal_never_satisfies_a_real_target(rehearsed):
+    work, _, bench = rehearsed
+    snakemake = Path(sys.executable).parent / "snakemake"
+    proc = subprocess.run([str(snakemake), "-s", str(REPO / "Snakefile"), "-d", str(work), "-n", "report"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = bench.job_counts(proc.stdout + proc.stderr)
+    assert jobs["train"] == 3 and jobs["decode"] == 50  # the real job: every group of both clip specs

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import REPO
+from vidrec.models import convlstm
 from vidrec.models.convlstm import ConvLSTM, ConvLSTMCell
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -75,6 +76,30 @@ def test_matches_reference_outputs_and_gradients(peephole, steps):
     names = ["x"] + [n for n, _ in layer.named_parameters()]
     for name, a, b in zip(names, grads, grads_ref):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=lambda m: f"grad of {name}: {m}")
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4])
+@pytest.mark.parametrize("peephole", [False, True])
+def test_input_convolution_in_chunks_of_steps(monkeypatch, peephole, steps_per_call):
+    """Large layers run the input convolution (and its gradients) over a few steps per call
+    (_HOIST_BYTES); uneven chunks give the same outputs and gradients as the reference."""
+    layer = make(peephole)
+    x = torch.randn(2, 3, 6, 5, 6, dtype=torch.float64, requires_grad=True)
+    y_ref = reference(layer, x)
+    step_bytes = 2 * 4 * 4 * 5 * 6 * 8  # batch x 4C x H x W x float64
+    monkeypatch.setattr(convlstm, "_HOIST_BYTES", steps_per_call * step_bytes)
+    counter = _ConvCounter()
+    with counter:
+        y = layer(x)
+    k = steps_per_call  # input convs over k steps (the last over what is left), then one hidden conv per step
+    assert counter.batches == [2 * min(k, 6 - t0) for t0 in range(0, 6, k)] + [2] * 5
+    torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-10)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), y_ref, rtol=1e-10, atol=1e-10)
+    g = torch.randn_like(y)
+    inputs = [x, *layer.parameters()]
+    for a, b in zip(torch.autograd.grad((y * g).sum(), inputs), torch.autograd.grad((y_ref * g).sum(), inputs)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("peephole", [False, True])

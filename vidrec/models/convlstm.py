@@ -13,15 +13,23 @@ A Machine Learning Approach for Precipitation Nowcasting", NeurIPS 2015 (arXiv 1
 weight per channel and position, as in the paper; switchable). H_0 = C_0 = 0.
 
 Implementation (why it is fast):
-- `W_x * X_t` does not depend on the recurrence: one convolution over all T steps (time folded
-  into the batch). Only `W_h * H_{t-1}` runs step by step, and not at t = 0 where H_{-1} = 0.
-- One convolution produces the four gates; gate order in the weights is (i, f, o, g) so that,
-  without peepholes, a single in-place sigmoid covers i, f and o.
+- `W_x * X_t` does not depend on the recurrence: it runs ahead of it, batched over the steps (time
+  folded into the batch), in as few calls as keep each call's output within `_HOIST_BYTES` (16 MB:
+  one call over all 8 steps of a batch of 8 at 40x40x256 writes 105 MB, runs slower per FLOP
+  than calls over 1-2 steps on this project's CPUs, and, being over glibc's 32 MB mmap threshold,
+  is page-faulted in afresh at every call). Only `W_h * H_{t-1}` runs step by step, and not at
+  t = 0 where H_{-1} = 0.
+- One convolution produces the four gates, gate order (i, f, o, g) in the weights.
+- Element-wise work in few, dense passes: PyTorch's CPU sigmoid and tanh fall back to a scalar loop
+  on a gate's slice of a channels-last tensor, and its tanh is ~10x slower than its sigmoid. So
+  one in-place sigmoid runs over all four gates at once (g pre-scaled by 2: tanh(g) =
+  2 sigmoid(2g) - 1), tanh(C_t) goes through the same identity, and the peephole's output gate
+  is finished in a dense scratch buffer once C_t is known (`_scan`).
 - The recurrence is a `torch.autograd.Function` on preallocated time-major buffers (gates,
   cells, hidden states: every step's slice is a dense tensor, so no operand is ever copied)
-  with in-place kernels, 8 per step forward (10 with peepholes). Its hand-written backward
-  batches the weight gradients of both convolutions over all steps (one call each), so only
-  the input-gradient of `W_h` runs per step. Shapes are static (CUDA-graph friendly).
+  with in-place kernels. Its hand-written backward batches the weight gradients of both
+  convolutions over the steps (one call per chunk of steps), so only the input-gradient of
+  `W_h` runs per step. Shapes are static (CUDA-graph friendly).
 - Under autocast (the trainer's bf16 on CUDA) gates, cells and hidden states are all in the
   autocast dtype; parameter gradients come back in float32.
 - Internally channels-last (NHWC): oneDNN/cuDNN convolutions are several times faster in it on
@@ -41,6 +49,8 @@ from torch.autograd.function import once_differentiable
 __all__ = ["ConvLSTMCell", "ConvLSTM"]
 
 _CL = torch.channels_last
+# most bytes one batched convolution over several steps writes (see the module docstring)
+_HOIST_BYTES = 16 * 2**20
 _conv_bw = torch.ops.aten.convolution_backward.default
 _sigmoid_bw = torch.ops.aten.sigmoid_backward.grad_input
 _tanh_bw = torch.ops.aten.tanh_backward.grad_input
@@ -192,14 +202,52 @@ def _alloc(steps: int, n: int, c: int, h: int, w: int, like: Tensor) -> Tensor:
     )
 
 
-def _scan(gates: Tensor, w_h: Tensor, peep: Tensor | None, hs: Tensor, cs: Tensor, padding: int) -> None:
+def _step_chunks(steps: int, n: int, out_channels: int, h: int, w: int, itemsize: int) -> list[tuple[int, int]]:
+    """[t0, t1) ranges of steps whose batched convolution writes at most `_HOIST_BYTES`."""
+    k = max(1, min(steps, _HOIST_BYTES // max(1, n * out_channels * h * w * itemsize)))
+    return [(t0, min(steps, t0 + k)) for t0 in range(0, steps, k)]
+
+
+def _input_gates(xf: Tensor, w_x: Tensor, b_x: Tensor | None, padding: int, steps: int) -> list[Tensor]:
+    """W_x * X_t + b for every step: (n, 4C, H, W) tensors, views of a few batched convolutions."""
+    n = xf.shape[0] // steps
+    _, _, h, w = xf.shape
+    out = []
+    for t0, t1 in _step_chunks(steps, n, w_x.shape[0], h, w, xf.element_size()):
+        out += list(F.conv2d(xf[t0 * n : t1 * n], w_x, b_x, padding=padding).unflatten(0, (t1 - t0, n)).unbind(0))
+    return out
+
+
+def _tanh(x: Tensor, out: Tensor) -> Tensor:
+    """tanh(x) = 2 sigmoid(2x) - 1 into the dense `out`: PyTorch's CPU sigmoid is ~10x faster than its
+    tanh (same rounding level: absolute error ~1e-7 in float32)."""
+    torch.mul(x, 2, out=out).sigmoid_()
+    return out.mul_(2).sub_(1)
+
+
+def _scan(
+    gates: Sequence[Tensor],
+    w_h: Tensor,
+    peep: Tensor | None,
+    hs: Tensor,
+    cs: Tensor,
+    padding: int,
+    o_buf: Tensor | None = None,
+    keep_o: bool = True,
+) -> None:
     """Run the recurrence in place.
 
-    gates: (T, N, 4C, H, W), on entry W_x * X_t + b, on exit the activations (i, f, o, g).
-    hs: (T, N, C, H, W) receives H_t. cs: (T or 2, N, C, H, W) receives C_t (T: every step kept
-    for backward; 2: ping-pong buffer for inference).
+    gates: T tensors (N, 4C, H, W), on entry W_x * X_t + b, on exit the activations (i, f, o, g)
+    (o only with keep_o: backward needs it). hs: (T, N, C, H, W) receives H_t. cs: (T or 2, N, C,
+    H, W) receives C_t (T: every step kept for backward; 2: ping-pong buffer for inference).
+    o_buf: dense (N, C, H, W) scratch for the peephole's output gate.
+
+    Transcendentals only ever run on dense tensors: on a gate's slice of a channels-last tensor
+    PyTorch's CPU sigmoid/tanh fall back to a scalar loop (3-6x slower per element), while products
+    and sums stay vectorised. So one sigmoid covers all four gates, g pre-scaled by 2 (tanh(g) =
+    2 sigmoid(2g) - 1), and the peephole's o is computed in a dense scratch once C_t is known.
     """
-    T = gates.shape[0]
+    T = len(gates)
     C = hs.shape[2]
     keep = cs.shape[0]
     for t in range(T):
@@ -210,17 +258,24 @@ def _scan(gates: Tensor, w_h: Tensor, peep: Tensor | None, hs: Tensor, cs: Tenso
             a.add_(F.conv2d(hs[t - 1], w_h, padding=padding))
             if peep is not None:
                 a[:, : 2 * C].unflatten(1, (2, C)).addcmul_(peep[:2], c_prev.unsqueeze(1))
-        a[:, : (2 if peep is not None else 3) * C].sigmoid_()
         i, f, o, g = a[:, :C], a[:, C : 2 * C], a[:, 2 * C : 3 * C], a[:, 3 * C :]
-        g.tanh_()
+        if peep is not None:
+            o_pre = o_buf.copy_(o)
+        g.mul_(2)
+        a.sigmoid_()
+        g.mul_(2).sub_(1)  # tanh of the g pre-activation
         torch.mul(i, g, out=c)
         if t > 0:
             c.addcmul_(f, c_prev)
         if peep is not None:
-            o.addcmul_(peep[2], c).sigmoid_()
+            o_act = o_pre.addcmul_(peep[2], c).sigmoid_()
+            if keep_o:
+                o.copy_(o_act)
+        else:
+            o_act = o
         h = hs[t]
-        torch.tanh(c, out=h)
-        h.mul_(o)
+        _tanh(c, h)
+        h.mul_(o_act)
 
 
 class _ConvLSTMFunction(torch.autograd.Function):
@@ -228,27 +283,31 @@ class _ConvLSTMFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xf, w_x, b_x, w_h, peep, n: int, t: int, padding: int):  # type: ignore[override]
-        gx = F.conv2d(xf, w_x, b_x, padding=padding)  # (T*N, 4C, H, W), channels-last
-        _, c4, hh, ww = gx.shape
-        gates = gx.view(t, n, c4, hh, ww)
-        hs = _alloc(t, n, c4 // 4, hh, ww, gx)
-        cs = _alloc(t, n, c4 // 4, hh, ww, gx)
-        _scan(gates, w_h, peep, hs, cs, padding)
-        ctx.save_for_backward(xf, w_x, w_h, peep, gates, cs, hs)
+        gates = _input_gates(xf, w_x, b_x, padding, t)  # T x (N, 4C, H, W), channels-last
+        _, c4, hh, ww = gates[0].shape
+        hs = _alloc(t, n, c4 // 4, hh, ww, gates[0])
+        cs = _alloc(t, n, c4 // 4, hh, ww, gates[0])
+        o_buf = _alloc(1, n, c4 // 4, hh, ww, gates[0])[0] if peep is not None else None
+        _scan(gates, w_h, peep, hs, cs, padding, o_buf)
+        ctx.save_for_backward(xf, w_x, w_h, peep, cs, hs, *gates)
         ctx.dims = (padding, b_x is not None)
         return hs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hs):  # type: ignore[override]
-        xf, w_x, w_h, peep, gates, cs, hs = ctx.saved_tensors
+        xf, w_x, w_h, peep, cs, hs, *gates = ctx.saved_tensors
         padding, has_bias = ctx.dims
         T, n, C, hh, ww = hs.shape
         pad, one, zero = [padding, padding], [1, 1], [0, 0]
-        dgates = _alloc(T, n, 4 * C, hh, ww, gates)
-        tc, dh, dc = _alloc(3, n, C, hh, ww, gates).unbind(0)
+        # dL/d(pre-activations), in the forward's chunks of steps: each buffer small enough to be
+        # reused from the heap (glibc maps allocations over 32 MB afresh, page faults and all)
+        chunks = _step_chunks(T, n, 4 * C, hh, ww, cs.element_size())
+        dg_chunks = [_alloc(t1 - t0, n, 4 * C, hh, ww, cs) for t0, t1 in chunks]
+        dgates = [d for chunk in dg_chunks for d in chunk.unbind(0)]
+        tc, dh, dc = _alloc(3, n, C, hh, ww, cs).unbind(0)
         # peephole gradients accumulated per step, summed over the batch at the end
-        dpeep_acc = _alloc(1, n, 3 * C, hh, ww, gates)[0].zero_() if peep is not None else None
+        dpeep_acc = _alloc(1, n, 3 * C, hh, ww, cs)[0].zero_() if peep is not None else None
         dh_rec: Tensor | None = None
         sig = 2 * C if peep is not None else 3 * C
         for t in range(T - 1, -1, -1):
@@ -260,7 +319,7 @@ class _ConvLSTMFunction(torch.autograd.Function):
                 dh.copy_(grad_hs[t])
             else:
                 torch.add(grad_hs[t], dh_rec, out=dh)
-            torch.tanh(c, out=tc)
+            _tanh(c, tc)
             torch.mul(dh, tc, out=do)  # dL/do (post-activation)
             # dc: dL/dC_t; holds the part carried from step t+1, gets dh * o * (1 - tanh(c)^2)
             dh.mul_(o)
@@ -290,37 +349,22 @@ class _ConvLSTMFunction(torch.autograd.Function):
                 dh_rec = _conv_bw(d, hs[t - 1], w_h, None, one, pad, one, False, zero, 1, [True, False, False])[0]
 
         need = ctx.needs_input_grad
-        dxf, dw_x, db_x = _conv_bw(
-            dgates.view(T * n, 4 * C, hh, ww),
-            xf,
-            w_x,
-            [4 * C] if has_bias else None,
-            one,
-            pad,
-            one,
-            False,
-            zero,
-            1,
-            [need[0], need[1], need[2]],
-        )
-        dw_h = None
-        if need[3]:
-            if T > 1:  # one weight-gradient call over all steps (H_{-1} = 0 adds nothing at t = 0)
-                dw_h = _conv_bw(
-                    dgates[1:].reshape((T - 1) * n, 4 * C, hh, ww),
-                    hs[:-1].reshape((T - 1) * n, C, hh, ww),
-                    w_h,
-                    None,
-                    one,
-                    pad,
-                    one,
-                    False,
-                    zero,
-                    1,
-                    [False, True, False],
-                )[1]
-            else:
-                dw_h = torch.zeros_like(w_h)
+        # input and weight gradients batched over the steps of each chunk (see _HOIST_BYTES)
+        dx_parts, dw_x, db_x = [], None, None
+        dw_h = torch.zeros_like(w_h) if need[3] and T == 1 else None
+        for (t0, t1), chunk in zip(chunks, dg_chunks):
+            flat = chunk.view((t1 - t0) * n, 4 * C, hh, ww)
+            dxc, dwc, dbc = _conv_bw(flat, xf[t0 * n : t1 * n], w_x, [4 * C] if has_bias else None, one, pad,
+                                     one, False, zero, 1, [need[0], need[1], need[2]])
+            dx_parts.append(dxc)
+            dw_x = dwc if dw_x is None else dw_x + dwc
+            db_x = dbc if db_x is None else db_x + dbc
+            s0 = max(t0, 1)  # W_h's gradient pairs step s with H_{s-1}; H_{-1} = 0 adds nothing at t = 0
+            if need[3] and s0 < t1:
+                dwc = _conv_bw(flat[(s0 - t0) * n :], hs[s0 - 1 : t1 - 1].reshape((t1 - s0) * n, C, hh, ww), w_h,
+                               None, one, pad, one, False, zero, 1, [False, True, False])[1]
+                dw_h = dwc if dw_h is None else dw_h + dwc
+        dxf = (dx_parts[0] if len(dx_parts) == 1 else torch.cat(dx_parts)) if need[0] else None
         dpeep = dpeep_acc.sum(0).view(3, C, hh, ww) if dpeep_acc is not None and need[4] else None
         return dxf, dw_x, db_x if has_bias else None, dw_h, dpeep, None, None, None
 
@@ -369,10 +413,11 @@ class ConvLSTM(nn.Module):
             if torch.is_grad_enabled() and any(v is not None and v.requires_grad for v in tensors):
                 hs = _ConvLSTMFunction.apply(xf, w_x, b_x, w_h, peep, n, t, cell.padding)
             else:
-                gx = F.conv2d(xf, w_x, b_x, padding=cell.padding)
+                gates = _input_gates(xf, w_x, b_x, cell.padding, t)
                 ch = cell.hidden_channels
-                hs = _alloc(t, n, ch, h, w, gx)
-                _scan(gx.view(t, n, 4 * ch, h, w), w_h, peep, hs, _alloc(min(t, 2), n, ch, h, w, gx), cell.padding)
+                hs = _alloc(t, n, ch, h, w, gates[0])
+                o_buf = _alloc(1, n, ch, h, w, gates[0])[0] if peep is not None else None
+                _scan(gates, w_h, peep, hs, _alloc(min(t, 2), n, ch, h, w, gates[0]), cell.padding, o_buf, False)
         cl3d = x.is_contiguous(memory_format=torch.channels_last_3d)
         fmt = torch.channels_last_3d if cl3d else torch.contiguous_format
         return hs.permute(1, 2, 0, 3, 4).contiguous(memory_format=fmt)  # (N, C_h, T, H, W)

@@ -334,6 +334,10 @@ def test_claims_beside_measurements(built):
     # the thesis's videos/s beside the end-to-end figure (decoding included), the model-only one named as such
     assert "end to end (decoding included): " in claims
     assert "model only (forward passes on random clips, 1 clip per video): " in claims
+    # corrected labels: settings the thesis does not state, an inference named as one, sizes at 101 classes
+    assert "epochs: not stated" in claims and "is an inference" in claims and "one hypothesis" in claims
+    assert "65.9M parameters (263.5 MB fp32)" in claims and "averages 20 clips" in claims
+    assert "41-55" not in claims and "would explain it" not in claims
     assert "convlstm_c2d63 (base_width=16) on demo (synthetic demo set), splits 1, 2, seed 0, cpu, 2 threads" in claims
     assert 'data-banner="demo"' in html
     data = pd.read_csv(out / "claims.csv")

@@ -330,7 +330,7 @@ def test_measure_end_to_end(videos, model_file):
 def test_report_efficiency_shows_end_to_end_or_na():
     from vidrec.report import tables
 
-    base = {"split": 1, "arch": "p3d63", "protocol": "thesis", "clip_spec": "demo16", "device": "cpu",
+    base = {"split": 1, "seed": 0, "arch": "p3d63", "protocol": "thesis", "clip_spec": "demo16", "device": "cpu",
             "infer_clips_per_s": 10.0, "infer_videos_per_s_one_clip": 10.0, "threads": 2}
     runs = pd.DataFrame([{**base, "model": "with", "infer_videos_per_s_end_to_end": 7.31},
                          {**base, "model": "without"}])

@@ -244,13 +244,17 @@ def predict_command(model: Path, inputs: Sequence[str], clips: int = 1, top_k: i
 
         bar_write = tqdm.write
 
+    def note(msg: str) -> None:
+        (bar_write(msg, file=sys.stderr) if bar_write else print(msg, file=sys.stderr))
+
     def emit(p: VideoPrediction | None, d: Decoded) -> None:
-        line = format_line(p, names, top_k) if p is not None else None
-        if line is not None:
-            (bar_write(line, file=out) if bar_write else print(line, file=out))
-        else:
-            msg = f"unreadable: {d.path}: {d.error}"
-            (bar_write(msg, file=sys.stderr) if bar_write else print(msg, file=sys.stderr))
+        if p is None:
+            note(f"unreadable: {d.path}: {d.error}")
+            return
+        if p.repairs:  # what the decoder's own messages meant for this file, in one line (-v shows them raw)
+            note(f"repaired: {p.video}: {p.repairs}")
+        line = format_line(p, names, top_k)
+        (bar_write(line, file=out) if bar_write else print(line, file=out))
 
     for path, reason in problems:
         print(f"unreadable: {path}: {reason}", file=sys.stderr)

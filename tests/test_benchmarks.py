@@ -173,3 +173,29 @@ def test_gpu_benchmark_without_cuda_says_so_and_writes_nothing():
     out = _bench("benchmarks/gpu.py").stdout
     assert "no CUDA device" in out and "no results file written" in out
     assert sorted((BENCH / "results").glob("gpu-*.json")) == before
+
+
+def test_datascale_tree_and_job_files(tmp_path):
+    """benchmarks/datascale.py's parts (its full run loads every core for minutes): every listed name is a
+    hard link to one of the distinct videos, of the lengths asked for; Snakemake's job files are read by rule."""
+    import cv2
+    from datascale import build_tree, job_benchmarks
+
+    lists, classes = tmp_path / "lists", ("ApplyEyeMakeup", "ApplyLipstick")
+    lists.mkdir()
+    for f in (BENCH.parent / "tests" / "data" / "ucfTrainTestlist").glob("*.txt"):
+        lines = f.read_text().splitlines(keepends=True)
+        (lists / f.name).write_text("".join(ln for ln in lines if ln.split("/")[0].split(" ")[-1].strip() in classes))
+    names, sources = build_tree(tmp_path / "root", lists, (0.2, 0.4))
+    assert len(names) == 259 and len(sources) == 2  # the official lists name 145 + 114 videos of these classes
+    frames = [int(cv2.VideoCapture(str(s)).get(cv2.CAP_PROP_FRAME_COUNT)) for s in sources]
+    assert frames == [5, 10]
+    inodes = {(tmp_path / "root" / "UCF-101" / n).stat().st_ino for n in names}
+    assert inodes == {s.stat().st_ino for s in sources}
+    bench = tmp_path / "work" / "results" / "ucf101" / "benchmarks"
+    for rel, s in (("manifest.tsv", 1.5), ("decode/thesis16/g07.tsv", 9.0), ("index/thesis16/split2.tsv", 2.0)):
+        (bench / rel).parent.mkdir(parents=True, exist_ok=True)
+        (bench / rel).write_text(f"s\th:m:s\tmax_rss\tcpu_time\n{s}\t0:00:01\t{100 * s}\t{s}\n")
+    jobs = {j["job"]: (j["rule"], j["s"], j["max_rss_mb"]) for j in job_benchmarks(tmp_path / "work")}
+    assert jobs == {"manifest": ("manifest", 1.5, 150.0), "decode/thesis16/g07": ("decode", 9.0, 900.0),
+                    "index/thesis16/split2": ("split_index", 2.0, 200.0)}

@@ -128,7 +128,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=96)
     ap.add_argument("--batch", type=int, default=48, help="loader batch (issue 19: 48)")
-    ap.add_argument("--train-batch", type=int, default=8, help="batch of the models' train step")
+    ap.add_argument("--train-batch", type=int, default=8, help="batch of the models' train step (at most --batch)")
     ap.add_argument("--reps", type=int, default=15, help="interleaved epochs per loader measurement")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", nargs="+", default=["p3d63", "r2plus1d_18", "frame_resnet50"])
@@ -136,6 +136,7 @@ def main() -> None:
                     help="loader worker processes to measure (0: in-process, the default of `vidrec train`)")
     add_out_argument(ap, __file__)
     args = ap.parse_args()
+    args.train_batch = min(args.train_batch, args.batch)
     rec = Record("loader", parameters={"videos": args.videos, "clips": 3 * args.videos, "batch": args.batch,
                                        "train_batch": args.train_batch, "reps": args.reps,
                                        "threads": args.threads, "clip": "16x160x160", "models": args.models,

@@ -5,7 +5,7 @@ fork/spawn). `__getitems__` reads a whole batch at once, in-process (moving 1.2 
 worker processes is costly). Each clip is one uncompressed chunk (or a row of a contiguous dataset),
 so its bytes sit at a fixed file offset: they are read with one `os.preadv` each straight into the
 batch buffer (pinned when a GPU consumes it), at page-cache-to-memory speed, where h5py's read path
-costs 2-10x more per clip (benchmarks/loader.py). Shards whose layout does not allow this
+costs several times more per clip (benchmarks/results/loader.json, loader_over_h5py). Shards whose layout does not allow this
 (compressed, other chunking) are read through h5py, as before. Never h5py's fancy indexing with a
 row list: with one clip per chunk it read 8 clips in 0.8 s against 1.2 ms for 8 single-row slices.
 """
@@ -195,7 +195,7 @@ class ClipDataset(Dataset):
         first = self._file(int(self.shard_of[indices[0]]))
         offset = self.drawn_clips()[indices] if self.random else np.zeros(len(indices), np.int64)
         shape = (len(indices), *first.shape[1:])
-        # numpy's allocation asks for huge pages: fresh 59 MB batches fault in 2-4x faster than torch's
+        # numpy's allocation asks for huge pages: a fresh 59 MB batch faults in faster than with torch's
         batch = torch.empty(shape, dtype=torch.uint8, pin_memory=True) if self.pin else \
             torch.from_numpy(np.empty(shape, np.uint8))
         out = batch.numpy()

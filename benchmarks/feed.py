@@ -34,7 +34,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decode import make_videos  # noqa: E402
-from record import REPO, RESULTS_DIR, Record, default_out, interleaved, slug  # noqa: E402 (puts the checkout on sys.path)
+from record import REPO, RESULTS_DIR, Record, default_out, interleaved, slug  # noqa: E402 (the checkout on sys.path)
 
 from vidrec.data.dataset import ClipDataset  # noqa: E402
 from vidrec.data.prefetch import DeviceFeed  # noqa: E402
@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--copies", type=int, default=8, help="times the index lists each video")
     ap.add_argument("--steps", type=int, default=20, help="train steps per timed repetition (CUDA)")
     ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions (CUDA)")
-    ap.add_argument("--cpu-batch", type=int, default=4, help="batch of the CPU train step (the loader uses the protocol's)")
+    ap.add_argument("--cpu-batch", type=int, default=4,
+                    help="batch of the CPU train step (the loader uses the protocol's)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                            row["headroom"], "x")
             print({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
             rows.append(row)
-            del net
+            net = None  # frees the model before the next one is built
     if cuda:
         rec.table("feed", f"Through the loader vs model only on {hw} (bf16, channels_last_3d, {args.steps} steps "
                           f"x {args.reps} interleaved)",

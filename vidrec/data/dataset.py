@@ -5,9 +5,10 @@ fork/spawn). `__getitems__` reads a whole batch at once, in-process (moving 1.2 
 worker processes is costly). Each clip is one uncompressed chunk (or a row of a contiguous dataset),
 so its bytes sit at a fixed file offset: they are read with one `os.preadv` each straight into the
 batch buffer (pinned when a GPU consumes it), at page-cache-to-memory speed, where h5py's read path
-costs several times more per clip (benchmarks/results/loader.json, loader_over_h5py). Shards whose layout does not allow this
-(compressed, other chunking) are read through h5py, as before. Never h5py's fancy indexing with a
-row list: with one clip per chunk it read 8 clips in 0.8 s against 1.2 ms for 8 single-row slices.
+costs several times more per clip (benchmarks/results/loader.json, loader_over_h5py). Shards whose
+layout does not allow this (compressed, other chunking) are read through h5py, as before. Never
+h5py's fancy indexing with a row list: with one clip per chunk it read 8 clips in 0.8 s against
+1.2 ms for 8 single-row slices.
 """
 from __future__ import annotations
 

@@ -199,7 +199,13 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     cfg, results = make_results(root)
     out = results / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    # a killed earlier render's temporary files (its pid is gone), and one of a writer still running (our parent)
+    (out / ".provenance.json.999999999.tmp").write_text("{")
+    (out / f".index.html.{os.getppid()}.tmp").write_text("<html")
     index = build_report(cfg, _layout(cfg, results), out_dir=out)
+    assert not (out / ".provenance.json.999999999.tmp").exists()
+    (out / f".index.html.{os.getppid()}.tmp").unlink()  # left alone while its writer runs
     return cfg, results, out, index.read_text()
 
 

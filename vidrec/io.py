@@ -38,6 +38,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Delete the temporary files (`.<name>.<pid>.tmp`) a killed writer of `path` left beside it.
+
+    A SIGKILL skips `atomic_path`'s clean-up; the rerun of that job calls this so its folder holds
+    only artifacts (a shard's temporary file is a few GB on UCF101). Only files whose writer process
+    is gone (on this machine) are removed."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            os.kill(int(tmp.name.rsplit(".", 2)[-2]), 0)
+            continue  # its writer still runs
+        except ProcessLookupError:
+            pass
+        except (ValueError, PermissionError):
+            continue  # not ours to judge
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -21,7 +21,7 @@ import pandas as pd
 from vidrec.config import stable_hash
 from vidrec.data.video import ClipSpec, VideoError, decode_clips
 from vidrec.errors import VidrecError
-from vidrec.io import atomic_path
+from vidrec.io import atomic_path, remove_stale_temporaries
 from vidrec.workers import process_context
 
 SHARD_FORMAT = 1
@@ -66,26 +66,6 @@ def _decode_all(tasks: list[tuple], workers: int, threads: int) -> Iterable[tupl
         return
     with process_context().Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
         yield from pool.imap(_decode_task, tasks, chunksize=2)
-
-
-def remove_stale_temporaries(out_path: Path) -> list[Path]:
-    """Delete `.gGG.h5.<pid>.tmp` files that a killed writer of this shard left behind.
-
-    A shard is as large as a few GB on UCF101, so a kill during decoding must not leave its
-    temporary file forever. Only files whose writer process is gone (on this machine) are removed.
-    """
-    removed = []
-    for tmp in Path(out_path).parent.glob(f".{Path(out_path).name}.*.tmp"):
-        try:
-            os.kill(int(tmp.name.rsplit(".", 2)[-2]), 0)
-            continue  # its writer still runs
-        except ProcessLookupError:
-            pass
-        except (ValueError, PermissionError):
-            continue  # not ours to judge
-        tmp.unlink(missing_ok=True)
-        removed.append(tmp)
-    return removed
 
 
 def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path: Path,

@@ -21,6 +21,7 @@ import torch
 from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.data.prefetch import DeviceFeed
 from vidrec.io import write_csv, write_json
+from vidrec.layout import EVALUATION_FILES, SCORES_FILE, TRAIN_FILES
 from vidrec.models.model_file import Preprocessing, build_model_from_file
 from vidrec.runtime import Runtime, setup_runtime
 
@@ -229,8 +230,8 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
     complexity = model_complexity(model, clip_shape)
     clips_per_s = inference_speed(model, clip_shape, ecfg["batch_size"], ecfg["speed_batches"], rt)
     clips_per_video = int(np.median(test["n_clips"])) if len(test) else 1
-    train_info = json.loads((model_path.parent / "train.json").read_text()) \
-        if (model_path.parent / "train.json").exists() else {}
+    train_json = model_path.parent / TRAIN_FILES["summary"]  # train.json beside the model, when there is one
+    train_info = json.loads(train_json.read_text()) if train_json.exists() else {}
     summary = {
         "model": blob["run"]["model"], "arch": blob["arch"], "dataset": blob["run"]["dataset"],
         "protocol": blob["run"]["protocol_name"], "clip_spec": clip_name or blob.get("clip_name"),
@@ -261,14 +262,14 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
         summary["trained_clip_shape"] = list(blob["clip_shape"])
     out = Path(out_dir)
     if save_scores:
-        write_clip_scores(out / "scores.npz", scores, dataset, n_clips)
-    write_csv(out / "predictions.csv", acc["predictions"])
-    write_csv(out / "per_class.csv", acc["per_class"])
+        write_clip_scores(out / SCORES_FILE, scores, dataset, n_clips)
+    write_csv(out / EVALUATION_FILES["predictions"], acc["predictions"])
+    write_csv(out / EVALUATION_FILES["per_class"], acc["per_class"])
     with_index = acc["confusion"].reset_index(names="true_class")
-    write_csv(out / "confusion.csv", with_index)
+    write_csv(out / EVALUATION_FILES["confusion"], with_index)
     if clip_name is None:  # decoding runs the model's own clip settings: not measured on another spec
         summary.update(end_to_end_speed(cfg, model_path, test, rt))
-    write_json(out / "evaluation.json", summary)
+    write_json(out / EVALUATION_FILES["evaluation"], summary)
     log.info("%s: clip top-1 %.3f, video top-1 %.3f (chance %.3f), %.1f clips/s",
              summary["model"], summary["clip_top1"], summary["video_top1"], summary["chance"], clips_per_s)
     return summary

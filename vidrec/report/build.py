@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from vidrec.io import atomic_path, write_csv, write_json, write_text
+from vidrec.io import atomic_path, remove_stale_temporaries, write_csv, write_json, write_text
 from vidrec import provenance, rehearsal
 from vidrec.layout import REPORT_FILES as OUTPUTS, Layout
 from vidrec.report import figures, render, tables
@@ -33,6 +33,8 @@ def _write_png(path: Path, png: bytes) -> None:
 def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path:
     """Render the report; return the path of index.html."""
     out = Path(out_dir) if out_dir is not None else layout.report_dir
+    for name in OUTPUTS.values():  # a killed earlier render's temporary files
+        remove_stale_temporaries(out / name)
     res = load_results(cfg, layout)
     claims = tables.load_claims()
     summary = tables.model_summary(res, int(claims["what_if_clips_per_video"]))

@@ -37,7 +37,8 @@ from vidrec.config import ConfigError, stable_hash
 from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.data.prefetch import DeviceFeed
 from vidrec.errors import VidrecError
-from vidrec.io import torch_save, write_csv, write_json
+from vidrec.io import remove_stale_temporaries, torch_save, write_csv, write_json
+from vidrec.layout import CHECKPOINT_FILE, TRAIN_FILES
 from vidrec.models import create_model
 from vidrec.models.model_file import ModelFileError, Preprocessing, init_from, safe_load, save_model_file
 from vidrec.runs import RunSettings
@@ -178,7 +179,7 @@ class Trainer:
                 self.model, device_ids=[self.rt.device.index] if self.rt.device.type == "cuda" else None)
         if self.tcfg["compile"]:
             self.net = torch.compile(self.net)
-        self.ckpt_path = self.out / "checkpoint.pt"
+        self.ckpt_path = self.out / CHECKPOINT_FILE
         # What a checkpoint must match to be resumed: everything but the epoch count (so a run
         # can be extended) and the evaluation settings.
         identity = run.identity()
@@ -331,6 +332,8 @@ class Trainer:
     # -- the run
     def fit(self) -> dict:
         self.out.mkdir(parents=True, exist_ok=True)
+        for name in (CHECKPOINT_FILE, *TRAIN_FILES.values()):  # a killed attempt's temporaries
+            remove_stale_temporaries(self.out / name)
         self.try_resume()
         progress = open_sink(self.tcfg["tensorboard"], self.out, self.rt.is_main, self.metrics)  # train.tensorboard
         epochs = self.proto["epochs"]
@@ -345,7 +348,7 @@ class Trainer:
             self.metrics.append(row)
             self.save_checkpoint(epoch)
             if self.rt.is_main:
-                write_csv(self.out / "metrics.csv", pd.DataFrame(self.metrics, columns=METRIC_COLUMNS))
+                write_csv(self.out / TRAIN_FILES["metrics"], pd.DataFrame(self.metrics, columns=METRIC_COLUMNS))
                 progress.epoch(row)
                 log.info("epoch %d/%d: train loss %.4f acc %.3f | val loss %.4f acc %.3f | %.1fs, %.1f clips/s",
                          epoch + 1, epochs, row["train_loss"], row["train_acc"], row["val_loss"],
@@ -374,15 +377,15 @@ class Trainer:
             **determinism_in_force(self.rt.device),
         }
         if self.rt.is_main:
-            write_csv(self.out / "metrics.csv", pd.DataFrame(self.metrics, columns=METRIC_COLUMNS))
+            write_csv(self.out / TRAIN_FILES["metrics"], pd.DataFrame(self.metrics, columns=METRIC_COLUMNS))
             plain = self.run.to_dict()
-            save_model_file(self.out / "model.pt", arch=self.run.arch, model_args=plain["model_args"],
+            save_model_file(self.out / TRAIN_FILES["model"], arch=self.run.arch, model_args=plain["model_args"],
                             class_names=self.class_names, clip=plain["clip"], clip_name=self.run.clip_name,
                             clip_shape=self.clip_shape, normalize=plain["normalize"],
                             augment=plain["protocol"]["augment"], state_dict=self.model.state_dict(),
                             run={"dataset": self.run.dataset, "model": self.run.name,
                                  "protocol_name": self.run.protocol_name, "seed": self.seed})
-            write_json(self.out / "train.json", summary)
+            write_json(self.out / TRAIN_FILES["summary"], summary)
             # The checkpoint is the resume point of an unfinished run only: once model.pt is in place
             # it must not stand in for training (a forced rerun retrains from scratch).
             self.ckpt_path.unlink(missing_ok=True)

@@ -33,12 +33,11 @@ import torch.nn.functional as F
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from decode import make_videos  # noqa: E402
+from loader import build_index as loader_index  # noqa: E402
 from record import REPO, RESULTS_DIR, Record, default_out, interleaved, slug  # noqa: E402 (the checkout on sys.path)
 
 from vidrec.data.dataset import ClipDataset  # noqa: E402
 from vidrec.data.prefetch import DeviceFeed  # noqa: E402
-from vidrec.data.shards import build_split_index, write_shard  # noqa: E402
 from vidrec.data.video import ClipSpec  # noqa: E402
 from vidrec.evaluation.evaluate import inference_speed, predict_clips  # noqa: E402
 from vidrec.models import create_model  # noqa: E402
@@ -54,16 +53,7 @@ NETWORKS = {"convlstm_c2d63": ("thesis16", "thesis"), "p3d199": ("thesis16", "th
 def build_index(tmp: Path, spec: ClipSpec, videos: int, copies: int) -> pd.DataFrame:
     """Decode `videos` generated AVIs into 4 shards; the split index lists every video `copies` times
     (as distinct videos), so an epoch spans many batches without decoding more."""
-    paths = make_videos(tmp, videos, seconds=4.0)
-    per_shard, shard_paths = max(videos // 4, 1), []
-    for s in range(0, videos, per_shard):
-        chunk = pd.DataFrame({"video_id": range(s, min(s + per_shard, videos)),
-                              "path": [p.name for p in paths[s:s + per_shard]], "label": 0, "group": 1})
-        out = tmp / f"g{s:03d}.h5"
-        write_shard(chunk, tmp, spec, out, workers=2)
-        shard_paths.append(out)
-    membership = pd.DataFrame({"video_id": range(videos), "split1": "train"})
-    index = build_split_index(membership, shard_paths, 1)
+    index = loader_index(tmp, videos, spec, seconds=4.0)
     parts = [index.assign(video_id=index["video_id"] + c * videos, label=(index["video_id"] + c) % 101)
              for c in range(copies)]
     return pd.concat(parts, ignore_index=True)

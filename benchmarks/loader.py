@@ -40,17 +40,17 @@ from vidrec.runtime import Runtime  # noqa: E402
 from vidrec.training.trainer import make_loader  # noqa: E402
 
 
-def build_index(tmp: Path, videos: int, spec: ClipSpec) -> pd.DataFrame:
-    paths = make_videos(tmp, videos, seconds=3.0)
+def build_index(tmp: Path, videos: int, spec: ClipSpec, seconds: float = 3.0) -> pd.DataFrame:
+    """Decode `videos` generated AVIs of `seconds` into 4 shards; their split-1 training index."""
+    paths = make_videos(tmp, videos, seconds=seconds)
     per_shard = max(videos // 4, 1)
-    shard_paths, frames = [], []
+    shard_paths = []
     for s in range(0, videos, per_shard):
         chunk = pd.DataFrame({"video_id": range(s, min(s + per_shard, videos)),
                               "path": [p.name for p in paths[s:s + per_shard]], "label": 0, "group": 1})
         out = tmp / f"g{s:03d}.h5"
         write_shard(chunk, tmp, spec, out, workers=2)
         shard_paths.append(out)
-        frames.append(chunk)
     membership = pd.DataFrame({"video_id": range(videos), "split1": "train"})
     return build_split_index(membership, shard_paths, 1)
 

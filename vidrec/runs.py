@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from vidrec import rehearsal
-from vidrec.config import dataset_config, stable_hash
+from vidrec.config import dataset_config, model_input_shape, stable_hash
 from vidrec.errors import ConfigError
 from vidrec.merge import deep_merge
 
@@ -87,8 +87,6 @@ class RunSettings:
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
         """(C, T, H, W) the network sees: the stored clip, or its crop when the protocol crops."""
-        from vidrec.config import model_input_shape
-
         return model_input_shape(self.clip, self.augment)
 
     @property

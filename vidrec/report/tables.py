@@ -189,14 +189,12 @@ def model_args_text(run: RunSettings) -> str:
 
 
 def initialisation_text(run: RunSettings) -> str:
-    """How a run's weights started, as its Pre-trained column says it."""
-    if run.init_from_run:
-        return f"fine-tuned from run {run.init_from_run} (its model of the same split and seed)"
+    """The Pre-trained column: how a run's weights started (RunSettings.initialisation), yes or no first."""
     if run.init_from and run.init_from.startswith(TORCHVISION_SCHEME):
         return f"yes: torchvision's {run.init_from[len(TORCHVISION_SCHEME):]} (classifier replaced)"
-    if run.init_from:
-        return f"yes (initialised from {run.init_from})"
-    return "no (from scratch)"
+    if run.initialisation == "from scratch":
+        return "no (from scratch)"
+    return run.initialisation if run.init_from_run else f"yes ({run.initialisation})"
 
 
 def protocol_text(run: RunSettings) -> str:

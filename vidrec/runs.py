@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from vidrec import rehearsal
+from vidrec.catalogue import TORCHVISION_SCHEME
 from vidrec.config import dataset_config, model_input_shape, stable_hash
 from vidrec.errors import ConfigError
 from vidrec.merge import deep_merge
@@ -145,9 +146,8 @@ def _resolve(cfg: dict, ds_name: str, name: str, spec: Mapping[str, Any]) -> Run
 
 
 def is_named_weights(init: str) -> bool:
-    """`scheme:name` (e.g. torchvision:R2Plus1D_18_Weights.KINETICS400_V1) rather than a run or a file."""
-    scheme, sep, _ = init.partition(":")
-    return bool(sep) and scheme.isidentifier() and len(scheme) > 1  # not a Windows drive letter
+    """Published weights by name (torchvision:<Weights>.<member>, vidrec/catalogue.py) rather than a run or a file."""
+    return init.startswith(TORCHVISION_SCHEME)
 
 
 def resolve_runs(cfg: dict, dataset: str | None = None) -> dict[str, RunSettings]:

@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from vidrec.config import CONFIG_ENV, config_for_jobs, dataset_config, dataset_paths
-from vidrec.data.splits import read_groups
+from vidrec.data.splits import count_listed_videos, read_class_index, read_groups
 from vidrec import rehearsal
 from vidrec.layout import Layout
 from vidrec.runs import is_named_weights, resolve_runs, run_instances
@@ -63,6 +63,21 @@ INSTANCES = run_instances(config, RUNS)
 GROUPS = read_groups(PATHS["lists"]) if PATHS["lists"].exists() else list(
     range(1, (DS.get("synthetic") or {}).get("groups", 25) + 1))
 GROUPS = rehearsal.groups(config, GROUPS)  # a rehearsal decodes a few groups only
+
+
+def planned_videos() -> int:
+    """Videos the planned shards hold (the disk check's count, before the manifest exists): from the
+    generator's settings or the split lists; a rehearsal keeps a few per class and group."""
+    synthetic = DS.get("synthetic")
+    if synthetic:
+        classes = synthetic["classes"]
+        n = classes * synthetic["clips_per_group"] * len(GROUPS)
+    else:  # the lists exist: check_environment said so
+        classes = len(read_class_index(PATHS["lists"]))
+        n = count_listed_videos(PATHS["lists"]) * len(GROUPS) / len(read_groups(PATHS["lists"]))
+    if rehearsal.active(config):
+        n = min(n, classes * len(GROUPS) * rehearsal.settings(config)["clips_per_group"])
+    return round(n)
 
 
 def run_clip(model):

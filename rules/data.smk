@@ -1,4 +1,23 @@
 # Data stage: (synthetic videos) -> manifest + leakage audit -> one HDF5 shard per group -> split index.
+from vidrec.diskspace import Need, check_free_space, shard_bytes, shard_fix
+from vidrec.data.video import ClipSpec
+
+
+def shard_needs(jobs) -> list:
+    """The bytes every scheduled decode job will write (its share of the planned videos)."""
+    per_shard = -(-planned_videos() // max(1, len(GROUPS)))
+    return [Need(job.output.shard, shard_bytes(ClipSpec.from_config(config["clips"][job.wildcards.clip]), per_shard),
+                 f"clip spec {job.wildcards.clip}") for job in jobs if job.rule.name == "decode"]
+
+
+onstart:
+    # Before the first job: the shards this run decodes must fit on their file system (disk.check).
+    if config["disk"]["check"]:
+        needs = shard_needs(workflow.dag.needrun_jobs())
+        clip_runs = {need.what.split()[-1]: [] for need in needs}
+        for name in MODELS:
+            clip_runs.setdefault(run_clip(name), []).append(name)
+        check_free_space(needs, shard_fix(DATASET, clip_runs, config["clips"]))
 
 
 if DS.get("synthetic"):

@@ -14,6 +14,7 @@ from pathlib import Path
 from vidrec import rehearsal
 from vidrec.config import ConfigError, dataset_config, dataset_paths, load_config
 from vidrec.errors import VidrecError
+from vidrec.io import is_disk_full
 from vidrec.workers import set_library_logging
 
 log = logging.getLogger("vidrec")
@@ -83,6 +84,12 @@ def cmd_decode(args: argparse.Namespace) -> None:
         raise ConfigError(f"clip spec '{args.clip}' is not defined under 'clips' in the config")
     videos = pd.read_csv(args.manifest)
     group = videos[videos["group"] == args.group]
+    if cfg["disk"]["check"]:
+        from vidrec.diskspace import Need, check_free_space, shard_bytes
+
+        check_free_space([Need(Path(args.out), shard_bytes(spec, len(group)), f"shard {args.out}")],
+                         f"To need less: fewer clips per video (clips.{args.clip}.clips_per_video), or decode onto "
+                         "another disk (--out)")
     stats = write_shard(group, dataset_paths(cfg)["videos"], spec, Path(args.out), workers=args.workers,
                         threads=cfg["decode"]["threads"], on_bad_video=cfg["decode"]["on_bad_video"],
                         progress=not args.quiet)
@@ -120,29 +127,45 @@ def cmd_models(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
+    import torch
+
     from vidrec.runs import run_settings
+    from vidrec.runtime import out_of_memory_error
     from vidrec.training.trainer import train_run
 
-    run = run_settings(_cfg(args), args.model)
+    cfg = _cfg(args)
+    run = run_settings(cfg, args.model)
     if args.init_from:
         run = replace(run, init_from=args.init_from)  # the file of init_from_run, or any model file
     elif run.init_from_run:  # the workflow passes the file (rules/common.smk, train_inputs)
         raise ConfigError(f"run '{args.model}' starts from run '{run.init_from_run}' (its init_from): pass that "
                           "run's model.pt of the same split and seed with --init-from")
     seed = run.seeds[0] if args.seed is None else args.seed
-    train_run(run, seed=seed, index_csv=Path(args.index), classes_txt=Path(args.classes),
-              out_dir=Path(args.out_dir), threads=args.threads)
+    try:
+        train_run(run, seed=seed, index_csv=Path(args.index), classes_txt=Path(args.classes),
+                  out_dir=Path(args.out_dir), threads=args.threads, check_disk=cfg["disk"]["check"])
+    except torch.OutOfMemoryError as err:
+        raise out_of_memory_error(f"the training of run '{run.name}' (seed {seed})", run.protocol["batch_size"],
+                                  f"protocols.{run.protocol_name}.batch_size, or batch_size under "
+                                  f"datasets.{run.dataset}.protocol_overrides") from err
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    import torch
+
     from vidrec.evaluation.evaluate import evaluate_run
+    from vidrec.runtime import out_of_memory_error
 
     cfg = _cfg(args)
     if args.clip is not None and args.clip not in cfg["clips"]:
         raise ConfigError(f"--clip: clip spec '{args.clip}' is not defined under 'clips'")
-    evaluate_run(cfg, model_path=Path(args.model_file), index_csv=Path(args.index),
-                 out_dir=Path(args.out_dir), split=args.split, threads=args.threads, clip_name=args.clip,
-                 save_scores=args.scores)
+    try:
+        evaluate_run(cfg, model_path=Path(args.model_file), index_csv=Path(args.index),
+                     out_dir=Path(args.out_dir), split=args.split, threads=args.threads, clip_name=args.clip,
+                     save_scores=args.scores)
+    except torch.OutOfMemoryError as err:
+        raise out_of_memory_error(f"the evaluation of {args.model_file}", cfg["evaluate"]["batch_size"],
+                                  "evaluate.batch_size") from err
 
 
 def cmd_experiment(args: argparse.Namespace) -> None:
@@ -301,6 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except (VidrecError, FileNotFoundError, PermissionError) as err:
         print(f"vidrec {args.verb}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk outside an atomic write (those raise DiskSpaceError)
+        if not is_disk_full(err):
+            raise
+        print(f"vidrec {args.verb}: error: {err}; free space there and rerun", file=sys.stderr)
         return 2
     return 0
 

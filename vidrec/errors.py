@@ -7,3 +7,13 @@ class VidrecError(Exception):
 
 class ConfigError(VidrecError, ValueError):
     """A config value is wrong; the message names the key and the fix."""
+
+
+class DiskSpaceError(VidrecError):
+    """A file system has (or would have) too little free space; the message names the file or folder,
+    the bytes needed and free, and the settings that change them."""
+
+
+class OutOfMemoryError(VidrecError):
+    """The device ran out of memory; the message names the run, the batch size, the device's memory
+    and what to do."""

@@ -1,15 +1,24 @@
 """Atomic artifact writes: a killed process never leaves a file that looks complete.
 
 Every artifact is written to a temporary name in the destination folder, flushed and fsynced,
-then renamed into place with `os.replace` (atomic on POSIX within one file system).
+then renamed into place with `os.replace` (atomic on POSIX within one file system). A full disk
+(ENOSPC) or an exhausted quota (EDQUOT) while writing raises `DiskSpaceError` naming the file; the
+temporary file is removed and the artifact it would have replaced is left untouched.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
+
+from vidrec.errors import DiskSpaceError
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -33,9 +42,54 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OSError as err:
+        if is_disk_full(err):
+            raise disk_full_error(path, err) from err
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """True for ENOSPC / EDQUOT, also when a library wrapped the OSError in another exception."""
+    return any(isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS for e in _chain(err))
+
+
+def disk_full_error(path: str | Path, err: BaseException) -> DiskSpaceError:
+    """The one-line error for a write that ran out of space: file, errno, free space and the fix."""
+    path = Path(path)
+    code = next((e.errno for e in _chain(err) if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS),
+                errno.ENOSPC)
+    folder = existing_folder(path.parent)
+    free = shutil.disk_usage(folder).free
+    return DiskSpaceError(
+        f"{path}: {os.strerror(code)} ({errno.errorcode[code]}) while writing it; the partial file was removed "
+        f"and earlier artifacts are untouched. {format_bytes(free)} free in {folder}: free space there "
+        "(or point the output elsewhere) and rerun; the job starts again from its last complete artifact.")
+
+
+def _chain(err: BaseException | None) -> Iterator[BaseException]:
+    while err is not None:
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def existing_folder(path: str | Path) -> Path:
+    """`path` or its nearest existing ancestor: the folder whose file system a new file would land on."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def format_bytes(n: float) -> str:
+    """'1.2 GB' (decimal units, as `df -H` and the README's disk figures)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
 
 
 def remove_stale_temporaries(path: str | Path) -> list[Path]:
@@ -85,7 +139,12 @@ def write_csv(path: str | Path, frame: "Any", **kwargs: Any) -> None:
 
 
 def torch_save(obj: Any, path: str | Path) -> None:
+    """torch.save, atomically. Serialised in memory first and written with a plain file write, so a
+    full disk is an OSError (ENOSPC) naming the file, not torch's unspecific 'file write failed'."""
     import torch
 
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getbuffer())

@@ -125,3 +125,21 @@ def setup_runtime(train_cfg: dict, threads: int | None) -> Runtime:
     if rank > 0:  # rank 0 alone logs (and writes files); the others only warn
         logging.getLogger("vidrec").setLevel(logging.WARNING)
     return Runtime(device, rank, world, amp, owns_group, channels_last)
+
+
+def out_of_memory_error(what: str, batch: int, setting: str) -> "OutOfMemoryError":
+    """The one-line error for CUDA running out of memory in `what` (a run's training or evaluation)
+    at `batch` clips per step: the device's memory, the peak reached, and what to do."""
+    from vidrec.errors import OutOfMemoryError
+
+    device = "the GPU"
+    if torch.cuda.is_available():
+        index = torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(index)
+        device = (f"cuda:{index} ({props.name}, {props.total_memory / 2**30:.1f} GiB; "
+                  f"{torch.cuda.max_memory_allocated(index) / 2**30:.1f} GiB allocated at the peak)")
+    return OutOfMemoryError(
+        f"CUDA out of memory in {what} at batch size {batch} on {device}. Use a smaller batch "
+        f"({setting}) with gradient accumulation to keep the protocol's global batch, or find the largest "
+        "batch that fits first with the rehearsal (snakemake report --config rehearsal=true); then rerun "
+        "(training resumes from its last checkpoint).")

@@ -6,13 +6,14 @@ written under a temporary name, fsynced and renamed; its completion attributes a
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import h5py
 import numpy as np
@@ -92,7 +93,7 @@ def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path
 
         bar = tqdm(total=len(tasks), desc=out_path.name, unit="video")
     with atomic_path(out_path) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with _new_hdf5_file(tmp) as f:
             n_max = len(tasks) * K
             clips = f.create_dataset("clips", (n_max, T, H, W, 3), np.uint8, chunks=(1, T, H, W, 3))
             frame_idx = f.create_dataset("frame_indices", (n_max, T), np.int32)
@@ -143,6 +144,28 @@ def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path
              "workers": workers, "bytes": out_path.stat().st_size, "config_hash": shard_config_hash(spec),
              "content_hash": digest.hexdigest()}  # = the shard's attribute: same config, same hash
     return stats
+
+
+@contextlib.contextmanager
+def _new_hdf5_file(path: Path) -> Iterator[h5py.File]:
+    """A new HDF5 file whose failed write (a full disk) raises, and never crashes the process.
+
+    libhdf5 crashes the interpreter (SIGSEGV, when the file object is released) once the close of a
+    file has failed to flush. So every chunk is written straight through (no chunk cache: chunks are
+    whole clips, written once), the metadata is flushed inside the `with` block, and on any error the
+    file's blocks are released (truncated to 0 bytes) before the close, which then has room to
+    finish. The caller removes the file."""
+    f = h5py.File(path, "w", rdcc_nbytes=0)
+    try:
+        yield f
+        f.flush()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.truncate(path, 0)
+        with contextlib.suppress(Exception):
+            f.close()
+        raise
+    f.close()
 
 
 def _truncate(f: h5py.File, name: str, n: int) -> None:

@@ -200,3 +200,11 @@ def read_groups(lists_dir: Path) -> list[int]:
     for path in sorted(Path(lists_dir).glob("*list0[123].txt")):
         groups.update(int(g) for g in re.findall(r"_g(\d+)_c\d+\.avi", path.read_text(), re.IGNORECASE))
     return sorted(groups)
+
+
+def count_listed_videos(lists_dir: Path) -> int:
+    """Distinct video names in the split lists (cheap: the disk check's count before the manifest exists)."""
+    names: set[str] = set()
+    for path in sorted(Path(lists_dir).glob("*list0[123].txt")):
+        names.update(line.split()[0].lower() for line in path.read_text().splitlines() if line.strip())
+    return len(names)

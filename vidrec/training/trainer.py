@@ -36,6 +36,7 @@ from torch.utils.data.distributed import DistributedSampler
 from vidrec.config import ConfigError, stable_hash
 from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.data.prefetch import DeviceFeed
+from vidrec.diskspace import Need, check_free_space, training_bytes
 from vidrec.errors import VidrecError
 from vidrec.io import remove_stale_temporaries, torch_save, write_csv, write_json
 from vidrec.layout import CHECKPOINT_FILE, TRAIN_FILES
@@ -393,6 +394,12 @@ class Trainer:
 
 
 def train_run(run: RunSettings, seed: int, index_csv: Path, classes_txt: Path, out_dir: Path,
-              threads: int | None = None) -> dict:
+              threads: int | None = None, check_disk: bool = False) -> dict:
+    """Train one (run, seed) into out_dir. check_disk: first make sure its checkpoints fit (disk.check)."""
     classes = [c for c in Path(classes_txt).read_text().splitlines() if c.strip()]
-    return Trainer(run, seed, index_csv, classes, out_dir, threads).fit()
+    trainer = Trainer(run, seed, index_csv, classes, out_dir, threads)
+    if check_disk and trainer.rt.is_main:
+        n_parameters = sum(p.numel() for p in trainer.model.parameters())
+        check_free_space([Need(trainer.ckpt_path, training_bytes(n_parameters), f"checkpoints of {run.name}")],
+                         "Free space there, or train from a working directory on a larger disk")
+    return trainer.fit()

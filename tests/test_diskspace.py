@@ -211,3 +211,22 @@ def test_disk_check_is_a_schema_setting():
 
     assert load_config()["disk"] == {"check": True}
     assert load_config(overrides=["disk.check=false"])["disk"] == {"check": False}
+
+
+def test_readme_disk_table_is_the_formula_on_the_ucf101_configuration():
+    """README's 'Check the disk' table: each clip spec's shards for 13,320 videos, and its runs."""
+    from conftest import REPO
+    from vidrec.config import load_config
+    from vidrec.io import format_bytes
+    from vidrec.runs import resolve_runs
+
+    readme = (REPO / "README.md").read_text()
+    cfg = load_config(overrides=["dataset=ucf101"])
+    clip_runs: dict[str, list[str]] = {}
+    for name in cfg["datasets"]["ucf101"]["models"]:
+        clip_runs.setdefault(resolve_runs(cfg)[name].clip_name, []).append(name)
+    for clip, runs in clip_runs.items():
+        size = format_bytes(shard_bytes(ClipSpec.from_config(cfg["clips"][clip]), 13320))
+        assert f"| {clip} |" in readme and f"| {', '.join(runs)} | {size} |" in readme, (clip, runs, size)
+    experiments = [format_bytes(shard_bytes(ClipSpec.from_config(cfg["clips"][c]), 13320)) for c in ("xp8", "xp32")]
+    assert f"| {', '.join(experiments)} |" in readme

@@ -41,6 +41,7 @@ if str(REPO) not in sys.path:  # run as `python benchmarks/<script>.py` from a c
     sys.path.insert(0, str(REPO))
 
 from vidrec import provenance  # noqa: E402
+from vidrec.io import write_text  # noqa: E402
 
 _COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
@@ -169,10 +170,7 @@ class Record:
     def write(self, out: Path, argv: list[str] | None = None) -> Path:
         """Write to a temporary name and rename into place, so a killed run never leaves half a file."""
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(argv), indent=1) + "\n")
-        tmp.replace(out)
+        write_text(out, json.dumps(self.to_dict(argv), indent=1) + "\n")
         print(f"results: {out}")
         return out
 

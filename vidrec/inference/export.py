@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from vidrec.errors import VidrecError
+from vidrec.io import atomic_path
 from vidrec.models.convlstm import ConvLSTM
 from vidrec.models.model_file import build_model_from_file
 
@@ -137,31 +138,28 @@ def export_model(model_path: str | Path, fmt: str, out: str | Path | None = None
     meta = metadata(blob, fmt)
     with torch.no_grad():
         ref = model(x)
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        if fmt == "torchscript":
-            with _quiet_jit(), torch.no_grad():
-                traced = torch.jit.trace(model, x, check_trace=False)
-                torch.jit.save(traced, str(tmp), _extra_files={"vidrec.json": json.dumps(meta)})
-        else:
-            onnx = _onnx_modules()
-            with onnx_friendly(model), torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(model, (x,), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
-                                  input_names=["clips"], output_names=["logits"],
-                                  dynamic_axes={"clips": {0: "batch"}, "logits": {0: "batch"}})
-            proto = onnx.load(str(tmp))
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = "vidrec", json.dumps(meta)
-            onnx.save(proto, str(tmp))
-        tmp.replace(out)
-    except ExportError:
+        with atomic_path(out) as tmp:
+            if fmt == "torchscript":
+                with _quiet_jit(), torch.no_grad():
+                    traced = torch.jit.trace(model, x, check_trace=False)
+                    torch.jit.save(traced, str(tmp), _extra_files={"vidrec.json": json.dumps(meta)})
+            else:
+                onnx = _onnx_modules()
+                with onnx_friendly(model), torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    torch.onnx.export(model, (x,), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
+                                      input_names=["clips"], output_names=["logits"],
+                                      dynamic_axes={"clips": {0: "batch"}, "logits": {0: "batch"}})
+                proto = onnx.load(str(tmp))
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = "vidrec", json.dumps(meta)
+                onnx.save(proto, str(tmp))
+    except VidrecError:  # ExportError, or a full disk naming the file
         raise
     except Exception as err:  # noqa: BLE001 - name the model and the stage
         raise ExportError(f"{model_path}: {blob['arch']} could not be exported to {fmt}: "
                           f"{type(err).__name__}: {str(err)[:300]}") from err
-    finally:
-        tmp.unlink(missing_ok=True)
     summary = {"model": str(model_path), "arch": blob["arch"], "format": fmt, "out": str(out),
                "bytes": out.stat().st_size, "clip_shape": list(blob["clip_shape"]), "checked": False}
     if check:

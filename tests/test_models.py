@@ -29,7 +29,7 @@ from vidrec.models import (
     to_channels_last,
 )
 from vidrec.models.p3d import Bottleneck2D, Conv3dAs2d, SpatioTemporalBottleneck, TemporalMaxPool, conv3x1x1
-from vidrec.models.summary import models_table, render_models_table
+from vidrec.models.summary import flops_note, models_table, render_models_table
 from vidrec.models.tran import paper_midplanes
 
 torch.set_num_threads(1)  # 2 shared cores: one thread is both faster and steadier
@@ -97,10 +97,17 @@ def test_published_figures():
     assert [c.display for c in map(card, ("p3d199", "convlstm_c2d63", "r2plus1d_18", "rmc3_34"))] == [
         "P3D-199", "ConvLSTM-C2D-63", "R(2+1)D-18", "rMC3-34"]
     assert published_text("p3d131") == ""
+    # P3D-199: Qiu et al. and the thesis state 261 MB and no parameter count; our count is never shown as theirs
     text = published_text("p3d199")
-    assert text.startswith("65.9M params; 263.5 MB; at 101 classes (66.5M params with a 400-class head)"), text
-    # the published P3D-199 counts are this implementation's, at either head
-    assert f"{meta_count('p3d199', 101) / 1e6:.1f}M" in text and f"{meta_count('p3d199', 400) / 1e6:.1f}M" in text
+    assert text.startswith("261 MB; no parameter count published (the params column is ours)"), text
+    assert f"{meta_count('p3d199', 101) / 1e6:.1f}M" not in text and "263.5" not in text
+    # Tran et al.'s Table 2 as printed
+    assert published_text("r2plus1d_18").startswith("33.3M params") and "Table 2" in published_text("r2plus1d_18")
+    assert published_text("rmc3_18").startswith("33.0M params") and "Table 2" in published_text("rmc3_18")
+    # the thesis networks' head: the dropout deviation from the thesis (2-1.d) is labelled on both families
+    for name in ("p3d199", "convlstm_c2d63"):
+        assert "after the fully connected layer (2-1.d)" in card(name).family.deviation
+    assert card("r2plus1d_18").family.deviation is None
     cited = " ".join(c.published.source for c in CARDS.values() if c.published)
     assert "docs/" not in cited and ".md" not in cited, "cite papers, not files outside the repository"
 
@@ -433,14 +440,19 @@ def test_models_csv_markdown_and_wide(every_model_table):
     assert [int(r["params"]) for r in rows] == table["params"].tolist()
 
     piped = table.assign(paper=table["paper"].where(table["name"] != "p3d63", "a | b"))
-    lines = render_models_table(piped, "markdown").splitlines()
+    lines = render_models_table(piped, "markdown").split("\n\n")[0].splitlines()  # the table, its note aside
     cells = [[c.strip() for c in re.split(r"(?<!\\)\|", ln)[1:-1]] for ln in lines]
     assert all(ln.startswith("| ") and ln.endswith(" |") for ln in lines)
     assert {len(c) for c in cells} == {len(table.columns)} and cells[0] == list(table.columns)
     assert re.fullmatch(r"\|( :?-{3,}:? \|)+", lines[1]) and [c[0] for c in cells[2:]] == ALL
     assert cells[2 + ALL.index("p3d63")][-1] == r"a \| b"
 
-    assert render_models_table(table, "wide") == table.to_string(index=False) + "\n"  # the one-line table
+    note = flops_note(table)  # what the gflops column counts, below every format but csv
+    assert note.startswith("gflops: one forward pass of one clip of 3 x 8 x 32 x 32 (C x T x H x W, batch 1)")
+    assert "a multiply-add counts as 2 FLOPs" in note and note not in render_models_table(table, "csv")
+    assert render_models_table(table, "wide") == table.to_string(index=False) + "\n\n" + note + "\n"
+    assert render_models_table(table, "markdown").endswith(f"|\n\n{note}\n")
+    assert note in " ".join(render_models_table(table).split())
     with pytest.raises(ValueError, match="unknown table format"):
         render_models_table(table, "html")
 

@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--split", type=int, required=True)
     sp.add_argument("--shards", nargs="+", required=True)
     sp.add_argument("--out", required=True)
-    sp = verb("models", cmd_models, "table of registered models: parameters, MB, GFLOPs")
+    sp = verb("models", cmd_models, "table of registered models: parameters, MB, GFLOPs (one clip; a multiply-add = 2 FLOPs)")
     sp.add_argument("names", nargs="*", help="registered names (default: all of them; slow on CPU at full size)")
     sp.add_argument("--frames", type=int, default=16, help="clip length the GFLOPs are measured at")
     sp.add_argument("--size", type=int, default=160, help="clip side the GFLOPs are measured at")

@@ -12,7 +12,7 @@ from vidrec.catalogue import published_text
 from .complexity import model_complexity
 from .registry import create_model, list_models
 
-__all__ = ["TABLE_FORMATS", "models_table", "render_models_table"]
+__all__ = ["TABLE_FORMATS", "flops_note", "models_table", "render_models_table"]
 
 TABLE_FORMATS = ("text", "wide", "csv", "markdown")
 
@@ -42,7 +42,19 @@ def models_table(
             }
         )
         del model
-    return pd.DataFrame(rows, columns=["name", "params", "size_mb", "gflops", "paper"])
+    table = pd.DataFrame(rows, columns=["name", "params", "size_mb", "gflops", "paper"])
+    table.attrs["clip_shape"] = tuple(int(v) for v in clip_shape)  # what the gflops column was measured on
+    return table
+
+
+def flops_note(table: pd.DataFrame) -> str:
+    """What the gflops column counts: its input shape and the multiply-add convention ('' when unknown)."""
+    shape = table.attrs.get("clip_shape")
+    if not shape:
+        return ""
+    return (f"gflops: one forward pass of one clip of {' x '.join(map(str, shape))} (C x T x H x W, batch 1), "
+            "counted by torch's FlopCounterMode: a multiply-add counts as 2 FLOPs (convolutions and matrix "
+            "products only)")
 
 
 def render_models_table(table: pd.DataFrame, fmt: str = "text", width: int = 100) -> str:
@@ -52,14 +64,16 @@ def render_models_table(table: pd.DataFrame, fmt: str = "text", width: int = 100
     note (the catalogue's text and source) is wrapped below the table to `width` columns: the
     figures alone run to 280 characters, which wraps every row of a one-line table in a terminal.
     wide: one line per model, figures inline. csv and markdown (a pipe table): every column, for
-    files and documents.
+    files and documents. Every format but csv ends with what the gflops column counts (flops_note).
     """
+    note = flops_note(table)
+    tail = f"\n{note}\n" if note else ""
     if fmt == "wide":
-        return table.to_string(index=False) + "\n"
+        return table.to_string(index=False) + "\n" + tail
     if fmt == "csv":
         return table.to_csv(index=False, lineterminator="\n")
     if fmt == "markdown":
-        return _pipe_table(table)
+        return _pipe_table(table) + tail
     if fmt != "text":
         raise ValueError(f"unknown table format {fmt!r} ({' | '.join(TABLE_FORMATS)})")
     refs, notes = [], []
@@ -69,6 +83,8 @@ def render_models_table(table: pd.DataFrame, fmt: str = "text", width: int = 100
             notes.append(textwrap.fill(f"{refs[-1]} {name}: {text}", width, break_on_hyphens=False,
                                        subsequent_indent=" " * (len(refs[-1]) + 1)))
     lines = [table.assign(paper=refs).to_string(index=False)]
+    if note:
+        lines += ["", textwrap.fill(note, width, break_on_hyphens=False)]
     if notes:
         lines += ["", "paper: the figures their source states (quoted, never computed):", *notes]
     return "\n".join(lines) + "\n"

@@ -27,6 +27,9 @@ def _with(tmp_path, *overrides: str) -> dict:
     ("decode.on_bad_video=ignore", "decode.on_bad_video"),
     ("datasets.demo.models.p3d63.protocol=fast", "datasets.demo.models.p3d63.protocol"),
     ("train.typo=1", "train"),
+    ("report.primary_comparison.pair=[p3d63,p3d199]", "report.primary_comparison.pair"),  # not a demo run
+    ("report.primary_comparison.pair=[p3d63]", "report.primary_comparison.pair"),
+    ("report.primary_comparison.level=frame", "report.primary_comparison.level"),
 ])
 def test_bad_values_name_their_key(tmp_path, override, key):
     with pytest.raises(ConfigError) as err:
@@ -42,6 +45,7 @@ def test_defaults_come_from_the_schema(tmp_path):
     cfg = load_config(path)
     assert cfg["decode"] == {"on_bad_video": "fail", "threads": 1, "workers": 1}
     assert cfg["datasets"]["ucf101"]["frame_size"] == [320, 240]
+    assert cfg["report"] == {"primary_comparison": {"pair": None, "level": "clip"}}
 
 
 def test_run_settings_merge_protocol_overrides():

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from vidrec.config import load_config
+from vidrec.errors import ConfigError
 from vidrec.evaluation.stats import wilson_interval
 from vidrec.layout import Layout
 from vidrec.report import tables
@@ -223,109 +224,174 @@ def test_every_output_and_section(built):
 
 
 def test_accuracy_table_matches_inputs(built):
+    """Top-1: clustered intervals (class x group: here 2 test videos per cluster, 4 clusters per split), worked out
+    by hand from the fixture's predictions (see _right); top-5: the unclustered Wilson interval of the counts."""
     _, _, out, html = built
     acc = section(html, "accuracy")
     table = pd.read_csv(out / "accuracy.csv")
     for model in MODEL_SPECS:
         row = table[table["model"] == model].iloc[0]
-        assert row["n_videos"] == 16 and row["n_splits"] == 2
+        assert row["n_videos"] == 16 and row["n_splits"] == 2 and row["n_clusters"] == 8
         for i, metric in enumerate(["clip_top1", "clip_top5", "video_top1", "video_top5"]):
             values = [ACCURACY[(model, s)][i] for s in (1, 2)]
             correct = round(sum(values) * 8)  # 8 test videos per split
-            lo, hi = wilson_interval(correct, 16)
             assert row[f"{metric}_correct"] == correct
-            assert (row[f"{metric}_lo"], row[f"{metric}_hi"]) == (pytest.approx(lo), pytest.approx(hi))
+            if metric.endswith("top5"):
+                lo, hi = wilson_interval(correct, 16)
+                assert (row[f"{metric}_lo"], row[f"{metric}_hi"]) == (pytest.approx(lo), pytest.approx(hi))
+            else:
+                lo, hi = row[f"{metric}_lo"], row[f"{metric}_hi"]
+                assert row[f"{metric}_design_effect"] >= 1 and "design-effect-adjusted Wilson" in row[f"{metric}_interval"]
             text = (f"{np.mean(values) * 100:.2f} [{lo * 100:.2f}, {hi * 100:.2f}] "
                     f"(sd {np.std(values, ddof=1) * 100:.2f}, n=2)")
             assert text in acc, (model, metric, text)
-    # ConvLSTM-C2D clip top-1 over splits 1, 2 by hand: 10 of 16 right, p = 0.625, z = 1.96:
-    # centre = (0.625 + 0.12005) / 1.2401 = 0.600798, half = 1.96 / 1.2401 * sqrt(0.0146484 + 0.0037516) = 0.214394
-    assert "62.50 [38.64, 81.52] (sd 17.68, n=2)" in acc
-    # every run on its own: 4 of 8 -> [21.52, 78.48] (Wilson at p = 1/2, n = 8)
-    assert "<td>50.00 [21.52, 78.48]</td>" in acc
+    conv = table.set_index("model").loc["convlstm_c2d63"]
+    # clip top-1: the first 4 (split 1) and 6 (split 2) test videos right fill whole clusters (2 videos each): per
+    # cluster 2, 2, 0, 0 | 2, 2, 2, 0, every cluster alike inside, so it counts once: 5 of 8 clusters, design effect 2
+    assert conv["clip_top1_design_effect"] == pytest.approx(2.0)
+    assert (conv["clip_top1_lo"], conv["clip_top1_hi"]) == pytest.approx(wilson_interval(5, 8))
+    assert "62.50 [30.57, 86.32] (sd 17.68, n=2)" in acc          # 10 of 16 unclustered was [38.64, 81.52]
+    # video top-1: per cluster 2, 2, 1, 0 | 2, 2, 2, 1, p = 12/16; (k_c - 1.5)^2 sums to 4, variance 4 / 256,
+    # binomial 0.75 * 0.25 / 16: design effect 4/3, effective n 12: the Wilson interval of 9 of 12
+    assert conv["video_top1_design_effect"] == pytest.approx(4 / 3)
+    assert (conv["video_top1_lo"], conv["video_top1_hi"]) == pytest.approx(wilson_interval(9, 12))
+    # every run on its own: 4 of 8 videos in clusters 2, 2, 0, 0 -> 2 of 4 clusters, [15.00, 85.00]
+    assert "<td>50.00 [15.00, 85.00]</td>" in acc
     runs = pd.read_csv(out / "accuracy_per_split.csv")
-    assert len(runs) == 4 and runs["clip_top1_lo"].notna().all()
+    assert len(runs) == 4 and runs["clip_top1_lo"].notna().all() and (runs["n_clusters"] == 4).all()
     assert "ConvLSTM-C2D ResNet (convlstm_c2d63)" in acc and "P3D ResNet (p3d63)" in acc
-    assert "no (from scratch)" in acc and "thesis: 12 epochs" in acc and "Wilson score interval" in acc
+    assert "no (from scratch)" in acc and "thesis: 12 epochs" in acc
+    assert "the cluster is the class x group" in acc and "2.00 / 1.33" in acc       # method, unit, design effects
+    assert "conditional on one trained network" in acc and "train.seeds" in acc   # one seed: said, and how to add
+    # the thesis's head is labelled where ours differs (dropout before the classifier, the thesis's after it)
+    assert "deviation from the thesis" in acc and "after the fully connected layer (2-1.d)" in acc
     assert table.loc[table["model"] == "p3d63", "video_top1_mean"].item() == pytest.approx(0.4375)
 
 
-def test_paired_comparison_thesis_pair_first(built):
-    """The fixture's predictions give 9 vs 4 discordant videos over splits 1, 2 (see _right)."""
+def test_paired_comparison_primary_first(built):
+    """The fixture's predictions, per class x group cluster (A = convlstm_c2d63 minus B = p3d63, see _right):
+    clip level  split 1: +2, +2, 0, -2; split 2: +2, +2, +1, -2 -> pooled: six clusters of 2 and one of 1, total 5;
+    video level split 1: +2, +2, 0, -2; split 2: +2, +2, 0, -1 -> pooled: five clusters of 2 and one of 1, total 5."""
     _, _, out, html = built
     acc = section(html, "accuracy")
     paired = pd.read_csv(out / "paired_comparison.csv")
-    assert paired.iloc[0][["model_a", "model_b", "thesis_pair"]].tolist() == ["convlstm_c2d63", "p3d63", True]
+    assert paired.iloc[0][["model_a", "model_b", "primary_pair"]].tolist() == ["convlstm_c2d63", "p3d63", True]
     by_split = paired.set_index("split")
     assert by_split.loc["1", ["video_a_only", "video_b_only", "clip_a_only", "clip_b_only"]].tolist() == [5, 3, 4, 2]
     assert by_split.loc["2", ["video_a_only", "video_b_only", "clip_a_only", "clip_b_only"]].tolist() == [4, 1, 5, 2]
-    # exact McNemar by hand: split 1 video, 3 of 8: 2 * (1 + 8 + 28 + 56) / 256; split 2, 1 of 5: 2 * 6 / 32
-    assert by_split.loc["1", "video_p_mcnemar"] == pytest.approx(2 * 93 / 256)
-    assert by_split.loc["2", "video_p_mcnemar"] == pytest.approx(12 / 32)
-    # pooled: 4 of 13: 2 * (1 + 13 + 78 + 286 + 715) / 8192
     pooled = by_split.loc["pooled"]
-    assert pooled[["n_videos", "video_a_only", "video_b_only", "video_a_correct", "video_b_correct"]].tolist() == \
-        [16, 9, 4, 12, 7]
-    assert pooled["video_p_mcnemar"] == pytest.approx(2 * 1093 / 8192) and not pooled["video_significant"]
-    assert "<td>9 / 4</td>" in acc and "p = 0.267, not significant at 5%" in acc and "<td>62.50 / 31.25</td>" in acc
-    assert "pooled" in acc and "disjoint" in acc
+    assert pooled[["n_videos", "n_clusters", "video_a_only", "video_b_only", "clip_clusters_a", "clip_clusters_b"]
+                  ].tolist() == [16, 8, 9, 4, 5, 2]
+    # sign patterns with |T| >= 5, clip: j of the six 2s positive, T = 4j - 12 +- 1: 2 + 12 + 15 + 15 + 12 + 2 = 58
+    # of 128; video: T = 4j - 10 +- 1 over five 2s: 2 + 10 + 10 + 2 = 24 of 64 (unclustered McNemar, 9 vs 4: 0.267)
+    assert pooled["clip_p"] == pytest.approx(58 / 128) and pooled["video_p"] == pytest.approx(24 / 64)
+    assert pooled["clip_role"] == "primary" and pooled["clip_p_adjusted"] == pooled["clip_p"]
+    # the only other pooled test (the pair at video level) is a family of one: Holm leaves it as it is
+    assert pooled["video_role"] == "exploratory" and pooled["video_family"] == "pooled"
+    assert pooled["video_p_adjusted"] == pytest.approx(24 / 64)
+    assert (paired.loc[paired["split"] != "pooled", "clip_family"] == "per split").all()
+    assert pooled["clip_diff"] == pytest.approx(0.3125) and pooled["clip_diff_lo"] < 0 < pooled["clip_diff_hi"]
+    assert "primary: p = 0.453, not significant at 5%" in acc and "<td>62.50 / 31.25</td>" in acc
+    assert "exploratory: Holm-adjusted p = 0.375 (unadjusted p = 0.375)" in acc
+    assert "pooled" in acc and "disjoint" in acc and "Holm" in acc
     claims = section(html, "claims")
-    assert ("clip level (the thesis&#x27;s protocol) 62.50% vs 31.25%, not significant at 5% "
-            "(exact McNemar p = 0.267, 9 vs 4 discordant videos)") in claims
-    assert "video level 75.00% vs 43.75%, not significant at 5%" in claims
+    assert ("Primary comparison (the thesis pair (report.primary_comparison&#x27;s default)): convlstm_c2d63 vs "
+            "p3d63 at clip level (the thesis&#x27;s protocol), on the same 16 test videos in 8 clusters of splits "
+            "1, 2, pooled over the splits") in claims
+    assert "62.50% vs 31.25%, difference +31.25 pp" in claims and "9 vs 4 discordant videos in 5 vs 2 clusters" in claims
+    assert "exact sign-flip (randomisation) test over clusters p = 0.453, not significant at 5%" in claims
+    assert "at video level is exploratory: Holm-adjusted p = 0.375" in claims
+    # no uncorrected verdict anywhere: 'significant' only in the primary comparison's own sentence and cell
+    for text in (claims, acc):
+        assert text.count("significant at 5%") == 1, text.count("significant at 5%")
 
 
-def _paired_inputs(correct: dict) -> tuple[SimpleNamespace, pd.DataFrame]:
-    """Results stand-in: (split, model[, seed]) -> list of (video_id, right?) at both levels (seed 0 if absent)."""
+def _paired_inputs(correct: dict, cfg: dict | None = None) -> tuple[SimpleNamespace, pd.DataFrame]:
+    """Results stand-in: (split, model[, seed]) -> list of (video_id, right?) at both levels (seed 0 if absent).
+
+    Every video is its own cluster (a group of its own), so the clustered test is McNemar's exact test."""
     rows = [{"split": key[0], "model": key[1], "seed": key[2] if len(key) > 2 else 0, "video_id": v,
              "correct_clip": ok, "correct_video": ok} for key, videos in correct.items() for v, ok in videos]
     models = list(dict.fromkeys(key[1] for key in correct))
-    res = SimpleNamespace(predictions=pd.DataFrame(rows), splits=sorted({key[0] for key in correct}))
+    ids = sorted({r["video_id"] for r in rows})
+    videos = pd.DataFrame({"video_id": ids, "class_name": "c", "group": ids})
+    res = SimpleNamespace(predictions=pd.DataFrame(rows), splits=sorted({key[0] for key in correct}), videos=videos,
+                          cfg=cfg or {})
     summary = pd.DataFrame({"arch": models}, index=models)  # run names are architecture names here
     return res, summary
 
 
-def test_paired_comparison_significance_order_and_overlap():
+def test_paired_comparison_order_roles_and_holm():
     six = [(v, True) for v in range(6)]
     wrong = [(v, False) for v in range(6)]
     res, summary = _paired_inputs({(1, "frame_resnet50"): wrong, (1, "p3d63"): wrong, (1, "convlstm_c2d63"): six})
-    paired = tables.paired_comparison(res, summary)
-    # the thesis pair first, ConvLSTM-C2D as A, whatever the configuration order; then every other pair once
-    assert list(zip(paired["model_a"], paired["model_b"]))[::2] == [
+    primary = tables.primary_comparison(res.cfg, summary)
+    assert primary[:3] == ("convlstm_c2d63", "p3d63", "clip")     # the thesis pair, ConvLSTM-C2D as A, whatever the order
+    paired = tables.paired_comparison(res, summary, primary)
+    assert list(zip(paired["model_a"], paired["model_b"])) == [
         ("convlstm_c2d63", "p3d63"), ("frame_resnet50", "p3d63"), ("frame_resnet50", "convlstm_c2d63")]
-    first = paired.iloc[1]  # pooled row of the thesis pair: 6 vs 0, p = 2 / 64
-    assert first["split"] == "pooled" and first["video_p_mcnemar"] == 2 / 64 and first["video_significant"]
-    assert "significant at 5% (exact McNemar p = 0.0312, 6 vs 0 discordant videos)" in \
-        tables.thesis_gap_text(paired, summary)
-    assert "not significant" not in tables.thesis_gap_text(paired, summary)
-    # the same videos tested in two splits: the pooled test would count them twice, so it is left out
-    res, summary = _paired_inputs({(1, "convlstm_c2d63"): six, (1, "p3d63"): wrong,
-                                   (2, "convlstm_c2d63"): six, (2, "p3d63"): wrong})
-    paired = tables.paired_comparison(res, summary)
-    pooled = paired[paired["split"] == "pooled"].iloc[0]
-    assert pooled["video_a_only"] == 12 and np.isnan(pooled["video_p_mcnemar"])
-    assert "test sets overlap" in tables.paired_show(paired)["Video: exact McNemar test"].iloc[0]
-    assert "not tested: the splits' test sets overlap" in tables.thesis_gap_text(paired, summary)
+    assert (paired["split"] == "pooled").all()  # one split: no per-split rows beside the pooled ones
+    first = paired.iloc[0]  # 6 vs 0 discordant videos, one per cluster: McNemar's 2 / 64
+    assert first["clip_p"] == 2 / 64 and first["clip_role"] == "primary" and first["clip_reject_at_5pct"]
+    # the exploratory family: 3 pairs x 2 levels less the primary = 5 tests, p = 2/64 (conv-p3d video, frame-conv
+    # clip and video) and 1, 1 (frame-p3d); Holm: 5 x 2/64, then max(4 x 2/64, ...), ...: all three 0.15625
+    assert tables.family_size(paired, "pooled") == 5
+    assert paired["video_p_adjusted"].tolist() == pytest.approx([0.15625, 1.0, 0.15625])
+    assert paired["clip_p_adjusted"].tolist() == pytest.approx([2 / 64, 1.0, 0.15625])
+    assert not paired["video_reject_at_5pct"].any()
+    show = tables.paired_show(paired)
+    assert show["Clip: clustered test"].tolist()[0] == "primary: p = 0.0312, significant at 5%"
+    assert show["Video: clustered test"].tolist()[0] == "exploratory: Holm-adjusted p = 0.156 (unadjusted p = 0.0312)"
+    assert not any("significant" in cell for cell in show["Video: clustered test"])
+    text = tables.primary_text(paired, summary, primary, res.splits)
+    assert "p = 0.0312, significant at 5%" in text and "one seed each" in text
+    # a configured pair and level win over the default
+    res.cfg = {"report": {"primary_comparison": {"pair": ["frame_resnet50", "convlstm_c2d63"], "level": "video"}}}
+    primary = tables.primary_comparison(res.cfg, summary)
+    paired = tables.paired_comparison(res, summary, primary)
+    assert paired.iloc[0][["model_a", "model_b", "video_role", "clip_role"]].tolist() == [
+        "frame_resnet50", "convlstm_c2d63", "primary", "exploratory"]
+    assert "report.primary_comparison.pair" in tables.primary_text(paired, summary, primary, res.splits)
+    res.cfg["report"]["primary_comparison"]["pair"] = ["frame_resnet50", "r3d_18"]
+    with pytest.raises(ConfigError, match="r3d_18"):
+        tables.primary_comparison(res.cfg, summary)
+    # no thesis pair: the first two runs; fewer than two runs: none
+    assert tables.primary_comparison({}, summary.drop(index="p3d63"))[:2] == ("frame_resnet50", "convlstm_c2d63")
+    assert tables.primary_comparison({}, summary.iloc[:1]) is None
 
 
-def test_paired_comparison_pairs_runs_seed_by_seed():
-    """Two seeds: each seed's runs are tested against each other's, never across seeds, and the claim
-    reports every seed's verdict."""
+def test_paired_comparison_uses_every_seed_and_counts_a_cluster_once():
+    """Seeds: a video's outcome is the mean over the model's seeds; a video tested in two splits is one cluster."""
     six = [(v, True) for v in range(6)]
     wrong = [(v, False) for v in range(6)]
     half = [(v, v < 3) for v in range(6)]
     res, summary = _paired_inputs({(1, "convlstm_c2d63", 0): six, (1, "p3d63", 0): wrong,
                                    (1, "convlstm_c2d63", 1): half, (1, "p3d63", 1): half,
-                                   (1, "frame_resnet50", 0): wrong})  # no seed 1: paired on seed 0 only
-    paired = tables.paired_comparison(res, summary)
-    thesis = paired[paired["thesis_pair"] & (paired["split"] == "pooled")].set_index("seed")
-    assert thesis.loc[0, "video_a_only"] == 6 and thesis.loc[0, "video_p_mcnemar"] == 2 / 64
-    assert thesis.loc[1, "video_a_only"] == 0 and thesis.loc[1, "video_p_mcnemar"] == 1.0
-    frame = paired[(paired["model_a"] == "frame_resnet50") | (paired["model_b"] == "frame_resnet50")]
-    assert len(frame) and set(frame["seed"]) == {0}
-    text = tables.thesis_gap_text(paired, summary)
-    assert "2 seeds" in text and "seed 0: clip level" in text and "seed 1: clip level" in text
-    assert "Seed" in tables.paired_show(paired).columns
+                                   (1, "frame_resnet50", 0): wrong})  # one seed only
+    primary = tables.primary_comparison(res.cfg, summary)
+    paired = tables.paired_comparison(res, summary, primary).set_index(["model_a", "model_b"])
+    # per video: A's mean (1, 1, 1, .5, .5, .5) minus B's (.5, .5, .5, 0, 0, 0) = 0.5 each: six clusters alike
+    thesis = paired.loc[("convlstm_c2d63", "p3d63")]
+    assert thesis[["seeds_a", "seeds_b", "clip_a_only", "clip_b_only"]].tolist() == [2, 2, 6, 0]
+    assert thesis["clip_diff"] == pytest.approx(0.5) and thesis["clip_p"] == pytest.approx(2 / 64)
+    assert paired.loc[("p3d63", "frame_resnet50"), ["seeds_a", "seeds_b"]].tolist() == [2, 1]
+    assert "Seeds A / B" in tables.paired_show(paired.reset_index()).columns
+    assert "every seed used (2 of convlstm_c2d63, 2 of p3d63)" in tables.primary_text(
+        paired.reset_index(), summary, primary, res.splits)
+    # the same six videos tested in two splits: each video is one cluster (+2), not two independent trials
+    res, summary = _paired_inputs({(1, "convlstm_c2d63"): six, (1, "p3d63"): wrong,
+                                   (2, "convlstm_c2d63"): six, (2, "p3d63"): wrong})
+    paired = tables.paired_comparison(res, summary, tables.primary_comparison(res.cfg, summary))
+    pooled = paired[paired["split"] == "pooled"].iloc[0]
+    assert pooled["video_a_only"] == 12 and pooled["n_clusters"] == 6
+    assert pooled["video_p"] == pytest.approx(2 / 64)             # unclustered, 12 vs 0 would give 2 / 4096
+
+
+def test_seeds_note():
+    one = pd.DataFrame({"n_seeds": [1, 2]}, index=["a", "b"])
+    assert "a: one seed, so its interval is conditional on one trained network" in tables.seeds_note(one)
+    assert "train.seeds" in tables.seeds_note(one)
+    assert "adds the seed-to-seed variance" in tables.seeds_note(one.assign(n_seeds=2))
 
 
 def test_claims_beside_measurements(built):
@@ -335,14 +401,15 @@ def test_claims_beside_measurements(built):
                  "8 h 56 min", "15 h 25 min", "about 41-44%", "Sports-1M", "9.2 clips per second"):
         assert text in claims, text
     assert "NOT comparable with UCF101" in claims
-    assert "62.50 % [38.64, 81.52] (sd 17.68, n=2)" in claims  # measured ConvLSTM-C2D clip top-1 beside 95.57%
+    assert "62.50 % [30.57, 86.32] (sd 17.68, n=2)" in claims  # measured ConvLSTM-C2D clip top-1 beside 95.57%
     assert "14.4 MB" in claims and "210.0 clips/s" in claims
     # the thesis's videos/s beside the end-to-end figure (decoding included), the model-only one named as such
     assert "end to end (decoding included): " in claims
     assert "model only (forward passes on random clips, 1 clip per video): " in claims
     # corrected labels: settings the thesis does not state, an inference named as one, sizes at 101 classes
     assert "epochs: not stated" in claims and "is an inference" in claims and "one hypothesis" in claims
-    assert "65.9M parameters (263.5 MB fp32)" in claims and "averages 20 clips" in claims
+    assert "Our count (vidrec's P3D-199, not a published figure): 65.9M parameters" in claims
+    assert "averages 20 clips" in claims and "(2-2.a)" in claims and "(2-2.b), not pre-trained" not in claims
     assert "41-55" not in claims and "would explain it" not in claims
     assert "convlstm_c2d63 (base_width=16) on demo (synthetic demo set), splits 1, 2, seed 0, cpu, 2 threads" in claims
     assert 'data-banner="demo"' in html
@@ -361,7 +428,7 @@ def test_efficiency_per_class_and_data(built):
     eff = section(html, "efficiency")
     assert "3.60" in eff and "1 min 00 s" in eff and "3 min 00 s" in eff   # params (M), train time
     assert "10.00" in eff  # P3D at 21 clips per video: 210 / 21
-    assert "25.0% (the thesis claims 24%)" in eff
+    assert "25.0% (the thesis claims 24%" in eff
     per = section(html, "per-class")
     diff = pd.read_csv(out / "per_class_diff.csv")
     assert diff["diff_video_top1_pp"].abs().is_monotonic_decreasing
@@ -419,14 +486,14 @@ def test_single_split_missing_partner_no_bad_videos(tmp_path):
     ev["train_time_total_s"] = None  # e.g. evaluated without a train.json beside the model
     ev_path.write_text(json.dumps(ev))
     html = build_report(cfg, _layout(cfg, results), out_dir=tmp_path / "out").read_text()
-    assert "<td>50.00 [21.52, 78.48] (n=1)</td>" in section(html, "accuracy")  # Wilson over 8 videos, one run
-    assert "50.00 % [21.52, 78.48] (n=1)" in section(html, "claims")
+    assert "<td>50.00 [15.00, 85.00] (n=1)</td>" in section(html, "accuracy")  # 2 of 4 clusters of 2, one run
+    assert "50.00 % [15.00, 85.00] (n=1)" in section(html, "claims")
     assert "± n/a" not in html and "sd " not in section(html, "accuracy")
-    assert "this run has no p3d* model" in section(html, "claims")  # no thesis pair to test
+    assert "No primary comparison: this run has 1 model (convlstm_c2d63)" in section(html, "claims")
     assert "Fewer than two models" in section(html, "accuracy")
     assert_no_nan(html)
-    assert "needs both thesis networks; this run has no p3d* model" in section(html, "per-class")
-    assert "this run has no p3d* model" in section(html, "efficiency")
+    assert "needs the compared pair; this run has 1 model" in section(html, "per-class")
+    assert "needs the compared pair; this run has 1 model" in section(html, "efficiency")
     assert "<td>n/a</td>" in section(html, "efficiency")  # the missing training time
     assert "not measured: no p3d* model in this configuration" in section(html, "claims")
     assert "No video was skipped or repaired" in section(html, "data")

@@ -130,6 +130,13 @@ def check_references(cfg: dict) -> None:
                                            "config key 'experiments' (run {run})")
             except ExperimentError:
                 pass  # reported by check_experiments
+    pair = cfg.get("report", {}).get("primary_comparison", {}).get("pair")
+    if pair and cfg["dataset"] in cfg["datasets"]:
+        runs = cfg["datasets"][cfg["dataset"]]["models"]
+        unknown = [m for m in pair if m not in runs]
+        if unknown:
+            problems.append(f"config key 'report.primary_comparison.pair': {unknown} not among the runs of dataset "
+                            f"'{cfg['dataset']}' ({sorted(runs)})")
     init = cfg["train"].get("init_from")
     if init and init.startswith(TORCHVISION_SCHEME) and cfg["dataset"] in cfg["datasets"]:
         for run, spec in cfg["datasets"][cfg["dataset"]]["models"].items():

@@ -16,7 +16,7 @@ from vidrec.io import atomic_path, remove_stale_temporaries, write_csv, write_js
 from vidrec import provenance, rehearsal
 from vidrec.layout import REPORT_FILES as OUTPUTS, Layout
 from vidrec.report import figures, render, tables
-from vidrec.report.load import load_results
+from vidrec.report.load import cluster_key, load_results
 
 log = logging.getLogger("vidrec.report")
 
@@ -39,13 +39,14 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
     claims = tables.load_claims()
     summary = tables.model_summary(res, int(claims["what_if_clips_per_video"]))
     archs = summary["arch"].to_dict()
+    primary = tables.primary_comparison(res.cfg, summary)
 
     acc_data, acc_show = tables.accuracy_table(res, summary)
     split_data, split_show = tables.split_accuracy_table(res, summary)
-    paired = tables.paired_comparison(res, summary)
+    paired = tables.paired_comparison(res, summary, primary)
     claims_data, claims_show = tables.claims_table(res, summary, claims)
     eff_data, eff_show = tables.efficiency_table(res, summary)
-    diff, conv, p3d = tables.per_class_diff(res, summary)
+    diff = tables.per_class_diff(res, summary, primary)
     audit_data, audit_show = tables.audit_table(res)
     shards = tables.shards_table(res)
     skipped = tables.skipped_repaired(res)
@@ -57,7 +58,8 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
     pngs = {
         "curves": figures.training_curves(res.metrics, res.models, int(res.runs.groupby("model").size().max())),
         "cost": figures.accuracy_vs_cost(summary),
-        "per_class_fig": figures.per_class_diff(diff, conv, p3d),
+        "per_class_fig": figures.per_class_diff(diff, primary and (primary.a, primary.b),
+                                                tables.no_pair_text(summary)),
         "confusion": figures.confusion_grid(res.confusion, list(summary.index), archs),
         "shards_fig": figures.shards_figure(shards),
     }
@@ -100,12 +102,24 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
     cpu, gpus = prov["hardware"]["cpu"], prov["hardware"]["gpus"]
     machine = f"{cpu}" + (f", GPU {', '.join(gpus)}" if gpus else ", no CUDA GPU visible")
     n = int(res.runs.groupby("model").size().max())  # runs per model: splits x seeds
-    wilson = "its 95% Wilson score interval (closed form) over the test videos"
-    cell = (f"the mean over the runs (splits x seeds), in brackets {wilson} of all the splits run (their correct "
-            "counts pooled, each split's count the mean over its seeds, since the seeds test the same videos), "
-            "then the sample standard deviation of the runs (sd) and the number of runs (n)." if n > 1 else
-            f"the accuracy on the one split run, in brackets {wilson}, then the number of runs (n=1: no spread "
+    _, unit = cluster_key(res.videos)
+    n_clusters = ", ".join(f"{m} {tables.fmt(c, 0)}" for m, c in summary["n_clusters"].items())
+    interval = ("its 95% interval over every test video of the splits run (each counted once; top-1: clustered, "
+                "see below; top-5: Wilson score interval, unclustered, as predictions.csv stores no per-video "
+                "top-5 outcome)")
+    cell = (f"the mean over the runs (splits x seeds), in brackets {interval}, then the sample standard deviation "
+            "of the runs (sd) and the number of runs (n)." if n > 1 else
+            f"the accuracy on the one split run, in brackets {interval}, then the number of runs (n=1: no spread "
             "across runs to show).")
+    clustered = (f"Test videos are not independent: the cluster is the {unit} (clusters per model: {n_clusters}). "
+                 f"Top-1 intervals: {tables.INTERVAL_METHOD}, i.e. the Wilson score interval at n / design effect "
+                 "videos, where the design effect is the variance of the accuracy with clusters as the "
+                 "independent unit (sum over clusters of (right - p x videos)^2 / n^2) over the binomial "
+                 "p(1 - p) / n; 1 means the clusters cost nothing, 2 that the test set counts as half as many "
+                 "videos. The design effect column gives it per model, clip / video top-1; * marks a level "
+                 "with every video right (or wrong), where none can be estimated and each cluster counts as "
+                 f"one trial. {tables.seeds_note(summary)}")
+    family = tables.family_size(paired, "pooled")
     sections = {
         "accuracy": [
             render.para(f"Test-set accuracy per model in the thesis's table form (splits: "
@@ -113,20 +127,36 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
                         "each test video (the thesis's protocol). Video level: softmax scores averaged over every "
                         "stored clip of the video (Tran et al.'s protocol)."),
             render.table(acc_show, "accuracy"),
-            *([render.details(f"Per split ({len(split_show)} runs, each with the Wilson interval over its own "
-                              "test videos)", render.table(split_show, "accuracy-splits"))] if n > 1 else []),
+            render.para(clustered),
+            *([render.details(f"Per split ({len(split_show)} runs, each with its interval over its own test "
+                              "videos: one trained network, clusters only)",
+                              render.table(split_show, "accuracy-splits"))] if n > 1 else []),
             "<h3>Paired comparison on the same test videos</h3>",
-            render.para("For every pair of models (the thesis pair ConvLSTM-C2D vs P3D first): the videos A gets "
-                        "right and B misses (A only) and the reverse (B only), and the two-sided exact McNemar "
-                        "test: p = min(1, 2 P(X <= min(b, c))), X ~ Binomial(b + c, 1/2), the chance of a split "
-                        "of the discordant videos at least this uneven if neither model were better. Over the "
-                        "splits the discordant counts are pooled: each video is a test video in exactly one "
-                        "official split, so the splits' test sets are disjoint, every discordant video counts "
-                        "once and the pooled test is exact. Each p-value is for its pair alone (no correction "
-                        f"for the number of pairs). Every split's own test: {OUTPUTS['paired']}."),
+            render.para(
+                "For every pair of models (the primary comparison first): each model's top-1 accuracy on the test "
+                "videos both were run on, the difference A - B with its 95% interval (normal, clustered variance"
+                ", plus the seed-to-seed variance of each model with two or more seeds), the videos A gets right "
+                "and B misses (A only) and the reverse, with the clusters whose total favours each, and the "
+                f"{tables.TEST_METHOD}: under no difference the two models are exchangeable within a cluster, so "
+                "each cluster's summed difference is as likely positive as negative; p is the share of the 2^K "
+                "sign patterns whose total is at least as far from 0 as the observed one, computed exactly. With "
+                "one video per cluster it is the exact McNemar test. Each model's outcome on a video is the mean "
+                "over its seeds, so every seed is used; the test conditions on the trained networks. Pooled over "
+                "the splits: the official splits' test sets are disjoint, and the cluster stays the unit."),
+            render.para(
+                ("Declared primary comparison (report.primary_comparison): "
+                 f"{primary.a} vs {primary.b} at {primary.level} level, {primary.source}; its pooled test is "
+                 f"the one judged at {tables.ALPHA:.0%}. " if primary else "No primary comparison (fewer than two "
+                 "models). ")
+                + f"Every other test is exploratory, with Holm's step-down adjusted p-value within its family: the "
+                f"{family} other pooled tests (every pair x clip and video level, less the primary), and, with two "
+                "or more splits, the per-split tests (every pair x level x split) as a family of their own. "
+                f"An exploratory result is a lead for a new, declared comparison, not a finding. All rows: "
+                f"{OUTPUTS['paired']}."),
             render.table(tables.paired_show(paired), "paired", empty="Fewer than two models: no pair to compare."),
-            *([render.details("Per split", render.table(tables.paired_show(paired, pooled=False), "paired-splits"))]
-              if n > 1 and not paired.empty else []),
+            *([render.details("Per split (exploratory, Holm-adjusted within the per-split family)",
+                              render.table(tables.paired_show(paired, pooled=False), "paired-splits"))]
+              if len(res.splits) > 1 and not paired.empty else []),
         ],
         "claims": [
             render.para(
@@ -135,7 +165,7 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
                 + ("(the synthetic demo set: NOT comparable with UCF101's numbers). " if demo else ". ")
                 + f"Devices are named per row; this report was built on: {machine}."),
             render.table(claims_show, "claims"),
-            render.para(tables.thesis_gap_text(paired, summary)),
+            render.para(tables.primary_text(paired, summary, primary, res.splits)),
             render.details("Sources", render.bullets(
                 [f"{k}: {' '.join(v.split())}" for k, v in claims["sources"].items()])),
         ],
@@ -146,7 +176,11 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
             fig("curves", "training curves", "Training curves: loss and accuracy vs epoch and training time."),
         ],
         "efficiency": [
-            render.para("Per model, mean over the splits run. Inference speed is measured after a warm-up at a "
+            render.para("Per model, mean over the splits run. GFLOPs / clip: one forward pass of one clip of the "
+                        "input shape in the next column (C x T x H x W, batch 1), counted by torch's "
+                        "FlopCounterMode, where a multiply-add counts as 2 FLOPs (convolutions and matrix "
+                        "products only; papers quoting multiply-adds as FLOPs give half). "
+                        "Inference speed is measured after a warm-up at a "
                         "fixed batch on random input; videos/s divides clips/s by the clips each protocol needs "
                         f"per video: 1 (thesis), K stored clips (video level), and the thesis's "
                         f"{claims['what_if_clips_per_video']} clips per video for P3D (what-if). End-to-end: "
@@ -154,12 +188,11 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
                         "1 clip per video, as the thesis measured; n/a where evaluation.json has no such figure)."),
             render.table(eff_show, "efficiency"),
             "<h3>Practical capacity (the thesis's argument, recomputed)</h3>",
-            render.bullets(tables.capacity_text(summary)),
+            render.bullets(tables.capacity_text(summary, primary)),
             fig("cost", "accuracy versus cost", "Accuracy vs GFLOPs per clip and vs inference time per video; "
-                "filled circles video level (error bar: 95% Wilson interval over the test videos), open "
-                "triangles clip level."),
+                "filled circles video level (error bar: its clustered 95% interval), open triangles clip level."),
         ],
-        "per-class": _per_class_body(diff, conv, p3d, summary, fig),
+        "per-class": _per_class_body(diff, primary, summary, fig),
         "data": _data_body(res, audit_show, shards, skipped, fig),
         "provenance": _provenance_body(prov, res),
     }
@@ -179,17 +212,17 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
     return out / OUTPUTS["html"]
 
 
-def _per_class_body(diff, conv, p3d, summary, fig) -> list[str]:
+def _per_class_body(diff, primary, summary, fig) -> list[str]:
     body = []
-    if conv and p3d:
-        body += [render.para(f"Classes where the two thesis networks differ most: video-level top-1 of {conv} "
-                             f"minus {p3d}, per class, mean over the splits run (all classes in "
-                             f"{OUTPUTS['per_class']})."),
-                 render.table(tables.per_class_show(diff, conv, p3d), "per-class")]
+    if primary:
+        body += [render.para(f"Classes where the compared pair (report.primary_comparison: {primary.source}) differs "
+                             f"most: video-level top-1 of {primary.a} minus {primary.b}, per class, mean over the "
+                             f"splits and seeds run (all classes in {OUTPUTS['per_class']}). Descriptive: no "
+                             "per-class test."),
+                 render.table(tables.per_class_show(diff, primary), "per-class")]
     else:
-        body.append(render.para("The per-class comparison needs both thesis networks; this run has no "
-                                f"{tables.missing_thesis_models(conv, p3d)}."))
-    body += [fig("per_class_fig", "per-class difference", "Per-class difference of the thesis networks."),
+        body.append(render.para(f"The per-class comparison needs the compared pair; {tables.no_pair_text(summary)}."))
+    body += [fig("per_class_fig", "per-class difference", "Per-class difference of the compared pair."),
              "<h3>Confusion matrices</h3>",
              fig("confusion", "confusion matrices", "Video-level confusion per model, rows normalised to "
                  "the true class's test videos, summed over the splits run.")]

@@ -87,7 +87,7 @@ def accuracy_vs_cost(summary: pd.DataFrame) -> plt.Figure:
     s = summary.assign(ms_per_video=1000.0 / summary["infer_videos_per_s_one_clip"])
     for (col, label), ax in zip(xs, axes):
         for m, r in s.iterrows():
-            v, lo, hi = r["video_top1"], r["video_top1_lo"], r["video_top1_hi"]  # 95% Wilson interval
+            v, lo, hi = r["video_top1"], r["video_top1_lo"], r["video_top1_hi"]  # clustered 95% interval
             yerr = [[max(v - lo, 0) * 100], [max(hi - v, 0) * 100]] if np.isfinite([v, lo, hi]).all() else None
             ax.errorbar(r[col], v * 100, yerr=yerr, fmt="o", color=palette[m], capsize=3, label=f"{m} video level")
             ax.plot(r[col], r["clip_top1"] * 100, marker="^", ls="none", color=palette[m], mfc="none",
@@ -105,18 +105,18 @@ def accuracy_vs_cost(summary: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def per_class_diff(diff: pd.DataFrame, conv: str | None, p3d: str | None, top: int = 20) -> plt.Figure:
-    if not (conv and p3d):
-        missing = " and no ".join(f"{p}*" for p, m in (("convlstm_c2d", conv), ("p3d", p3d)) if not m)
-        return placeholder("Per-class difference of the thesis networks",
-                           f"Needs a ConvLSTM-C2D and a P3D model; this run has no {missing} model.")
+def per_class_diff(diff: pd.DataFrame, pair: tuple[str, str] | None, why: str = "", top: int = 20) -> plt.Figure:
+    """The classes where the compared pair (model A, model B) differs most, A minus B in video top-1."""
+    if not pair:
+        return placeholder("Per-class difference of the compared pair", f"Needs two models; {why}.")
+    a, b = pair
     d = diff.dropna(subset=["diff_video_top1_pp"]).head(top).iloc[::-1]
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(d) + 1.5))
     colors = ["tab:blue" if v >= 0 else "tab:orange" for v in d["diff_video_top1_pp"]]
     ax.barh(d["class_name"], d["diff_video_top1_pp"], color=colors)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel(f"video top-1 difference (percentage points): {conv} minus {p3d}")
-    ax.set_title(f"Classes where the thesis networks differ most (top {len(d)}; blue = {conv} better)")
+    ax.set_xlabel(f"video top-1 difference (percentage points): {a} minus {b}")
+    ax.set_title(f"Classes where the compared pair differs most (top {len(d)}; blue = {a} better)")
     fig.tight_layout()
     return fig
 

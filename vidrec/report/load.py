@@ -53,6 +53,22 @@ def experiment_files(cfg: dict) -> list[str]:
     return report_files(cfg)
 
 
+def cluster_key(videos: pd.DataFrame) -> tuple[pd.Series, str]:
+    """The unit whose test videos are not independent, per video: (video_id -> cluster label, its name).
+
+    The one place the report asks which videos belong together: UCF101's (and the demo's) clips of
+    one class and group are cut from one long recording, so the cluster is class x group
+    (videos.csv's class_name and group columns). A manifest without groups: every video is its own
+    cluster (the unclustered formulas), and the name says so.
+    """
+    ids = videos["video_id"]
+    if "group" in videos and videos["group"].notna().all() and len(videos):
+        keys = videos["class_name"].astype(str) + "/g" + videos["group"].astype(int).map("{:02d}".format)
+        return pd.Series(keys.to_numpy(), index=ids.to_numpy()), "class x group"
+    return pd.Series(ids.astype(str).to_numpy(), index=ids.to_numpy()), \
+        "video (the manifest has no groups: each test video is its own cluster)"
+
+
 @dataclass
 class Results:
     """Everything the report shows, as tables."""

@@ -1,14 +1,18 @@
 """The report's tables, from the loaded results: numeric frames (written as CSV) and their display form.
 
 Every function returns plain DataFrames; the display versions hold formatted strings so the HTML
-never shows NaN. Every accuracy carries its 95% Wilson interval over the test videos it was measured
-on, and models tested on the same videos are compared pair by pair with the exact McNemar test
-(vidrec/evaluation/stats.py), so the report says which differences the test sets can resolve.
+never shows NaN. Test videos come in clusters (load.cluster_key: UCF101's class x group), so every
+top-1 accuracy carries a 95% interval with the cluster as the unit (a design-effect-adjusted Wilson
+interval that adds the seed-to-seed variance when a model has several seeds), and models tested on
+the same videos are compared with the exact sign-flip test over clusters (vidrec/evaluation/stats.py).
+One comparison is declared primary (report.primary_comparison) and judged at 5%; every other one is
+exploratory, its p-value Holm-adjusted within a stated family.
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -16,17 +20,22 @@ import yaml
 
 from vidrec.catalogue import CARDS, THESIS_PAIR, TORCHVISION_SCHEME
 from vidrec.config import clip_size_text
-from vidrec.evaluation.stats import discordant, mcnemar_exact, wilson_interval
+from vidrec.errors import ConfigError
+from vidrec.evaluation.stats import clustered_accuracy, clustered_paired_test, holm, wilson_interval
 from vidrec.layout import CLAIMS_FILE
-from vidrec.report.load import Results
+from vidrec.report.load import Results, cluster_key
 from vidrec.runs import RunSettings
 
 ACC = ["clip_top1", "clip_top5", "video_top1", "video_top5"]
 ACC_LABELS = ["Clip top-1 (%)", "Clip top-5 (%)", "Video top-1 (%)", "Video top-5 (%)"]
 NA = "n/a"
-ALPHA = 0.05  # significance level of the paired tests
+ALPHA = 0.05  # level of the declared primary comparison's test (every other test: Holm-adjusted, exploratory)
 # paired comparison: protocol -> predictions.csv column (is the video's top-1 right?)
 LEVELS = {"clip": "correct_clip", "video": "correct_video"}
+TOP1 = {f"{level}_top1": col for level, col in LEVELS.items()}  # accuracies with per-video outcomes
+INTERVAL_METHOD = ("design-effect-adjusted Wilson (Kish's effective sample size n / design effect, the design "
+                   "effect from the clustered variance, at least 1)")
+TEST_METHOD = "exact sign-flip (randomisation) test over clusters"
 POOLED = "pooled"  # the paired table's split value for the test pooled over the splits run
 # evaluation.json figures averaged over splits
 NUMERIC = ACC + ["chance", "n_videos", "n_clips", "params", "size_mb_fp32", "checkpoint_mb", "gflops_per_clip",
@@ -48,7 +57,7 @@ def fmt(x, digits: int = 2) -> str:
 def fmt_acc(mean, lo=None, hi=None, std=None, n: int | None = None, unit: str = "") -> str:
     """Fraction -> 'mm.mm [lo, hi] (sd s.ss, n=N)' in percent.
 
-    [lo, hi]: the 95% Wilson interval over the test videos; sd: the spread of the N runs (splits),
+    [lo, hi]: the 95% interval (top-1 clustered, top-5 Wilson); sd: the spread of the N runs (splits x seeds),
     shown only when there are two or more; n omitted for a single run's own row."""
     if not is_num(mean):
         return NA
@@ -69,6 +78,7 @@ def fmt_p(p) -> str:
 
 
 def verdict(p) -> str:
+    """The declared primary comparison's verdict; never used for an exploratory (unadjusted) p-value."""
     return NA if not is_num(p) else ("significant" if p < ALPHA else "not significant") + f" at {ALPHA:.0%}"
 
 
@@ -125,6 +135,7 @@ def model_summary(res: Results, what_if_clips: int) -> pd.DataFrame:
     per_split = runs.groupby(["model", "split"], sort=False)[counts].agg(_mean_if_complete)
     pooled = per_split.groupby(level="model", sort=False).agg(_sum_if_complete).round().astype("Int64")
     out = add_intervals(out.join(pooled.rename(columns={"n_videos": "test_videos"})), "test_videos")
+    out = add_clustered_intervals(out, res, list(out.index))
     out["n_splits"] = g["split"].nunique()
     out["n_seeds"] = g["seed"].nunique()
     out["n_runs"] = g.size()
@@ -132,17 +143,65 @@ def model_summary(res: Results, what_if_clips: int) -> pd.DataFrame:
     out["splits"] = g["split"].agg(lambda s: ", ".join(str(v) for v in sorted(s.unique())))
     for k in ("arch", "protocol", "clip_spec", "device"):
         out[k] = g[k].first()
+    shapes = g["clip_shape"].first() if "clip_shape" in runs else pd.Series(dtype=object)
+    out["flops_input"] = [" x ".join(map(str, shapes[m])) if isinstance(shapes.get(m), (list, tuple)) else NA
+                          for m in out.index]
     out = out.reindex([m for m in res.models if m in out.index])
     out["what_if_clips_per_video"] = what_if_clips
     out["infer_videos_per_s_what_if"] = out["infer_clips_per_s"] / what_if_clips
-    conv, p3d = thesis_pair(out)
+    primary = primary_comparison(res.cfg, out)
     out["practical_time_ratio"] = np.nan
-    if conv and p3d:
-        # time per video: ConvLSTM-C2D at one clip against P3D at `what_if_clips` clips, in %
-        t_conv = 1 / out.loc[conv, "infer_videos_per_s_one_clip"]
-        t_p3d = 1 / out.loc[p3d, "infer_videos_per_s_what_if"]
-        out.loc[conv, "practical_time_ratio"] = t_conv / t_p3d
+    if primary:
+        # time per video: model A at one clip against model B at `what_if_clips` clips (the thesis: ConvLSTM-C2D
+        # against P3D at 21), on A's row
+        a, b = primary.a, primary.b
+        out.loc[a, "practical_time_ratio"] = (1 / out.loc[a, "infer_videos_per_s_one_clip"]) / (
+            1 / out.loc[b, "infer_videos_per_s_what_if"])
     return out
+
+
+def run_outcomes(pred: pd.DataFrame, col: str) -> tuple[np.ndarray, pd.Index]:
+    """(seeds, test videos) 0/1 outcomes of one model's runs, a test video being (split, video_id).
+
+    Only the videos every seed was tested on; the seeds test the same videos of a split."""
+    wide = pred.assign(y=pred[col].astype(float)).pivot_table(index=["split", "video_id"], columns="seed",
+                                                              values="y", aggfunc="first").dropna()
+    return wide.to_numpy(dtype=float).T, wide.index
+
+
+def video_clusters(res: Results, index: pd.Index) -> np.ndarray:
+    """The cluster of each (split, video_id) test video: load.cluster_key's unit (a video it lacks: its own)."""
+    keys, _ = cluster_key(res.videos)
+    ids = index.get_level_values("video_id")
+    found = keys.reindex(ids)
+    return np.where(found.isna(), ["video " + str(v) for v in ids], found.astype(str)).astype(str)
+
+
+def add_clustered_intervals(frame: pd.DataFrame, res: Results, models: list[str],
+                            runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Replace the top-1 intervals by the clustered ones (stats.clustered_accuracy) and add their design effects.
+
+    Per model over every split and seed it ran (frame indexed by model), or, with `runs` (split, model, seed
+    per row of frame, same order), per run."""
+    frame = frame.copy()
+    pred = res.predictions
+    for k, col in TOP1.items():
+        found = []
+        for i, m in enumerate(models):
+            sub = pred[pred["model"] == m]
+            if runs is not None:
+                r = runs.iloc[i]
+                sub = sub[(sub["split"] == r["split"]) & (sub["seed"] == r["seed"])]
+            y, index = run_outcomes(sub, col)
+            found.append(clustered_accuracy(y, video_clusters(res, index)) if y.size else None)
+        frame[f"{k}_lo"] = [c.lo if c else np.nan for c in found]
+        frame[f"{k}_hi"] = [c.hi if c else np.nan for c in found]
+        frame[f"{k}_design_effect"] = [c.design_effect if c else np.nan for c in found]
+        frame[f"{k}_design_effect_clusters"] = [c.design_effect_clusters if c else np.nan for c in found]
+        frame[f"{k}_effective_n"] = [c.effective_n if c else np.nan for c in found]
+        frame[f"{k}_deff_estimated"] = [c.estimated if c else np.nan for c in found]
+        frame["n_clusters"] = [c.n_clusters if c else np.nan for c in found]
+    return frame
 
 
 def _mean_if_complete(values: pd.Series) -> float:
@@ -179,13 +238,73 @@ def thesis_pair(summary: pd.DataFrame) -> tuple[str | None, str | None]:
     return tuple(next((m for m, k in keys.items() if k == f), None) for f in THESIS_PAIR)
 
 
-def missing_thesis_models(conv: str | None, p3d: str | None) -> str:
-    """'p3d* model' (or both): what a thesis-pair comparison lacks, for its explanation."""
-    return " and no ".join(f"{p}* model" for p, m in zip(THESIS_PAIR, (conv, p3d)) if not m)
+class Primary(NamedTuple):
+    """The declared primary comparison: model A against model B at one level (clip | video)."""
+
+    a: str
+    b: str
+    level: str
+    source: str  # how it was chosen, for the report
+
+
+def primary_comparison(cfg: dict, summary: pd.DataFrame) -> Primary | None:
+    """report.primary_comparison resolved against the models run (config validation checked the names).
+
+    pair: the configured [A, B]; null: the thesis pair (first convlstm_c2d*, first p3d* run) when both are
+    configured, else the first two runs; None with fewer than two runs. level: the setting's (default clip,
+    the thesis's protocol)."""
+    setting = (cfg.get("report") or {}).get("primary_comparison") or {}
+    level = setting.get("level", "clip")
+    pair = setting.get("pair")
+    models = list(summary.index)
+    if pair:
+        missing = [m for m in pair if m not in models]
+        if missing:
+            raise ConfigError(f"report.primary_comparison.pair names {missing}, not among the runs {models}")
+        return Primary(pair[0], pair[1], level, "report.primary_comparison.pair")
+    conv, p3d = thesis_pair(summary)
+    if conv and p3d:
+        return Primary(conv, p3d, level, "the thesis pair (report.primary_comparison's default)")
+    if len(models) >= 2:
+        return Primary(models[0], models[1], level,
+                       "the first two runs (no thesis pair configured; report.primary_comparison's default)")
+    return None
+
+
+def no_pair_text(summary: pd.DataFrame) -> str:
+    """Why there is no compared pair (fewer than two runs), for the sections that need one."""
+    return (f"this run has {len(summary)} model{'s' if len(summary) != 1 else ''} "
+            f"({', '.join(summary.index) or 'none'}), and a comparison needs two")
+
+
+def seeds_note(summary: pd.DataFrame) -> str:
+    """What the intervals condition on: one trained network per model, or the seeds' variation too."""
+    one = [m for m in summary.index if int(summary.loc[m, "n_seeds"]) < 2]
+    if not one:
+        return ("Every model has two or more seeds: each top-1 interval adds the seed-to-seed variance of its "
+                "accuracy (sample variance of the per-seed accuracies over the number of seeds) to the clustered "
+                "test-sampling variance, and every paired test uses every seed (each video's outcome averaged "
+                "over its model's seeds).")
+    return (f"{', '.join(one)}: one seed, so {'its' if len(one) == 1 else 'their'} interval is conditional on one "
+            "trained network: it says how well that network does, not the architecture. A claim about an "
+            "architecture needs the spread over training seeds: list them in train.seeds (e.g. train.seeds: "
+            "[0, 1, 2], or `snakemake --config train='{seeds: [0, 1, 2]}'`); adding a seed trains only that seed, "
+            "and the report then adds the seed-to-seed variance to each interval.")
 
 
 def model_args_text(run: RunSettings) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(run.model_args.items()) if k != "dropout")
+
+
+def classifier_text(run: RunSettings) -> str:
+    """The Classifier column: the head as run, and where it departs from the cited source (the catalogue's
+    Family.deviation, shown where the run uses dropout)."""
+    dropout = float(run.model_args.get("dropout", 0.0) or 0.0)
+    if not dropout:
+        return "linear (cross-entropy)"
+    deviation = CARDS[run.arch].family.deviation if run.arch in CARDS else None
+    text = f"dropout {dropout:g} on the pooled features, then linear (cross-entropy)"
+    return f"{text}; {deviation}" if deviation else text
 
 
 def initialisation_text(run: RunSettings) -> str:
@@ -218,14 +337,21 @@ def accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, p
     rows = []
     for m, r in summary.iterrows():
         row = {"method": f"{family(r['arch'])} ({m})", "model": m, "arch": r["arch"],
-               "classifier": "linear (cross-entropy)",
+               "classifier": classifier_text(res.settings[m]),
                "pretrained": initialisation_text(res.settings[m]),
                "protocol": protocol_text(res.settings[m]), "splits": r["splits"], "n_splits": int(r["n_splits"]),
                "seeds": r["seeds"], "n_seeds": int(r["n_seeds"]), "n_runs": int(r["n_runs"])}
         for k in ACC:
             row[f"{k}_mean"], row[f"{k}_std"] = r[k], r[f"{k}_std"] if r["n_runs"] > 1 else np.nan
             row[f"{k}_lo"], row[f"{k}_hi"], row[f"{k}_correct"] = r[f"{k}_lo"], r[f"{k}_hi"], r[f"{k}_correct"]
+            row[f"{k}_interval"] = INTERVAL_METHOD if k in TOP1 else "Wilson, unclustered (no per-video outcome stored)"
+        for k in TOP1:
+            row[f"{k}_design_effect"] = r[f"{k}_design_effect"]
+            row[f"{k}_design_effect_clusters"] = r[f"{k}_design_effect_clusters"]
+            row[f"{k}_effective_n"] = r[f"{k}_effective_n"]
+            row[f"{k}_deff_estimated"] = r[f"{k}_deff_estimated"]
         row["n_videos"] = r["test_videos"]
+        row["n_clusters"] = r["n_clusters"]
         row["chance"] = r["chance"]
         rows.append(row)
     data = pd.DataFrame(rows)
@@ -233,90 +359,132 @@ def accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, p
         "Method": data["method"], "Classifier": data["classifier"], "Pre-trained": data["pretrained"],
         "Protocol": data["protocol"], "Splits": data["splits"], "Seeds": data["seeds"],
         "Test videos": [fmt(v, 0) for v in data["n_videos"]],
+        "Clusters": [fmt(v, 0) for v in data["n_clusters"]],
         **{label: [fmt_acc(r[f"{k}_mean"], r[f"{k}_lo"], r[f"{k}_hi"], r[f"{k}_std"], r["n_runs"])
                    for _, r in data.iterrows()] for k, label in zip(ACC, ACC_LABELS)},
+        "Design effect, clip / video top-1": [deff_text(r) for _, r in data.iterrows()],
         "Chance (%)": [fmt(c * 100) for c in data["chance"]],
     })
     return data, show
 
 
+def deff_text(r: pd.Series) -> str:
+    """'2.21 / 1.87': the top-1 design effects, clip / video level; '*' marks one not estimable (0% or 100%
+    right: each cluster counted as one trial)."""
+    def mark(estimated) -> str:
+        return "*" if isinstance(estimated, (bool, np.bool_)) and not estimated else ""
+
+    return " / ".join(fmt(r[f"{k}_design_effect"]) + mark(r[f"{k}_deff_estimated"]) for k in TOP1)
+
+
 def split_accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every run (model x split x seed) with each accuracy's 95% Wilson interval over that split's test videos."""
+    """Every run (model x split x seed): each top-1 accuracy's clustered 95% interval over that run's test videos
+    (one network: clusters only), the top-5 ones' Wilson interval."""
     runs = with_correct_counts(res.runs)
     runs = runs.assign(order=runs["model"].map({m: i for i, m in enumerate(summary.index)}))
     runs = runs.sort_values(["order", "split", "seed"], kind="stable")
     data = add_intervals(runs[["split", "seed", "model", "arch", "n_videos"] + ACC + [f"{k}_correct" for k in ACC]],
                          "n_videos").reset_index(drop=True)
+    data = add_clustered_intervals(data, res, list(data["model"]), runs=data)
     show = pd.DataFrame({
         "Method": [f"{family(a)} ({m})" for m, a in zip(data["model"], data["arch"])], "Split": data["split"],
         "Seed": data["seed"],
         "Test videos": [fmt(v, 0) for v in data["n_videos"]],
+        "Clusters": [fmt(v, 0) for v in data["n_clusters"]],
         **{label: [fmt_acc(r[k], r[f"{k}_lo"], r[f"{k}_hi"]) for _, r in data.iterrows()]
            for k, label in zip(ACC, ACC_LABELS)},
+        "Design effect, clip / video top-1": [deff_text(r) for _, r in data.iterrows()],
     })
     return data, show
 
 
 # ----------------------------------------------------------------------------- 1b. paired comparison
-def model_pairs(summary: pd.DataFrame) -> list[tuple[str, str]]:
-    """Every pair of models once, in configuration order, the thesis pair first (ConvLSTM-C2D as A)."""
+def model_pairs(summary: pd.DataFrame, primary: Primary | None) -> list[tuple[str, str]]:
+    """Every pair of models once, in configuration order, the primary pair first (in its declared order)."""
     models = list(summary.index)
     pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
-    conv, p3d = thesis_pair(summary)
-    if conv and p3d:
-        pairs = [(conv, p3d)] + [p for p in pairs if set(p) != {conv, p3d}]
+    if primary:
+        pairs = [(primary.a, primary.b)] + [p for p in pairs if set(p) != {primary.a, primary.b}]
     return pairs
 
 
-def _paired_counts(both: pd.DataFrame) -> dict:
-    """Counts and exact McNemar p per protocol, from the A/B outcomes of the same videos."""
-    row = {"n_videos": len(both)}
+def _paired_row(res: Results, pred: pd.DataFrame, a: str, b: str) -> dict:
+    """Counts, difference and clustered test per level for A and B on the test videos both were run on."""
+    row: dict = {}
     for level, col in LEVELS.items():
-        a, b = both[f"{col}_a"].astype(bool), both[f"{col}_b"].astype(bool)
-        a_only, b_only = discordant(a, b)
-        row.update({f"{level}_a_correct": int(a.sum()), f"{level}_b_correct": int(b.sum()),
-                    f"{level}_a_only": a_only, f"{level}_b_only": b_only,
-                    f"{level}_p_mcnemar": mcnemar_exact(a_only, b_only)})
+        ya, ia = run_outcomes(pred[pred["model"] == a], col)
+        yb, ib = run_outcomes(pred[pred["model"] == b], col)
+        both = ia.intersection(ib, sort=False)
+        ya, yb = ya[:, ia.get_indexer(both)], yb[:, ib.get_indexer(both)]
+        t = clustered_paired_test(ya, yb, video_clusters(res, both))
+        row.update({"n_videos": t.n_videos, "n_clusters": t.n_clusters, "seeds_a": ya.shape[0],
+                    "seeds_b": yb.shape[0],
+                    f"{level}_a_acc": ya.mean() if ya.size else np.nan,
+                    f"{level}_b_acc": yb.mean() if yb.size else np.nan,
+                    f"{level}_a_only": t.a_only, f"{level}_b_only": t.b_only,
+                    f"{level}_clusters_a": t.clusters_a, f"{level}_clusters_b": t.clusters_b,
+                    f"{level}_diff": t.difference, f"{level}_diff_lo": t.lo, f"{level}_diff_hi": t.hi,
+                    f"{level}_p": t.p})
     return row
 
 
-def paired_comparison(res: Results, summary: pd.DataFrame) -> pd.DataFrame:
-    """Per pair of models, split and seed: the videos each gets right and the other misses, exact McNemar test.
+def paired_comparison(res: Results, summary: pd.DataFrame, primary: Primary | None) -> pd.DataFrame:
+    """Per pair of models, per split and pooled over the splits: the clustered paired test at both levels.
 
-    Runs are paired seed by seed (A's seed-s run against B's seed-s run, for the seeds both have).
-    The pooled row of a seed adds the discordant counts over the splits run. Each video is a test
-    video in exactly one official split, so the splits' test sets are disjoint, every discordant video
-    counts once, and the pooled count is again Binomial(b + c, 1/2) under "no difference": an exact
-    test. Should the splits' test sets overlap, the pooled p-value is NaN instead.
+    Every seed of each model is used (each test video's outcome averaged over the model's seeds). The test
+    is the exact sign-flip test over clusters (stats.clustered_paired_test); pooling over the splits is
+    legitimate because the official splits' test sets are disjoint (a video tested in two splits would fall
+    in one cluster, so even then the clusters stay the independent unit). Roles: the primary comparison's
+    pooled test at its level is judged at ALPHA as it is; every other pooled test is exploratory, its
+    p-value Holm-adjusted within the family of the other pooled tests (pairs x levels, less the primary);
+    the per-split tests (shown with two or more splits) form their own Holm family (pairs x levels x splits).
     """
     pred = res.predictions
-    by_run = {key: g[["video_id", *LEVELS.values()]] for key, g in pred.groupby(["split", "model", "seed"], sort=False)}
-    seeds_of = pred.groupby("model")["seed"].agg(lambda s: sorted(set(s))).to_dict()
-    thesis = thesis_pair(summary)
     rows = []
-    for a, b in model_pairs(summary):
-        for seed in [s for s in seeds_of.get(a, []) if s in seeds_of.get(b, [])]:
-            merged = []
+    multi = len(res.splits) > 1
+    for a, b in model_pairs(summary, primary):
+        if multi:
             for split in res.splits:
-                if (split, a, seed) not in by_run or (split, b, seed) not in by_run:
-                    continue
-                both = by_run[(split, a, seed)].merge(by_run[(split, b, seed)], on="video_id", suffixes=("_a", "_b"))
-                merged.append(both)
-                rows.append({"split": split, "seed": seed, "model_a": a, "model_b": b, **_paired_counts(both)})
-            if not merged:
-                continue
-            every = pd.concat(merged, ignore_index=True)
-            pooled = {"split": POOLED, "seed": seed, "model_a": a, "model_b": b, **_paired_counts(every)}
-            if not every["video_id"].is_unique:
-                pooled.update({f"{level}_p_mcnemar": np.nan for level in LEVELS})
-            rows.append(pooled)
-    columns = ["split", "seed", "model_a", "model_b", "n_videos"] + [
-        f"{level}_{x}" for level in LEVELS for x in ("a_correct", "b_correct", "a_only", "b_only", "p_mcnemar")]
+                sub = pred[pred["split"] == split]
+                if {a, b} <= set(sub["model"]):
+                    rows.append({"split": split, "model_a": a, "model_b": b, **_paired_row(res, sub, a, b)})
+        rows.append({"split": POOLED, "model_a": a, "model_b": b, **_paired_row(res, pred, a, b)})
+    columns = ["split", "model_a", "model_b", "n_videos", "n_clusters", "seeds_a", "seeds_b"] + [
+        f"{level}_{x}" for level in LEVELS for x in ("a_acc", "b_acc", "a_only", "b_only", "clusters_a",
+                                                    "clusters_b", "diff", "diff_lo", "diff_hi", "p")]
     data = pd.DataFrame(rows, columns=columns)
-    data.insert(4, "thesis_pair", [(a, b) == thesis for a, b in zip(data["model_a"], data["model_b"])])
+    is_pair = [primary is not None and (a, b) == (primary.a, primary.b)
+               for a, b in zip(data["model_a"], data["model_b"])]
+    data.insert(3, "primary_pair", is_pair)
+    pooled = data["split"] == POOLED
     for level in LEVELS:
-        data[f"{level}_significant"] = [p < ALPHA if is_num(p) else np.nan for p in data[f"{level}_p_mcnemar"]]
+        is_primary = pooled & data["primary_pair"] & (primary is not None and primary.level == level)
+        data[f"{level}_role"] = np.where(is_primary, "primary", "exploratory")
+        data[f"{level}_family"] = np.where(is_primary, "", np.where(pooled, "pooled", "per split"))
+        data[f"{level}_p_adjusted"] = data[f"{level}_p"].where(is_primary, np.nan)
+    for fam, mask in (("pooled", pooled), ("per split", ~pooled)):
+        cells = [(i, level) for level in LEVELS for i in data.index[mask & (data[f"{level}_role"] == "exploratory")]]
+        adjusted = holm([data.at[i, f"{level}_p"] for i, level in cells])
+        for (i, level), p in zip(cells, adjusted):
+            data.at[i, f"{level}_p_adjusted"] = p
+    for level in LEVELS:
+        data[f"{level}_reject_at_5pct"] = [p < ALPHA if is_num(p) else np.nan for p in data[f"{level}_p_adjusted"]]
     return data
+
+
+def family_size(paired: pd.DataFrame, family: str) -> int:
+    """How many tests a Holm family holds ('pooled': the exploratory pooled tests; 'per split')."""
+    return int(sum((paired[f"{level}_family"] == family).sum() for level in LEVELS))
+
+
+def test_text(r: pd.Series, level: str) -> str:
+    """One cell: the primary test's p and verdict, or an exploratory test's Holm-adjusted p beside its raw p."""
+    p, adj = r[f"{level}_p"], r[f"{level}_p_adjusted"]
+    if not is_num(p):
+        return NA
+    if r[f"{level}_role"] == "primary":
+        return f"primary: {fmt_p(p)}, {verdict(p)}"
+    return f"exploratory: Holm-adjusted {fmt_p(adj)} (unadjusted {fmt_p(p)})"
 
 
 def paired_show(paired: pd.DataFrame, pooled: bool = True) -> pd.DataFrame:
@@ -325,51 +493,46 @@ def paired_show(paired: pd.DataFrame, pooled: bool = True) -> pd.DataFrame:
     out = {"Model A": d["model_a"], "Model B": d["model_b"]}
     if not pooled:
         out["Split"] = d["split"]
-    if paired["seed"].nunique() > 1:
-        out["Seed"] = d["seed"]
-    out["Test videos (paired)"] = d["n_videos"]
+    out["Seeds A / B"] = [f"{x} / {y}" for x, y in zip(d["seeds_a"], d["seeds_b"])]
+    out["Test videos (clusters)"] = [f"{n} ({c})" for n, c in zip(d["n_videos"], d["n_clusters"])]
     for level in LEVELS:
         name = level.capitalize()
-        out[f"{name} top-1 A / B (%)"] = [f"{fmt(a / n * 100)} / {fmt(b / n * 100)}" if n else NA for a, b, n in
-                                         zip(d[f"{level}_a_correct"], d[f"{level}_b_correct"], d["n_videos"])]
-        out[f"{name}: A only / B only"] = [f"{x} / {y}" for x, y in zip(d[f"{level}_a_only"], d[f"{level}_b_only"])]
-        out[f"{name}: exact McNemar test"] = [
-            f"{fmt_p(p)}, {verdict(p)}" if is_num(p) else "n/a (the splits' test sets overlap)"
-            for p in d[f"{level}_p_mcnemar"]]
+        out[f"{name} top-1 A / B (%)"] = [f"{fmt(a * 100)} / {fmt(b * 100)}" for a, b in
+                                         zip(d[f"{level}_a_acc"], d[f"{level}_b_acc"])]
+        out[f"{name}: A - B (pp) [95%]"] = [f"{v * 100:+.2f} [{lo * 100:+.2f}, {hi * 100:+.2f}]" if is_num(v) else NA
+                                           for v, lo, hi in zip(d[f"{level}_diff"], d[f"{level}_diff_lo"],
+                                                                d[f"{level}_diff_hi"])]
+        out[f"{name}: A only / B only, videos (clusters)"] = [
+            f"{x} / {y} ({cx} / {cy})" for x, y, cx, cy in zip(d[f"{level}_a_only"], d[f"{level}_b_only"],
+                                                                d[f"{level}_clusters_a"], d[f"{level}_clusters_b"])]
+        out[f"{name}: clustered test"] = [test_text(r, level) for _, r in d.iterrows()]
     return pd.DataFrame(out)
 
 
-def significance_text(r: pd.Series, level: str) -> str:
-    """'not significant at 5% (exact McNemar p = 0.62, 3 vs 5 discordant videos)' for one row of the paired table."""
-    p, a_only, b_only = r[f"{level}_p_mcnemar"], int(r[f"{level}_a_only"]), int(r[f"{level}_b_only"])
-    if not is_num(p):
-        return f"not tested: the splits' test sets overlap ({a_only} vs {b_only} discordant videos)"
-    return f"{verdict(p)} (exact McNemar {fmt_p(p)}, {a_only} vs {b_only} discordant videos)"
-
-
-def thesis_gap_text(paired: pd.DataFrame, summary: pd.DataFrame) -> str:
-    """Whether the measured ConvLSTM-C2D vs P3D gap is real, from the pooled exact McNemar test."""
-    conv, p3d = thesis_pair(summary)
-    if not (conv and p3d):
-        return ("Whether ConvLSTM-C2D and P3D differ needs both thesis networks; this run has no "
-                f"{missing_thesis_models(conv, p3d)}.")
-    rows = paired[(paired["split"] == POOLED) & paired["thesis_pair"]]
-    n = int(rows["n_videos"].iloc[0]) if len(rows) else 0
-    if not n:
-        return f"{conv} and {p3d} share no test video, so they cannot be compared video by video."
-    splits = sorted(set(paired.loc[(paired["split"] != POOLED) & paired["thesis_pair"], "split"]))
+def primary_text(paired: pd.DataFrame, summary: pd.DataFrame, primary: Primary | None, splits: list[int]) -> str:
+    """The declared primary comparison's result, the one test the report judges at 5%."""
+    if primary is None:
+        return f"No primary comparison: {no_pair_text(summary)}."
+    rows = paired[(paired["split"] == POOLED) & paired["primary_pair"]]
+    r = rows.iloc[0] if len(rows) else None
+    if r is None or not r["n_videos"]:
+        return f"{primary.a} and {primary.b} share no test video, so they cannot be compared video by video."
+    level = primary.level
     where = f"split{'s' if len(splits) > 1 else ''} {', '.join(map(str, splits))}"
-
-    def level_text(r: pd.Series, level: str) -> str:
-        acc = f"{r[f'{level}_a_correct'] / n * 100:.2f}% vs {r[f'{level}_b_correct'] / n * 100:.2f}%"
-        return f"{acc}, {significance_text(r, level)}"
-
-    per_seed = [f"{'seed ' + str(r['seed']) + ': ' if len(rows) > 1 else ''}clip level (the thesis's protocol) "
-                f"{level_text(r, 'clip')}; video level {level_text(r, 'video')}" for _, r in rows.iterrows()]
-    seeds = f", each seed's runs paired with each other's, {len(rows)} seeds" if len(rows) > 1 else ""
-    return (f"The measured ConvLSTM-C2D vs P3D gap ({conv} vs {p3d} on the same {n} test videos of {where}"
-            f"{', discordant videos pooled over the splits' if len(splits) > 1 else ''}{seeds}): "
-            + ". ".join(per_seed) + ".")
+    seeds = (f"; every seed used ({int(r['seeds_a'])} of {primary.a}, {int(r['seeds_b'])} of {primary.b})"
+             if max(r["seeds_a"], r["seeds_b"]) > 1 else "; one seed each, so the test is about these two trained "
+             "networks, not the architectures (see the accuracy section on seeds)")
+    other = "video" if level == "clip" else "clip"
+    protocol = "the thesis's protocol" if level == "clip" else "Tran et al.'s protocol"
+    return (f"Primary comparison ({primary.source}): {primary.a} vs {primary.b} at {level} level ({protocol}), "
+            f"on the same {int(r['n_videos'])} test videos in {int(r['n_clusters'])} clusters of {where}"
+            f"{', pooled over the splits' if len(splits) > 1 else ''}{seeds}: "
+            f"{r[f'{level}_a_acc'] * 100:.2f}% vs {r[f'{level}_b_acc'] * 100:.2f}%, difference "
+            f"{r[f'{level}_diff'] * 100:+.2f} pp [95% {r[f'{level}_diff_lo'] * 100:+.2f}, "
+            f"{r[f'{level}_diff_hi'] * 100:+.2f}]; {int(r[f'{level}_a_only'])} vs {int(r[f'{level}_b_only'])} "
+            f"discordant videos in {int(r[f'{level}_clusters_a'])} vs {int(r[f'{level}_clusters_b'])} clusters; "
+            f"{TEST_METHOD} {fmt_p(r[f'{level}_p'])}, {verdict(r[f'{level}_p'])}. The same pair at {other} "
+            f"level is exploratory: {test_text(r, other).removeprefix('exploratory: ')}.")
 
 
 # ----------------------------------------------------------------------------- 2. claims
@@ -381,7 +544,7 @@ def _measured(summary: pd.DataFrame, model: str, metric: str, unit: str) -> tupl
                                     int(r["n_runs"]), unit=" %")
     if metric == "practical_time_ratio":
         return value * 100, (f"{value * 100:.1f} %" if is_num(value) else
-                             "n/a (needs a ConvLSTM-C2D and a P3D model)")
+                             "n/a (needs this model as model A of the compared pair, report.primary_comparison)")
     if unit == "s":
         return value, fmt_duration(value)
     return value, f"{fmt(value, 1)} {unit}"
@@ -443,7 +606,8 @@ def efficiency_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame,
     data = pd.DataFrame({
         "model": s.index, "arch": s["arch"].values, "params": s["params"].values,
         "size_mb_fp32": s["size_mb_fp32"].values, "checkpoint_mb": s["checkpoint_mb"].values,
-        "gflops_per_clip": s["gflops_per_clip"].values, "epochs": s["epochs"].values,
+        "gflops_per_clip": s["gflops_per_clip"].values, "flops_input": s["flops_input"].values,
+        "epochs": s["epochs"].values,
         "train_time_per_epoch_s": s["train_time_per_epoch_s"].values,
         "train_time_total_s": s["train_time_total_s"].values,
         "infer_batch": s["infer_batch"].values, "infer_clips_per_s": s["infer_clips_per_s"].values,
@@ -463,7 +627,8 @@ def efficiency_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame,
         "Params (M)": [fmt(p / 1e6) for p in data["params"]],
         "Size fp32 (MB)": [fmt(v, 1) for v in data["size_mb_fp32"]],
         "Checkpoint (MB)": [fmt(v, 1) for v in data["checkpoint_mb"]],
-        "GFLOPs / clip": [fmt(v) for v in data["gflops_per_clip"]],
+        "GFLOPs / clip (multiply-add = 2 FLOPs)": [fmt(v) for v in data["gflops_per_clip"]],
+        "FLOPs input (C x T x H x W)": data["flops_input"],
         "Epochs": [fmt(v, 0) for v in data["epochs"]],
         "Train / epoch": [fmt_duration(v) for v in data["train_time_per_epoch_s"]],
         "Train total": [fmt_duration(v) for v in data["train_time_total_s"]],
@@ -479,55 +644,59 @@ def efficiency_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame,
     return data, show
 
 
-def capacity_text(summary: pd.DataFrame) -> list[str]:
-    """The thesis's 'practical capacity' argument, recomputed from the measured speeds."""
-    conv, p3d = thesis_pair(summary)
-    if not (conv and p3d):
-        return ["The practical-capacity comparison needs both thesis networks; this run has no "
-                f"{missing_thesis_models(conv, p3d)}."]
-    c, p = summary.loc[conv], summary.loc[p3d]
+def capacity_text(summary: pd.DataFrame, primary: Primary | None) -> list[str]:
+    """The thesis's 'practical capacity' argument for the compared pair, recomputed from the measured speeds:
+    model A at one clip per video against model B at the thesis's what-if clips per video (for P3D)."""
+    if primary is None:
+        return [f"The practical-capacity comparison needs the compared pair; {no_pair_text(summary)}."]
+    a, b = primary.a, primary.b
+    c, p = summary.loc[a], summary.loc[b]
     k = int(p["what_if_clips_per_video"])
     one = c["infer_videos_per_s_one_clip"] / p["infer_videos_per_s_one_clip"]
     return [
-        f"{conv} at one clip per video (the thesis protocol): {fmt(c['infer_videos_per_s_one_clip'], 1)} videos/s. "
-        f"{p3d}: {fmt(p['infer_clips_per_s'], 1)} clips/s, so {fmt(p['infer_videos_per_s_one_clip'], 1)} videos/s "
+        f"{a} at one clip per video (the thesis protocol): {fmt(c['infer_videos_per_s_one_clip'], 1)} videos/s. "
+        f"{b}: {fmt(p['infer_clips_per_s'], 1)} clips/s, so {fmt(p['infer_videos_per_s_one_clip'], 1)} videos/s "
         f"at one clip per video and {fmt(p['infer_videos_per_s_what_if'], 2)} videos/s at the {k} clips per "
         "video the thesis assumes for P3D.",
-        f"Time per video, {conv} (1 clip) as a share of {p3d} ({k} clips): "
-        f"{fmt(c['practical_time_ratio'] * 100, 1)}% (the thesis claims 24%). At one clip per video each, the "
-        f"protocol under which both thesis accuracies were reported, {conv} processes "
-        f"{fmt(one, 2)}x as many videos per second as {p3d}.",
+        f"Time per video, {a} (1 clip) as a share of {b} ({k} clips): "
+        f"{fmt(c['practical_time_ratio'] * 100, 1)}% (the thesis claims 24% for ConvLSTM-C2D against P3D). At one "
+        f"clip per video each, the protocol under which both thesis accuracies were reported, {a} processes "
+        f"{fmt(one, 2)}x as many videos per second as {b}.",
     ]
 
 
 # ----------------------------------------------------------------------------- 5. per class
-def per_class_diff(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, str | None, str | None]:
-    """Per class: both thesis networks' accuracies (mean over splits), sorted by |difference|."""
-    conv, p3d = thesis_pair(summary)
-    if not (conv and p3d):
-        return pd.DataFrame(columns=["class_name", "label", "n_videos", "diff_video_top1_pp"]), conv, p3d
+def per_class_diff(res: Results, summary: pd.DataFrame, primary: Primary | None) -> pd.DataFrame:
+    """Per class: the compared pair's accuracies (mean over splits and seeds), sorted by |difference|.
+
+    Columns a_* are model A's (model_a names it), b_* model B's; diff_video_top1_pp = A minus B."""
+    if primary is None:
+        return pd.DataFrame(columns=["class_name", "label", "n_videos", "model_a", "model_b", "diff_video_top1_pp"])
+    a, b = primary.a, primary.b
     pc = res.per_class
     mean = pc.groupby(["model", "class_name"], sort=False)[["clip_top1", "video_top1"]].mean()
-    n = pc[pc["model"] == conv].groupby("class_name")["n_videos"].sum()
+    # test videos per class: each split's count once (its seeds test the same videos)
+    n = pc[pc["model"] == a].drop_duplicates(["split", "class_name"]).groupby("class_name")["n_videos"].sum()
     labels = pc.drop_duplicates("class_name").set_index("class_name")["label"]
     out = pd.DataFrame({"class_name": labels.index, "label": labels.values})
     out["n_videos"] = out["class_name"].map(n).fillna(0).astype(int)
-    for m, tag in ((conv, "convlstm"), (p3d, "p3d")):
+    out["model_a"], out["model_b"] = a, b
+    for m, tag in ((a, "a"), (b, "b")):
         sub = mean.loc[m]
         out[f"{tag}_clip_top1"] = out["class_name"].map(sub["clip_top1"])
         out[f"{tag}_video_top1"] = out["class_name"].map(sub["video_top1"])
-    out["diff_video_top1_pp"] = (out["convlstm_video_top1"] - out["p3d_video_top1"]) * 100
+    out["diff_video_top1_pp"] = (out["a_video_top1"] - out["b_video_top1"]) * 100
     out["abs"] = out["diff_video_top1_pp"].abs()
     out = out.sort_values(["abs", "class_name"], ascending=[False, True], na_position="last")
-    return out.drop(columns="abs").reset_index(drop=True), conv, p3d
+    return out.drop(columns="abs").reset_index(drop=True)
 
 
-def per_class_show(diff: pd.DataFrame, conv: str, p3d: str, top: int = 15) -> pd.DataFrame:
+def per_class_show(diff: pd.DataFrame, primary: Primary, top: int = 15) -> pd.DataFrame:
     d = diff.head(top)
     return pd.DataFrame({
         "Class": d["class_name"], "Test videos (all splits)": d["n_videos"],
-        f"{conv} video top-1 (%)": [fmt(v * 100, 1) for v in d["convlstm_video_top1"]],
-        f"{p3d} video top-1 (%)": [fmt(v * 100, 1) for v in d["p3d_video_top1"]],
+        f"{primary.a} video top-1 (%)": [fmt(v * 100, 1) for v in d["a_video_top1"]],
+        f"{primary.b} video top-1 (%)": [fmt(v * 100, 1) for v in d["b_video_top1"]],
         "Difference (pp)": [f"{v:+.1f}" if is_num(v) else NA for v in d["diff_video_top1_pp"]],
     })
 

@@ -147,7 +147,9 @@ def build_progress_report(cfg: dict, layout: Layout, out_dir: Path | None = None
             render.table(status_show(status), "status")]),
         ("accuracy", "2. Evaluations so far", [
             render.para("Test accuracy of each evaluated run, in brackets the 95% Wilson interval over its test "
-                        "videos. Clip level: the centre clip; video level: softmax averaged over the stored clips."),
+                        "videos, unclustered (a first look: the final report's top-1 intervals count the videos' "
+                        "class x group clusters, and are wider). Clip level: the centre clip; video level: "
+                        "softmax averaged over the stored clips."),
             render.table(accuracy, "accuracy", empty="No run has been evaluated yet.")]),
         ("curves", "3. Training curves", [
             render.figure(png, "training curves so far", "Loss and accuracy against epoch and cumulative "

@@ -29,7 +29,7 @@ from vidrec.evaluation.stats import wilson_interval
 from vidrec.layout import Layout
 from vidrec.report import tables
 from vidrec.report.build import OUTPUTS, build_report
-from vidrec.report.load import input_files, load_results
+from vidrec.report.load import cluster_key, input_files, load_results
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["Archery", "Biking", "Diving", "Fencing"]
@@ -261,7 +261,8 @@ def test_accuracy_table_matches_inputs(built):
     assert len(runs) == 4 and runs["clip_top1_lo"].notna().all() and (runs["n_clusters"] == 4).all()
     assert "ConvLSTM-C2D ResNet (convlstm_c2d63)" in acc and "P3D ResNet (p3d63)" in acc
     assert "no (from scratch)" in acc and "thesis: 12 epochs" in acc
-    assert "the cluster is the class x group" in acc and "2.00 / 1.33" in acc       # method, unit, design effects
+    assert "takes the cluster as its unit: one class x group" in acc and "2.00 / 1.33" in acc  # unit, design effects
+    assert "design-effect-adjusted Wilson" in acc and "clusters per model: convlstm_c2d63 8, p3d63 8" in acc
     assert "conditional on one trained network" in acc and "train.seeds" in acc   # one seed: said, and how to add
     # the thesis's head is labelled where ours differs (dropout before the classifier, the thesis's after it)
     assert "deviation from the thesis" in acc and "after the fully connected layer (2-1.d)" in acc
@@ -698,3 +699,11 @@ def test_dry_run_plans_the_report_from_scratch(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, re.M))
     assert counts.get("render_report") == "1" and int(counts.get("evaluate", 0)) >= 2, run.stdout[-2000:]
+
+
+def test_cluster_key_is_class_x_group_or_the_video():
+    videos = pd.DataFrame({"video_id": [0, 1, 2], "class_name": ["A", "A", "B"], "group": [1, 1, 1]})
+    keys, unit = cluster_key(videos)
+    assert keys.to_dict() == {0: "A/g01", 1: "A/g01", 2: "B/g01"} and unit.startswith("class x group")
+    keys, unit = cluster_key(videos.drop(columns="group"))  # a format without groups: every video on its own
+    assert keys.to_dict() == {0: "0", 1: "1", 2: "2"} and "each test video is its own cluster" in unit

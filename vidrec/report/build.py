@@ -111,7 +111,8 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
             "of the runs (sd) and the number of runs (n)." if n > 1 else
             f"the accuracy on the one split run, in brackets {interval}, then the number of runs (n=1: no spread "
             "across runs to show).")
-    clustered = (f"Test videos are not independent: the cluster is the {unit} (clusters per model: {n_clusters}). "
+    clustered = (f"Test videos are not independent, so every top-1 interval and paired test takes the cluster as "
+                 f"its unit: one {unit}; clusters per model: {n_clusters}. "
                  f"Top-1 intervals: {tables.INTERVAL_METHOD}, i.e. the Wilson score interval at n / design effect "
                  "videos, where the design effect is the variance of the accuracy with clusters as the "
                  "independent unit (sum over clusters of (right - p x videos)^2 / n^2) over the binomial "

@@ -64,9 +64,10 @@ def cluster_key(videos: pd.DataFrame) -> tuple[pd.Series, str]:
     ids = videos["video_id"]
     if "group" in videos and videos["group"].notna().all() and len(videos):
         keys = videos["class_name"].astype(str) + "/g" + videos["group"].astype(int).map("{:02d}".format)
-        return pd.Series(keys.to_numpy(), index=ids.to_numpy()), "class x group"
+        return pd.Series(keys.to_numpy(), index=ids.to_numpy()), \
+            "class x group (the clips of one class and group, cut from one recording)"
     return pd.Series(ids.astype(str).to_numpy(), index=ids.to_numpy()), \
-        "video (the manifest has no groups: each test video is its own cluster)"
+        "video (the manifest has no groups, so each test video is its own cluster: the unclustered formulas)"
 
 
 @dataclass

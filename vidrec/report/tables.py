@@ -287,9 +287,10 @@ def seeds_note(summary: pd.DataFrame) -> str:
                 "over its model's seeds).")
     return (f"{', '.join(one)}: one seed, so {'its' if len(one) == 1 else 'their'} interval is conditional on one "
             "trained network: it says how well that network does, not the architecture. A claim about an "
-            "architecture needs the spread over training seeds: list them in train.seeds (e.g. train.seeds: "
-            "[0, 1, 2], or `snakemake --config train='{seeds: [0, 1, 2]}'`); adding a seed trains only that seed, "
-            "and the report then adds the seed-to-seed variance to each interval.")
+            "architecture needs the spread over training seeds: list them in config.yaml's train.seeds (e.g. "
+            "train: {seeds: [0, 1, 2]}, or in a file passed with `snakemake --configfile config.yaml seeds.yaml`; a "
+            "run may list its own seeds); adding a seed trains only that seed, and the report then adds the "
+            "seed-to-seed variance to each interval.")
 
 
 def model_args_text(run: RunSettings) -> str:

@@ -13,6 +13,7 @@ from vidrec.data.splits import count_listed_videos, read_class_index, read_group
 from vidrec import rehearsal
 from vidrec.layout import Layout
 from vidrec.runs import is_named_weights, resolve_runs, run_instances
+from vidrec.training.schedule import batch_plan
 
 DATASET = config["dataset"]
 DS = dataset_config(config)
@@ -84,6 +85,8 @@ except WorkflowError:
 SPLITS = DS["splits"]
 MODELS = list(DS["models"])
 RUNS = resolve_runs(config)  # every run's settings, resolved once (vidrec/runs.py)
+for _run in RUNS.values():  # per-device batch x devices x nodes x accumulate = batch_size, or stop here
+    batch_plan(_run.protocol, TRAIN_PROCS, TRAIN_NODES)
 # (split, run, seed) of every training job the comparison report needs
 INSTANCES = run_instances(config, RUNS)
 # Groups are known before the manifest exists: from the lists when present, else the generator's.

@@ -13,6 +13,7 @@ from vidrec.data.splits import count_listed_videos, read_class_index, read_group
 from vidrec import rehearsal
 from vidrec.layout import Layout
 from vidrec.runs import is_named_weights, resolve_runs, run_instances
+from vidrec.training.schedule import batch_plan
 
 DATASET = config["dataset"]
 DS = dataset_config(config)
@@ -46,6 +47,33 @@ EVAL_GPUS = min(1, TRAIN_GPUS)  # evaluation runs on one device
 WITH_GPUS = f"{PYTHON} -m vidrec.training.distributed --gpus"
 TRAIN_CLI = CLI if TRAIN_PROCS == 1 else (
     f"{PYTHON} -m torch.distributed.run --standalone --nproc_per_node={TRAIN_PROCS} -m vidrec.cli {CLI_ARGS}")
+TRAIN_LAUNCH = f"{WITH_GPUS} {TRAIN_GPUS} --"
+TRAIN_RESOURCES = {"gpu": TRAIN_GPUS}  # SLURM: --gpus=N; locally: counted against --resources gpu=N
+# train.nodes > 1: one SLURM job over that many nodes (train.gpus GPUs each). The SLURM executor plugin
+# (2.8.0) runs an `mpi` job's shell directly on the first node instead of under its `srun -n1`; there
+# the launcher starts one torchrun agent per node with srun (vidrec/training/distributed.py). Resources,
+# as the plugin turns them into sbatch options: nodes -> --nodes, tasks (one per node) -> --ntasks with
+# tasks_per_gpu 0 (else `tasks` becomes --ntasks-per-gpu on a GPU job), gres -> --gres=gpu:<per node>
+# (the `gpu` resource, --gpus, is a total that SLURM need not spread evenly), cpus_per_gpu (profile).
+TRAIN_NODES = config["train"]["nodes"]
+
+
+def train_nodes(wildcards):
+    """train.nodes for the job's resources; refused when the job would run here, outside SLURM."""
+    plugin = getattr(workflow.executor_plugin, "name", None)
+    if TRAIN_NODES > 1 and plugin == "local" and not os.environ.get("SLURM_JOB_ID"):
+        raise WorkflowError(
+            f"train.nodes is {TRAIN_NODES}: a training across several nodes runs only on a SLURM cluster "
+            "(snakemake --profile workflow/profiles/slurm ...); on one machine set train.nodes: 1 and "
+            "train.gpus to its GPUs (README, 'Running on a cluster')")
+    return TRAIN_NODES
+
+
+if TRAIN_NODES > 1:
+    TRAIN_CLI = CLI  # the launcher wraps it: srun -> torchrun agents -> vidrec.cli
+    TRAIN_LAUNCH = f"{WITH_GPUS} {TRAIN_GPUS} --nodes {TRAIN_NODES} --procs {TRAIN_PROCS} --"
+    TRAIN_RESOURCES = {"gpu": 0, "nodes": train_nodes, "tasks": TRAIN_NODES, "tasks_per_gpu": 0, "mpi": "srun",
+                       **({"gres": f"gpu:{TRAIN_GPUS}"} if TRAIN_GPUS else {})}
 
 # All local cores (--cores) for a job that runs alone; 1 where none are given: `snakemake --report`,
 # or a cluster executor, where a profile's set-threads decides.
@@ -57,6 +85,8 @@ except WorkflowError:
 SPLITS = DS["splits"]
 MODELS = list(DS["models"])
 RUNS = resolve_runs(config)  # every run's settings, resolved once (vidrec/runs.py)
+for _run in RUNS.values():  # per-device batch x devices x nodes x accumulate = batch_size, or stop here
+    batch_plan(_run.protocol, TRAIN_PROCS, TRAIN_NODES)
 # (split, run, seed) of every training job the comparison report needs
 INSTANCES = run_instances(config, RUNS)
 # Groups are known before the manifest exists: from the lists when present, else the generator's.

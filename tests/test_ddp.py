@@ -27,8 +27,10 @@ What the tests hold fixed, and why:
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -47,13 +49,13 @@ BIN = Path(sys.executable).parent
 
 HARNESS = '''
 """Run vidrec's Trainer in float64 for every job of a JSON spec (plainly or under torchrun)."""
-import json, os, sys
+import json, os, signal, sys
 from pathlib import Path
 import torch
 import torch.distributed as dist
 from vidrec.config import load_config
 from vidrec.runs import run_settings
-from vidrec.training.trainer import Trainer
+from vidrec.training.trainer import Trainer, TrainingStopped
 
 spec = json.loads(Path(sys.argv[1]).read_text())
 torch.set_default_dtype(torch.float64)  # parameters, buffers and optimizer state in float64
@@ -83,14 +85,26 @@ for job in spec["jobs"]:
                 raise Crash(epoch)
 
         trainer.save_checkpoint = save_then_crash
+    if "signal_at_call" in job and int(os.environ.get("RANK", "0")) == 0:  # SIGUSR1 to rank 0 alone
+        calls = [0]
+
+        def signalling(batch, train, inputs=trainer._inputs, at=job["signal_at_call"]):
+            calls[0] += train
+            if train and calls[0] == at:
+                os.kill(os.getpid(), signal.SIGUSR1)
+            return inputs(batch, train)
+
+        trainer._inputs = signalling
     try:
         trainer.fit()
-    except Crash:
-        pass
+    except (Crash, TrainingStopped) as err:
+        report[job["name"] + "_stopped"] = str(err)
     report[job["name"]] = {"start_epoch": trainer.start_epoch, "world": trainer.rt.world}
     ckpt = Path(job["out"]) / "checkpoint.pt"  # only an unfinished run keeps one
     if ckpt.exists():
-        rngs = torch.load(ckpt, weights_only=True)["rng_ranks"]
+        state = torch.load(ckpt, weights_only=True)
+        rngs = state["rng_ranks"]
+        report[job["name"]]["checkpoint_position"] = state["position"]
         report[job["name"]]["checkpoint_rng_ranks"] = len(rngs)
         report[job["name"]]["checkpoint_rng_ranks_differ"] = not torch.equal(rngs[0]["torch"], rngs[-1]["torch"])
 if world > 1:
@@ -145,32 +159,45 @@ def ddp_data(tiny_run, tmp_path_factory) -> dict:
             "classes": tiny_run["classes"]}
 
 
-def test_float64_two_ranks_equal_one_process_and_resume_per_rank(ddp_data):
+def _spec(ddp_data, name: str, jobs: list[dict]) -> Path:
     work = ddp_data["work"]
-    harness = work / "harness.py"
-    harness.write_text(HARNESS)
+    (work / "harness.py").write_text(HARNESS)
+    path = work / f"{name}.json"
+    path.write_text(json.dumps({"config": str(ddp_data["config"]), "model": "r3d_18",
+                                "index": str(ddp_data["index35"]), "classes": str(ddp_data["classes"]),
+                                "report": str(work / f"{name}_report.json"), "jobs": jobs}))
+    return path
 
-    def spec(name, jobs):
-        path = work / f"{name}.json"
-        path.write_text(json.dumps({"config": str(ddp_data["config"]), "model": "r3d_18",
-                                    "index": str(ddp_data["index35"]), "classes": str(ddp_data["classes"]),
-                                    "report": str(work / f"{name}_report.json"), "jobs": jobs}))
-        return path
 
-    def job(name, *sets, out=None, **extra):
-        return {"name": name, "out": str(work / (out or name)), "set": list(sets), **extra}
+def _job(ddp_data, name, *sets, out=None, **extra):
+    return {"name": name, "out": str(ddp_data["work"] / (out or name)), "set": list(sets), **extra}
 
-    drop = "datasets.tiny.protocol_overrides.tran.dropout=0.5"
+
+DROP = "datasets.tiny.protocol_overrides.tran.dropout=0.5"
+
+
+@pytest.fixture(scope="module")
+def two_ranks(ddp_data) -> dict:
+    """One process, and one torchrun agent with 2 processes (plain; dropout 0.5 uninterrupted; the
+    same killed after epoch 1 and resumed), float64."""
+    work = ddp_data["work"]
+    spec = functools.partial(_spec, ddp_data)
+    job = functools.partial(_job, ddp_data)
+    drop = DROP
     one = spec("one", [job("f64_one")])
     two = spec("two", [job("f64_two"),
                        job("f64_ref", drop),  # uninterrupted, 2 epochs, dropout on
                        job("f64_crash", drop, out="f64_res", crash_after_epoch=0),  # dies after epoch 1
                        job("f64_res", drop)])  # the same command again: resumes
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    subprocess.run([sys.executable, str(harness), str(one)], cwd=REPO, env=env, check=True,
+    subprocess.run([sys.executable, str(work / "harness.py"), str(one)], cwd=REPO, env=env, check=True,
                    capture_output=True, timeout=600)
-    _torchrun(str(harness), str(two))
-    report = json.loads((work / "two_report.json").read_text())
+    _torchrun(str(work / "harness.py"), str(two))
+    return json.loads((work / "two_report.json").read_text())
+
+
+def test_float64_two_ranks_equal_one_process_and_resume_per_rank(ddp_data, two_ranks):
+    work, report = ddp_data["work"], two_ranks
 
     # torch's SyncBatchNorm cannot do it on CPU: why CpuSyncBatchNorm exists
     assert "expected input tensor to be on GPU" in report["torch_syncbn_cpu"]
@@ -193,6 +220,49 @@ def test_float64_two_ranks_equal_one_process_and_resume_per_rank(ddp_data):
     for k in ref:
         assert torch.equal(ref[k], res[k]), f"{k} differs after resuming under DDP"
     assert pd.read_csv(work / "f64_res/metrics.csv")["epoch"].tolist() == [1, 2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_torchrun_agents_train_and_resume_as_one_agent_with_two_processes(ddp_data, two_ranks):
+    """train.nodes: 2 without a cluster: two torchrun agents on this host (--nnodes 2
+    --nproc_per_node 1, gloo, c10d rendezvous on a free port), each the launch one node runs, train
+    the weights one agent with 2 processes trains; a SIGUSR1 to rank 0 alone mid-epoch stops both
+    ranks at the same step boundary (the all-reduced stop flag) with one mid-epoch checkpoint, and the
+    resumed run ends on the uninterrupted one's weights, bit for bit."""
+    work = ddp_data["work"]
+    job = functools.partial(_job, ddp_data)
+    # 35 clips, global batch 8 over 2 ranks: 5 steps per epoch; SIGUSR1 in epoch 2's 2nd step
+    spec = _spec(ddp_data, "agents", [job("f64_agents"),
+                                      job("f64_agents_stop", DROP, out="f64_agents_res", signal_at_call=7),
+                                      job("f64_agents_res", DROP)])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    port = _free_port()
+    agents = [subprocess.Popen([str(BIN / "torchrun"), "--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d",
+                                f"--rdzv_endpoint=localhost:{port}", "--rdzv_id=vidrec-test",
+                                str(work / "harness.py"), str(spec)],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              for _ in range(2)]
+    outs = [a.communicate(timeout=900)[0] for a in agents]
+    assert all(a.returncode == 0 for a in agents), "\n".join(o[-4000:] for o in outs)
+    report = json.loads((work / "agents_report.json").read_text())
+    assert report["f64_agents"]["world"] == 2
+
+    diff, key = _max_diff(_weights(work / "f64_two"), _weights(work / "f64_agents"))
+    print(f"float64, 35 clips, global batch 8, 2 epochs: max |1 agent x 2 processes - 2 agents x 1| = "
+          f"{diff:.3g} ({key})")
+    assert diff < 1e-9, key
+    assert "stopped (SIGUSR1) in epoch 2 after 2 of its 5 steps" in report["f64_agents_stop_stopped"]
+    position = report["f64_agents_stop"]["checkpoint_position"]  # both ranks stopped at one boundary
+    assert [p["micro_step"] for p in position] == [2, 2] and [p["epoch"] for p in position] == [1, 1]
+    assert report["f64_agents_res"]["start_epoch"] == 1
+    ref, res = _weights(work / "f64_ref"), _weights(work / "f64_agents_res")
+    for k in ref:
+        assert torch.equal(ref[k], res[k]), f"{k}: stopped and resumed on 2 agents differs from 1 agent uninterrupted"
 
 
 def test_float32_torchrun_cli_equals_single_process(ddp_data, tmp_path):

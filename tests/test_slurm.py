@@ -278,3 +278,108 @@ def test_demo_dag_runs_through_slurm(slurm, tmp_path):
     assert (res / "report/index.html").exists()
     train = json.loads((res / "split1/p3d63/seed0/train.json").read_text())
     assert train["epochs"] == 1 and train["device"] == "cpu"  # the fake GPU is /dev/null
+
+
+# ----------------------------------------------------------------------------- several nodes
+def _fake_tools(bin_dir: Path, record: Path) -> None:
+    """sbatch that records its command line and answers a job id; sacctmgr that knows the account."""
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$*\" >> {record}\ncat > /dev/null\necho 777\n")
+    (bin_dir / "sacctmgr").write_text("#!/bin/sh\necho my_account\n")
+    for tool in ("sbatch", "sacctmgr"):
+        (bin_dir / tool).chmod(0o755)
+
+
+def test_multinode_training_is_one_sbatch_job_over_the_nodes(tmp_path):
+    """train.nodes: 2, train.gpus: 4 through workflow/profiles/slurm: the sbatch line the executor plugin
+    itself builds for the train job (a recording sbatch stands in for SLURM's), the launch the job's
+    shell runs, and the refusal of a local run."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_workflow import mini_config
+
+    wd = tmp_path / "wd"
+    cfg = mini_config()
+    cfg["train"].update({"nodes": 2, "gpus": 4, "device": "cuda"})
+    for f in ("results/mini/mini8/split1/index.csv", "results/mini/manifest/classes.txt"):  # the train job's inputs
+        (wd / f).parent.mkdir(parents=True, exist_ok=True)
+        (wd / f).write_text("")
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
+    record = tmp_path / "sbatch_calls"
+    _fake_tools(tmp_path / "bin", record)
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("SLURM_JOB_ID", None)
+    target = "results/mini/split1/p3d63/seed0/model.pt"
+    argv = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(wd), "--allowed-rules", "train"]
+    local = subprocess.run([*argv, "--cores", "1", target], capture_output=True, text=True, env=env, timeout=300)
+    assert local.returncode != 0
+    assert "train.nodes is 2: a training across several nodes runs only on a SLURM cluster" in local.stdout + local.stderr
+    log = tmp_path / "snakemake.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*argv, "--profile", str(REPO / "workflow/profiles/slurm"), target], stdout=out,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            for _ in range(240):  # the submission comes within seconds; no status check is needed
+                if record.exists() or proc.poll() is not None:
+                    break
+                time.sleep(0.5)
+        finally:  # the recorded job never ends: stop Snakemake (and its status polling) at once
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+    text = log.read_text()
+    assert record.exists(), text[-4000:]
+    sbatch = record.read_text().splitlines()[0]
+    options = sbatch.split(" --wrap=")[0].split()
+    print("sbatch", " ".join(options))
+    # one job over 2 nodes: 2 tasks (one per node: a torchrun agent each), 4 GPUs on every node as
+    # GRES, CPUs per GPU and per-node memory from the profile, requeue-able (stop before the limit)
+    for opt in ("--nodes=2", "--ntasks=2", "--gres=gpu:4", "--cpus-per-gpu=8", "--requeue"):
+        assert opt in options, (opt, options)
+    assert options[options.index("--mem") + 1] == "64000" and options[options.index("-t") + 1] == "2880"
+    assert not any(o.startswith(("--gpus", "--ntasks-per-gpu", "--cpus-per-task")) for o in options), options
+    assert "--target-jobs 'train:split=1,model=p3d63,seed=0'" in sbatch
+    # the job's shell: the launcher with 2 nodes x 4 processes (it starts srun -> torchrun there)
+    assert re.search(r"vidrec\.training\.distributed --gpus 4 --nodes 2 --procs 4 -- \S+ -m vidrec\.cli .* train ",
+                     text), text[-3000:]
+    assert "mpi=srun" in text and "gres=gpu:4" in text
+
+
+
+def test_multinode_launch_line(monkeypatch):
+    """What the launcher runs on the first node: srun, one torchrun agent per node, c10d rendezvous on
+    this node at a port from the job id; outside SLURM it refuses, naming train.nodes."""
+    import socket
+
+    from vidrec.training.distributed import GpuSlotError, main, multinode_command, rendezvous_port
+
+    cmd = multinode_command(2, 4, 4, ["py", "-m", "vidrec.cli", "train"], {"SLURM_JOB_ID": "123456"})
+    assert cmd == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "--gres=gpu:4",
+                   "py", "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=4", "--rdzv_backend=c10d",
+                   "--rdzv_id=vidrec-123456", f"--rdzv_endpoint={socket.gethostname()}:23456", "-m", "vidrec.cli",
+                   "train"]
+    assert rendezvous_port("123456") == 23456 and "--gres" not in " ".join(
+        multinode_command(2, 2, 0, ["py", "-m", "m"], {"SLURM_JOB_ID": "1"}))  # CPU processes: no GRES
+    with pytest.raises(GpuSlotError, match="train.nodes is 2: .* runs only as a SLURM job"):
+        multinode_command(2, 4, 4, ["py", "-m", "vidrec.cli"], {})
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert main(["--gpus", "4", "--nodes", "2", "--procs", "4", "--", "py", "-m", "vidrec.cli"]) == 2
+
+
+def test_slurm_time_left_and_requeue_ask_slurm():
+    from subprocess import CompletedProcess
+
+    from vidrec.training.distributed import parse_slurm_duration, requeue_slurm_job, slurm_time_left
+
+    assert [parse_slurm_duration(t) for t in ("1-02:03:04", "02:03:04", "3:04", "UNLIMITED", "NOT_SET")] == [
+        93784.0, 7384.0, 184.0, None, None]
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        return CompletedProcess(cmd, 0, "  12:00\n" if cmd[0] == "squeue" else "", "")
+
+    env = {"SLURM_JOB_ID": "99"}
+    assert slurm_time_left(env, run) == 720.0 and calls == [["squeue", "-h", "-j", "99", "-o", "%L"]]
+    assert requeue_slurm_job(env, run) == "SLURM job 99 requeued: it resumes when SLURM starts it again"
+    assert calls[-1] == ["scontrol", "requeue", "99"]
+    assert slurm_time_left({}, run) is None and requeue_slurm_job({}, run) == "" and len(calls) == 2  # not in SLURM

@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except (VidrecError, FileNotFoundError, PermissionError) as err:
         print(f"vidrec {args.verb}: error: {err}", file=sys.stderr)
-        return 2
+        return getattr(err, "exit_code", 2)  # 2, or the error's own (a stopped training: 75)
     except OSError as err:  # a full disk outside an atomic write (those raise DiskSpaceError)
         if not is_disk_full(err):
             raise

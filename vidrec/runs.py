@@ -112,18 +112,31 @@ class RunSettings:
         for key in ("evaluate", "seeds", "adjustments", "note"):
             d.pop(key)
         d["train"].pop("tensorboard", None)  # logging only: switched on mid-run, it neither retrains nor restarts
+        d["train"].pop("stop_margin_s", None)  # when a training pauses for its SLURM time limit: no result changes
         return d
 
     def identity_hash(self) -> str:
         return stable_hash(self.identity())
 
 
+def merge_protocol(base: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict:
+    """Overrides merged over a protocol (deep_merge), except that an optimizer or scheduler naming
+    another class replaces that block: one optimizer's arguments never reach another (SGD's
+    nesterov would make RMSprop fail; SGD's momentum means something else to RMSprop)."""
+    out = deep_merge(dict(base), dict(extra or {}))
+    for key in ("optimizer", "scheduler"):
+        new = (extra or {}).get(key)
+        if isinstance(new, Mapping) and "name" in new and (base.get(key) or {}).get("name") != new["name"]:
+            out[key] = deep_merge({}, dict(new))
+    return out
+
+
 def _resolve(cfg: dict, ds_name: str, name: str, spec: Mapping[str, Any]) -> RunSettings:
     ds = dataset_config(cfg, ds_name)
-    protocol = deep_merge(cfg["protocols"][spec["protocol"]],
-                          ds.get("protocol_overrides", {}).get(spec["protocol"], {}))
+    protocol = merge_protocol(cfg["protocols"][spec["protocol"]],
+                              ds.get("protocol_overrides", {}).get(spec["protocol"], {}))
     if spec.get("protocol_overrides"):  # the run's own overrides, over the dataset's
-        protocol = deep_merge(protocol, spec["protocol_overrides"])
+        protocol = merge_protocol(protocol, spec["protocol_overrides"])
     protocol, adjustments = rehearsal.protocol(protocol, cfg)
     augment = protocol.get("augment") or {}
     if augment.get("hflip") and not ds.get("hflip_safe", True):

@@ -25,6 +25,7 @@ from vidrec.evaluation.stats import clustered_accuracy, clustered_paired_test, h
 from vidrec.layout import CLAIMS_FILE
 from vidrec.report.load import Results, cluster_key
 from vidrec.runs import RunSettings
+from vidrec.training.schedule import batch_plan, schedule_text
 
 ACC = ["clip_top1", "clip_top5", "video_top1", "video_top5"]
 ACC_LABELS = ["Clip top-1 (%)", "Clip top-5 (%)", "Video top-1 (%)", "Video top-5 (%)"]
@@ -324,8 +325,11 @@ def protocol_text(run: RunSettings) -> str:
     aug = run.augment
     augment = ", ".join([f"random {aug['crop']} crop (centre in test)"] * bool(aug.get("crop"))
                         + ["horizontal flips"] * bool(aug.get("hflip"))) or "no augmentation"
+    # the global batch as it is made, and warm-up, accumulation, scaling rule, Nesterov (vidrec/training/schedule.py)
+    batch = batch_plan(p, max(1, run.train["gpus"]), run.train.get("nodes", 1)).text()
+    schedule = "".join(f", {t}" for t in schedule_text(p))
     text = (f"{run.protocol_name}: {p['epochs']} epochs{f' ({run.note})' if run.note else ''}, {opt['name']} "
-            f"lr {opt['lr']:g}, {sched}, batch {p['batch_size']}, training clips: {p['train_clips']}, {augment}; "
+            f"lr {opt['lr']:g}, {sched}, {batch}{schedule}, training clips: {p['train_clips']}, {augment}; "
             f"clips {run.clip_name} ({c['frames']} frames, {clip_size_text(c)}, {c['sampling']}, "
             f"{c['clips_per_video']} per video)")
     if c["clips_per_video"] == 1:

@@ -31,6 +31,20 @@ Two independent pieces, both small:
        (`$VIDREC_GPU_LOCK_DIR`, default `<tmp>/vidrec-gpu-locks`);
      - N = 0 or a machine without GPUs: CMD runs unchanged (CPU); N > pool size: an error.
    This module imports no torch at the top: the launcher starts in milliseconds.
+
+3. **Several nodes** (`--nodes N --procs P`, train.nodes > 1; SLURM only). The train rule then is one
+   SLURM job over N nodes whose shell runs on the first node (the executor plugin's `mpi` jobs run
+   their shell directly, without its `srun -n1`); the launcher execs `srun` with one task per node,
+   each a torchrun agent with P processes, joined by a c10d rendezvous: id = the SLURM job id,
+   endpoint = this (the first) node at a port derived from the job id. SLURM hands each node its
+   GPUs (`--gres=gpu:<train.gpus>` per node), so no slot is locked. Outside a SLURM job it refuses,
+   naming train.nodes.
+
+4. **The SLURM job's time limit.** `slurm_time_left()` asks SLURM (`squeue -o %L`) how long the batch
+   job may still run (the trainer stops with a checkpoint `train.stop_margin_s` before it);
+   `requeue_slurm_job()` puts the job back in the queue (`scontrol requeue`), so a training stopped
+   before its limit continues in a fresh allocation as the same SLURM job: Snakemake's status checks
+   see it pending, then running, and no retry is spent (the profile submits with --requeue).
 """
 from __future__ import annotations
 
@@ -155,6 +169,73 @@ def convert_sync_batchnorm(module, device, process_group=None):
     return convert(module)
 
 
+# ----------------------------------------------------------------------------- SLURM
+def parse_slurm_duration(text: str) -> float | None:
+    """Seconds of a SLURM duration ('[days-]hours:minutes:seconds', 'minutes:seconds'); None for
+    UNLIMITED, NOT_SET, INVALID or anything unparsable."""
+    m = re.fullmatch(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)", text.strip())
+    if not m:
+        return None
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
+    return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+
+
+def slurm_time_left(env: dict | None = None, run=subprocess.run) -> float | None:
+    """Seconds before the time limit of the SLURM job this process runs in (squeue's %L); None
+    outside SLURM, without a limit, or when squeue cannot tell."""
+    env = os.environ if env is None else env
+    job = env.get("SLURM_JOB_ID")
+    if not job:
+        return None
+    try:
+        out = run(["squeue", "-h", "-j", job, "-o", "%L"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parse_slurm_duration(out.stdout) if out.returncode == 0 else None
+
+
+def requeue_slurm_job(env: dict | None = None, run=subprocess.run) -> str:
+    """`scontrol requeue <SLURM_JOB_ID>`: what happened, in words ('' outside a SLURM job)."""
+    env = os.environ if env is None else env
+    job = env.get("SLURM_JOB_ID")
+    if not job:
+        return ""
+    try:
+        out = run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"scontrol requeue {job} failed ({err}); resubmit to resume"
+    if out.returncode != 0:
+        return (f"scontrol requeue {job} failed ({(out.stderr or out.stdout).strip()}); Snakemake's retry (or "
+                "a rerun) resumes")
+    return f"SLURM job {job} requeued: it resumes when SLURM starts it again"
+
+
+def rendezvous_port(job_id: str) -> int:
+    """The c10d rendezvous port of a multi-node training: 20000-29999 (below Linux's ephemeral
+    ports), from the job id, so two trainings that share a first node do not collide."""
+    return 20000 + int(re.sub(r"\D", "", job_id) or 0) % 10000
+
+
+def multinode_command(nodes: int, procs: int, gpus: int, cmd: list[str], env: dict | None = None) -> list[str]:
+    """The srun line of a training across `nodes` nodes: one torchrun agent per node with `procs`
+    processes (`gpus` GPUs per node), c10d rendezvous on this node. cmd = [python, -m, module, ...]."""
+    import socket
+
+    env = os.environ if env is None else env
+    job = env.get("SLURM_JOB_ID")
+    if not job:
+        raise GpuSlotError(f"train.nodes is {nodes}: a training across several nodes runs only as a SLURM job "
+                           "(snakemake --profile workflow/profiles/slurm); on one machine set train.nodes: 1 "
+                           "and train.gpus to its GPUs")
+    if len(cmd) < 3 or cmd[1] != "-m":
+        raise GpuSlotError(f"expected 'python -m module ...' to launch on every node, got {cmd[:3]}")
+    endpoint = f"{socket.gethostname()}:{rendezvous_port(job)}"
+    return ["srun", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
+            *([f"--gres=gpu:{gpus}"] if gpus > 0 else []),
+            cmd[0], "-m", "torch.distributed.run", f"--nnodes={nodes}", f"--nproc_per_node={procs}",
+            "--rdzv_backend=c10d", f"--rdzv_id=vidrec-{job}", f"--rdzv_endpoint={endpoint}", *cmd[1:]]
+
+
 # ----------------------------------------------------------------------------- GPU slots
 class GpuSlotError(RuntimeError):
     pass
@@ -249,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Run CMD with CUDA_VISIBLE_DEVICES set to N GPUs no other job holds.")
     p.add_argument("--gpus", type=int, required=True, help="GPUs the job needs (its resources.gpu)")
     p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    p.add_argument("--nodes", type=int, default=1, help="nodes of one training (train.nodes; > 1: SLURM only)")
+    p.add_argument("--procs", type=int, default=1, help="with --nodes > 1: processes per node (torchrun agents' "
+                   "--nproc_per_node)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- command and arguments")
     args = p.parse_args(argv)
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -258,6 +342,18 @@ def main(argv: list[str] | None = None) -> int:
     def say(msg: str) -> None:
         print(f"[vidrec gpus] {msg}", file=sys.stderr, flush=True)
 
+    if args.nodes > 1:  # SLURM gives every node its GPUs; srun starts one torchrun agent per node
+        try:
+            cmd = multinode_command(args.nodes, args.procs, args.gpus, cmd)
+        except GpuSlotError as err:
+            say(f"error: {err}")
+            return 2
+        say(f"SLURM job {os.environ['SLURM_JOB_ID']}, {args.nodes} nodes x {args.procs} processes: {' '.join(cmd)}")
+        try:
+            os.execvp(cmd[0], cmd)
+        except OSError as err:
+            say(f"error: cannot run {cmd[0]}: {err}")
+            return 127
     try:
         pool, why = plan(args.gpus)
         if pool is not None:

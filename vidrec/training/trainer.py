@@ -15,14 +15,34 @@ augmentation N processes compute the one-process run (tests/test_ddp.py, CPU/glo
 float64; in float32 the different summation order rounds differently, which BatchNorm over few
 values can amplify, so float32 runs agree only as far as the network's conditioning allows).
 Dropout and augmentation draw from per-rank RNG streams (seed + rank), saved per rank in checkpoints.
+
+Global batch and schedule (vidrec/training/schedule.py): the protocol's batch_size is the global batch
+of one optimizer step = per-device batch x devices x nodes x `accumulate` micro-batches, whose losses
+are weighted as one batch (float64: 4 micro-batches of 4 = one batch of 16, tests/test_schedule.py);
+an optional linear warm-up (LinearLR inside SequentialLR) precedes the scheduler, which advances per
+epoch or per optimizer step (`scheduler_interval`); the linear scaling rule is an opt-in.
+
+Stopping before a time limit: on SIGUSR1 or SIGTERM, or inside a SLURM batch job `train.stop_margin_s`
+before its time limit, every rank stops at the same optimizer-step boundary (a flag all-reduced each
+step), rank 0 writes a mid-epoch checkpoint (model, optimizer, scheduler, scaler, every rank's RNG
+state, the position in the epoch's permutation and the epoch's running totals) and the run exits with
+status 75 (STOPPED_EXIT_CODE); on the SLURM time limit or SIGUSR1 it first requeues its batch job
+(`scontrol requeue`), so the training goes on in a fresh allocation without a Snakemake retry. The
+resumed run skips the epoch's consumed clips and restores the RNG states once the epoch's loader has
+started: on CPU it ends bit for bit where an uninterrupted run ends (tests/test_schedule.py).
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import os
 import random
+import signal
 import sys
+import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +64,8 @@ from vidrec.models import create_model
 from vidrec.models.model_file import ModelFileError, Preprocessing, init_from, safe_load, save_model_file
 from vidrec.runs import RunSettings
 from vidrec.runtime import Runtime, determinism_in_force, setup_runtime
-from vidrec.training.distributed import convert_sync_batchnorm
+from vidrec.training.distributed import convert_sync_batchnorm, requeue_slurm_job, slurm_time_left
+from vidrec.training.schedule import batch_plan, build_schedule, effective_lr
 from vidrec.training.progress import open_sink
 
 log = logging.getLogger("vidrec.train")
@@ -53,8 +74,17 @@ METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr
                   "wall_time_s", "train_clips_per_s"]
 
 
+STOPPED_EXIT_CODE = 75  # EX_TEMPFAIL: stopped on request with a checkpoint; the same command resumes
+
+
 class TrainingError(VidrecError):
     """Training cannot go on (a non-finite loss, a bad checkpoint to initialise from, ...)."""
+
+
+class TrainingStopped(TrainingError):
+    """Stopped on a signal or before the job's time limit, after writing a checkpoint to resume from."""
+
+    exit_code = STOPPED_EXIT_CODE
 
 
 # ----------------------------------------------------------------------------- state
@@ -108,13 +138,27 @@ def build_scheduler(optimizer: torch.optim.Optimizer, spec: dict | None):
         raise ConfigError(f"config key 'scheduler': {spec['name']} rejects {kwargs}: {err}") from err
 
 
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler that can start its epoch after the first `skip` indices of this rank (a
+    mid-epoch resume: the permutation is the epoch's own, drawn from seed + epoch, so skipping gives
+    exactly the clips the interrupted run had left)."""
+
+    skip = 0
+
+    def __iter__(self):
+        return itertools.islice(super().__iter__(), self.skip, None)
+
+    def __len__(self) -> int:
+        return self.num_samples - self.skip
+
+
 def make_loader(dataset: ClipDataset, batch: int, rt: Runtime, seed: int, shuffle: bool,
-                workers: int) -> tuple[DataLoader, DistributedSampler]:
+                workers: int) -> tuple[DataLoader, ResumableSampler]:
     """The DataLoader of `vidrec train` (and benchmarks/loader.py). In-process on CUDA, batches are
     read straight into page-locked memory, for DeviceFeed's asynchronous copies."""
     dataset.pin = rt.device.type == "cuda" and workers == 0
-    sampler = DistributedSampler(dataset, num_replicas=rt.world, rank=rt.rank, shuffle=shuffle,
-                                 seed=seed, drop_last=False)
+    sampler = ResumableSampler(dataset, num_replicas=rt.world, rank=rt.rank, shuffle=shuffle,
+                               seed=seed, drop_last=False)
     loader = DataLoader(dataset, batch_size=batch, sampler=sampler, collate_fn=collate_batch,
                         num_workers=workers, pin_memory=rt.device.type == "cuda",
                         persistent_workers=workers > 0)
@@ -153,10 +197,10 @@ class Trainer:
         if len(self.train_set) == 0 or len(self.val_set) == 0:
             raise TrainingError(f"{index_csv}: the split has {len(self.train_set)} training and "
                                 f"{len(self.val_set)} test clips; both must be non-empty")
-        if self.proto["batch_size"] % self.rt.world:
-            raise ConfigError(f"config key 'batch_size': {self.proto['batch_size']} is not divisible by "
-                              f"{self.rt.world} GPUs (batch size is the global batch)")
-        self.batch = self.proto["batch_size"] // self.rt.world
+        # the protocol's global batch = per-device batch x devices per node x nodes x accumulate
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", self.rt.world)) if self.rt.distributed else 1
+        self.plan = batch_plan(self.proto, local, self.rt.world // local)
+        self.batch, self.accumulate = self.plan.per_device, self.plan.accumulate
         workers = self.tcfg["num_workers"]
         self.train_loader, self.train_sampler = make_loader(self.train_set, self.batch, self.rt,
                                                             seed, True, workers)
@@ -168,15 +212,29 @@ class Trainer:
             fresh = init_from(self.model, run.init_from)
             log.info("initialised from %s (kept fresh: %s)", run.init_from, fresh)
         self.rt.place(self.model)
-        self.optimizer = build_optimizer(self.model.parameters(), self.proto["optimizer"])
-        self.scheduler = build_scheduler(self.optimizer, self.proto.get("scheduler"))
+        spec = self.proto["optimizer"]
+        if self.proto.get("lr_scaling"):  # the linear scaling rule, opted into by the protocol
+            spec = {**spec, "lr": effective_lr(self.proto)}
+        self.optimizer = build_optimizer(self.model.parameters(), spec)
+        # the protocol's scheduler after its warm-up (if any), stepped per epoch or per optimizer step
+        self.steps_per_epoch = math.ceil(len(self.train_loader) / self.accumulate)
+        self.scheduler = build_schedule(self.optimizer, self.proto, self.steps_per_epoch,
+                                        build_scheduler(self.optimizer, self.proto.get("scheduler")))
+        self.per_step_schedule = self.proto.get("scheduler_interval", "epoch") == "step"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.rt.amp_dtype == torch.float16)
-        self.net = self.model
+        self.net = self.ddp = self.model
+        # Stopping at a step boundary (module docstring): why (a signal's name), the deadline inside a
+        # SLURM batch job, and a gloo group of its own for the per-step agreement of the ranks.
+        self._stop: str | None = None
+        self._deadline: float | None = None
+        self._stop_group = dist.new_group(backend="gloo") if self.rt.distributed else None
+        self.position: dict | None = None  # where a mid-epoch checkpoint left the epoch
+        self._epoch_lr = self.optimizer.param_groups[0]["lr"]  # the lr metrics.csv shows for the epoch
         if self.rt.distributed:
             # BatchNorm statistics over the global batch, as in a one-process run: torch's
             # SyncBatchNorm on CUDA, vidrec's CpuSyncBatchNorm on CPU/gloo (distributed.py)
             self.model = convert_sync_batchnorm(self.model, self.rt.device)
-            self.net = torch.nn.parallel.DistributedDataParallel(
+            self.net = self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.rt.device.index] if self.rt.device.type == "cuda" else None)
         if self.tcfg["compile"]:
             self.net = torch.compile(self.net)
@@ -190,7 +248,7 @@ class Trainer:
         self.start_epoch, self.wall = 0, 0.0
 
     # -- checkpointing
-    def save_checkpoint(self, epoch: int) -> None:
+    def save_checkpoint(self, epoch: int, position: list | None = None) -> None:
         # every rank's RNG state (per-rank seeds: dropout and augmentation draw differ by rank)
         rngs = [rng_state()]
         if self.rt.distributed:
@@ -202,7 +260,7 @@ class Trainer:
                     "optimizer": self.optimizer.state_dict(),
                     "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                     "scaler": self.scaler.state_dict(), "rng": rngs[0], "rng_ranks": rngs,
-                    "metrics": self.metrics, "wall_time_s": self.wall}, self.ckpt_path)
+                    "metrics": self.metrics, "wall_time_s": self.wall, "position": position}, self.ckpt_path)
 
     def try_resume(self) -> None:
         if not self.ckpt_path.exists():
@@ -221,10 +279,16 @@ class Trainer:
         if self.scheduler and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state.get("rng_ranks", [state["rng"]])[self.rt.rank])
+        rng = state.get("rng_ranks", [state["rng"]])[self.rt.rank]
         self.metrics, self.wall = state["metrics"], state["wall_time_s"]
         self.start_epoch = state["epoch"] + 1
-        log.info("resumed from %s after epoch %d", self.ckpt_path, state["epoch"] + 1)
+        if state.get("position"):  # mid-epoch: the RNG states are set once the epoch's loader has started
+            self.position = {**state["position"][self.rt.rank], "rng": rng}
+            log.info("resumed from %s in epoch %d after %d of its steps", self.ckpt_path, self.start_epoch + 1,
+                     self.position["micro_step"] // self.accumulate)
+        else:
+            set_rng_state(rng)
+            log.info("resumed from %s after epoch %d", self.ckpt_path, state["epoch"] + 1)
 
     # -- steps
     def _inputs(self, batch: dict, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -234,49 +298,116 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> dict:
         self.net.train()
+        pos, self.position = (self.position, None) if self.position and self.position["epoch"] == epoch else (None, None)
+        self.train_sampler.skip = pos["micro_step"] * self.batch if pos else 0  # a mid-epoch resume
         self.train_sampler.set_epoch(epoch)
         self.train_set.set_epoch(epoch, seed=self.seed)  # train_clips: random draws this epoch's clips
         # No host sync per step: the loss sum and correct clips stay on the device, as does the first
         # non-finite loss (step, loss per clip); they are read at the bar's pace and after the epoch.
         totals = torch.zeros(2, dtype=torch.float64, device=self.rt.device)
         first_bad = torch.full((2,), -1.0, dtype=torch.float64, device=self.rt.device)
-        count = 0
-        start = shown = time.perf_counter()
+        count, first = 0, 0
+        if pos:  # the running totals of the interrupted epoch
+            totals, first_bad = totals.new_tensor(pos["totals"]), first_bad.new_tensor(pos["first_bad"])
+            count, first = pos["count"], pos["micro_step"]
+        start = shown = time.perf_counter() - (pos["seconds"] if pos else 0.0)
         bar = self._bar(DeviceFeed(self.train_loader, self.rt.device), f"epoch {epoch + 1}/{self.proto['epochs']}")
-        n_total, global_batch = len(self.train_set), self.batch * self.rt.world
-        for step, batch in enumerate(bar):
+        n_total, global_batch = len(self.train_set), self.proto["batch_size"]
+        n_micro = first + len(self.train_loader)  # micro-batches of this epoch, the same on every rank
+        rng = pos["rng"] if pos else None
+        for micro, batch in enumerate(bar, start=first):
+            if rng is not None:  # after the loader's start (it draws its base seed from the torch RNG)
+                set_rng_state(rng)
+                rng = None
+            step, cycle = divmod(micro, self.accumulate)
+            last = cycle == self.accumulate - 1 or micro == n_micro - 1  # the optimizer steps after it
             x, y = self._inputs(batch, train=True)  # random crop/flip before slicing: never empty
             # Global step `step` is clips [step*B, (step+1)*B) of the epoch's permutation, as in one
-            # process. DistributedSampler pads the epoch to a multiple of the world size by repeating
-            # clips at its end: those are dropped (a rank's last batch may even be empty), and each
-            # rank's summed loss is scaled by world / (real clips in this global step), so DDP's
-            # gradient average is the mean over exactly the one-process batch.
-            keep = self._real_clips(step, len(y), n_total)
+            # process; its micro-batch `cycle` is this rank's share of the micro-step's clips.
+            # DistributedSampler pads the epoch to a multiple of the world size by repeating clips at
+            # its end: those are dropped (a rank's last batch may even be empty), and each rank's summed
+            # loss is scaled by world / (real clips in this global step), so DDP's gradient average,
+            # accumulated over the micro-batches, is the mean over exactly the one-process batch.
+            keep = self._real_clips(micro, len(y), n_total)
             x, y = x[:keep], y[:keep]
             n_step = min(global_batch, n_total - step * global_batch)
-            with self.rt.autocast():
-                logits = self.net(x)
-                ce = F.cross_entropy(logits.float(), y, reduction="sum")
-                loss = ce * (self.rt.world / n_step)
-            bad = ~torch.isfinite(loss.detach()) & (first_bad[0] < 0)
-            first_bad = torch.where(bad, torch.stack([torch.full_like(first_bad[0], step),
-                                                      ce.detach().double() / max(len(y), 1)]), first_bad)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            if cycle == 0:
+                self.optimizer.zero_grad(set_to_none=True)
+            sync = self.ddp.no_sync() if self.rt.distributed and not last else nullcontext()
+            with sync:
+                with self.rt.autocast():
+                    logits = self.net(x)
+                    ce = F.cross_entropy(logits.float(), y, reduction="sum")
+                    loss = ce * (self.rt.world / n_step)
+                bad = ~torch.isfinite(loss.detach()) & (first_bad[0] < 0)
+                first_bad = torch.where(bad, torch.stack([torch.full_like(first_bad[0], step),
+                                                          ce.detach().double() / max(len(y), 1)]), first_bad)
+                self.scaler.scale(loss).backward()
+            if last:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                if self.scheduler and self.per_step_schedule:
+                    self.scheduler.step()
             totals += torch.stack([ce.detach().double(), (logits.argmax(1) == y).sum().double()])
             count += len(y)
+            if last and self._stop_requested():  # every rank agrees at this optimizer-step boundary
+                self._raise_if_non_finite(first_bad, epoch)
+                self._stop_here(epoch, {"epoch": epoch, "lr": self._epoch_lr, "micro_step": micro + 1,
+                                        "totals": totals.tolist(),
+                                        "first_bad": first_bad.tolist(), "count": count,
+                                        "seconds": time.perf_counter() - start})
             if hasattr(bar, "set_postfix") and time.perf_counter() - shown >= bar.mininterval:
                 shown = time.perf_counter()  # one host read per refresh of the bar (every 30 s in log files)
                 self._raise_if_non_finite(first_bad, epoch)
                 bar.set_postfix(loss=f"{totals[0].item() / max(count, 1):.3f}",
                                 clips_s=f"{count * self.rt.world / (shown - start):.1f}", refresh=False)
+        self.train_sampler.skip = 0
+        if rng is not None:  # resumed after the epoch's last step: nothing left to read
+            set_rng_state(rng)
         self._raise_if_non_finite(first_bad, epoch)
         totals = self._all_reduce(torch.cat([totals, totals.new_tensor([count])]))
         seconds = time.perf_counter() - start
         return {"train_loss": totals[0].item() / totals[2].item(), "train_acc": totals[1].item() / totals[2].item(),
                 "epoch_time_s": seconds, "train_clips_per_s": totals[2].item() / seconds}
+
+    # -- stopping at a step boundary
+    def _on_signal(self, signum: int, frame) -> None:
+        if self._stop is None:
+            self._stop = signal.Signals(signum).name
+            log.warning("%s received: stopping at the next step boundary with a checkpoint", self._stop)
+
+    def _stop_requested(self) -> bool:
+        """Whether any rank was asked to stop (a signal, or the SLURM job's time limit in sight): the
+        same answer on every rank, at the same step (a MAX all-reduce on a gloo group of its own)."""
+        if self._stop is None and self._deadline is not None and time.monotonic() >= self._deadline:
+            self._stop = "time limit"
+        if not self.rt.distributed:
+            return self._stop is not None
+        flag = torch.tensor([0 if self._stop is None else 2 if self._stop == "SIGTERM" else 1])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._stop_group)
+        if flag.item() and self._stop is None:
+            self._stop = "SIGTERM" if flag.item() == 2 else "another rank's stop request"
+        return bool(flag.item())
+
+    def _stop_here(self, epoch: int, position: dict | None) -> None:
+        """Write the checkpoint to resume from (mid-epoch: at `position`), requeue the SLURM batch job
+        on a planned stop, and raise TrainingStopped on every rank."""
+        if position is not None:
+            positions = [position]
+            if self.rt.distributed:
+                positions = [None] * self.rt.world
+                dist.all_gather_object(positions, position)
+            self.save_checkpoint(epoch - 1, positions)
+        where = (f"in epoch {epoch + 1} after {position['micro_step'] // self.accumulate} of its "
+                 f"{self.steps_per_epoch} steps" if position else f"after epoch {epoch}")
+        requeued = ""
+        if self.rt.is_main and self._stop != "SIGTERM":  # SIGTERM: a cancel or preemption, SLURM decides
+            requeued = requeue_slurm_job()
+        if self.rt.distributed:
+            dist.barrier()  # nobody exits (and lets torchrun stop the others) before rank 0 has written
+        raise TrainingStopped(
+            f"stopped ({self._stop}) {where}; {self.ckpt_path} holds the state to resume from, bit for bit: "
+            + (requeued or "run the same command (or Snakemake) again"))
 
     @torch.no_grad()
     def validate(self) -> dict:
@@ -337,12 +468,35 @@ class Trainer:
             remove_stale_temporaries(self.out / name)
         self.try_resume()
         progress = open_sink(self.tcfg["tensorboard"], self.out, self.rt.is_main, self.metrics)  # train.tensorboard
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():  # a stop request waits for a step boundary
+            handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGUSR1, signal.SIGTERM)}
+        margin = self.tcfg.get("stop_margin_s", 0)
+        left = slurm_time_left() if margin and self.rt.is_main else None
+        if left is not None:
+            self._deadline = time.monotonic() + left - margin
+            log.info("SLURM job: %.0f s left; stopping with a checkpoint %d s before the limit", left, margin)
+        try:
+            self._fit_epochs(progress)
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        summary = self.finish()
+        if self.rt.distributed:
+            dist.barrier()  # nobody exits (and lets torchrun tear down) before rank 0 has written
+            if self.rt.owns_group:
+                dist.destroy_process_group()
+        return summary
+
+    def _fit_epochs(self, progress) -> None:
         epochs = self.proto["epochs"]
         for epoch in range(self.start_epoch, epochs):
-            row = {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"]}
+            resumed = self.position and self.position["epoch"] == epoch  # mid-epoch: its lr at the start
+            self._epoch_lr = self.position["lr"] if resumed else self.optimizer.param_groups[0]["lr"]
+            row = {"epoch": epoch + 1, "lr": self._epoch_lr}
             row |= self.train_epoch(epoch)
             row |= self.validate()
-            if self.scheduler:
+            if self.scheduler and not self.per_step_schedule:
                 self.scheduler.step()
             self.wall += row["epoch_time_s"]
             row["wall_time_s"] = self.wall
@@ -354,12 +508,8 @@ class Trainer:
                 log.info("epoch %d/%d: train loss %.4f acc %.3f | val loss %.4f acc %.3f | %.1fs, %.1f clips/s",
                          epoch + 1, epochs, row["train_loss"], row["train_acc"], row["val_loss"],
                          row["val_acc"], row["epoch_time_s"], row["train_clips_per_s"])
-        summary = self.finish()
-        if self.rt.distributed:
-            dist.barrier()  # nobody exits (and lets torchrun tear down) before rank 0 has written
-            if self.rt.owns_group:
-                dist.destroy_process_group()
-        return summary
+            if epoch + 1 < epochs and self._stop_requested():  # e.g. a signal during validation
+                self._stop_here(epoch + 1, None)
 
     def finish(self) -> dict:
         summary = {
@@ -373,6 +523,10 @@ class Trainer:
             "clip_spec": self.run.clip_name, "train_clip_sampling": self.proto["train_clips"],
             "augment": dict(self.run.augment), "adjustments": list(self.run.adjustments),
             "train_clips": len(self.train_set), "val_clips": len(self.val_set),
+            # the global batch as it was made (per-device batch x devices x nodes x accumulate) and the lr
+            **self.plan.to_dict(), "lr": effective_lr(self.proto),
+            "lr_scaling_rule": bool(self.proto.get("lr_scaling")), "warmup": self.proto.get("warmup"),
+            "scheduler_interval": self.proto.get("scheduler_interval", "epoch"),
             "final_train_acc": self.metrics[-1]["train_acc"] if self.metrics else math.nan,
             "final_val_acc": self.metrics[-1]["val_acc"] if self.metrics else math.nan,
             **determinism_in_force(self.rt.device),

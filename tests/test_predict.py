@@ -22,7 +22,7 @@ from vidrec.cli import main
 from vidrec.data.shards import write_shard
 from vidrec.data.video import ClipSpec, decode_clips, sample_indices
 from vidrec.inference.decode import DecodePool, clip_plan, collect_videos
-from vidrec.inference.predict import Predictor, measure_end_to_end, predict_command
+from vidrec.inference.predict import Predictor, measure_end_to_end, predict_command, result_json
 from vidrec.models import create_model
 
 CLASSES = ["Alpha", "Beta", "Gamma"]
@@ -118,7 +118,7 @@ def test_cli_prints_topk_writes_csv_and_reports_the_corrupt_file(videos, model_f
     assert f"unreadable: {videos['corrupt']}:" in proc.err
     assert "notes.txt" not in proc.err + proc.out
     df = pd.read_csv(out, keep_default_na=False)
-    assert list(df.columns) == ["video", "clips", "n_frames", "top1_class", "top1_label", "top1_prob",
+    assert list(df.columns) == ["video", "clips", "crops", "n_frames", "top1_class", "top1_label", "top1_prob",
                                 "top2_class", "top2_label", "top2_prob", "repairs", "error"]
     ok = df[df["error"] == ""]
     assert len(df) == 4 and len(ok) == 3
@@ -197,6 +197,32 @@ def test_clips_k_averages_k_clips(videos, predictor):
     assert not np.allclose(ref[0], ref[2])  # the clips really differ
     one = predictor.predict([videos["avi"]], clips=1, workers=0).predictions[0]
     assert not np.allclose(one.probs, p.probs)
+
+
+def test_crops_3_average_clips_x_crops_single_views(videos, predictor, tmp_path):
+    """--clips 2 --crops 3: 6 views, each the model on one crop of one decoded clip; their mean is the answer."""
+    from vidrec.data.dataset import normalize_clips
+    from vidrec.errors import VidrecError
+
+    run = predictor.predict([videos["avi"]], clips=2, crops=3, workers=0)
+    p = run.predictions[0]
+    assert p.view_probs.shape == (2, 3, 3) and run.crops == 3
+    clips = torch.from_numpy(decode_clips(videos["avi"], replace(predictor.spec, clips_per_video=2)).clips)
+    x = clips.permute(0, 4, 1, 2, 3)
+    pre = predictor.preprocess
+    with torch.no_grad():  # 40x40 frames, crop 32: along the width at x = 0, 4, 8, centred vertically
+        single = np.stack([torch.softmax(predictor.model(normalize_clips(x[..., 4:36, x0:x0 + 32], pre.mean,
+                                                                          pre.std)), 1).numpy()
+                           for x0 in (0, 4, 8)], axis=1)
+    np.testing.assert_allclose(p.view_probs, single, atol=1e-5)
+    np.testing.assert_allclose(p.probs, single.reshape(6, -1).mean(0), atol=1e-5)
+    assert not np.allclose(single[:, 0], single[:, 2])
+    one = predictor.predict([videos["avi"]], clips=2, workers=0).predictions[0]  # 1 crop: the centre one
+    np.testing.assert_allclose(one.view_probs[:, 0], single[:, 1], atol=1e-5)
+    assert result_json(run, predictor, 2)["views"] == "2 clips x 3 crops"
+    whole = Predictor(make_model_file(tmp_path / "whole.pt", crop=None), device="cpu")
+    with pytest.raises(VidrecError, match="whole stored 40x40 frame"):
+        whole.predict([videos["avi"]], crops=3, workers=0)
 
 
 @pytest.mark.parametrize("k", [1, 3, 5, 7])
@@ -297,7 +323,7 @@ def test_decoding_overlaps_the_model(videos, predictor, helpers, monkeypatch, tm
         p.write_bytes(videos["small"].read_bytes())
     calls = []
 
-    def model(clips):
+    def model(clips, crops=1):
         if not calls:
             (folder / "model_started").touch()
             helpers.wait_for(folder / "decode1_started", "video 1's decode never started while the model ran")

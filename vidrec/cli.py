@@ -195,8 +195,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     from vidrec.inference.predict import predict_command
 
-    predict_command(Path(args.model), args.inputs, clips=args.clips, top_k=args.top_k, batch=args.batch,
-                    workers=args.workers, device=args.device, threads=args.threads,
+    predict_command(Path(args.model), args.inputs, clips=args.clips, crops=args.crops, top_k=args.top_k,
+                    batch=args.batch, workers=args.workers, device=args.device, threads=args.threads,
                     output=Path(args.output) if args.output else None, progress=not args.quiet)
 
 
@@ -298,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", required=True, help="model.pt from `vidrec train`")
     sp.add_argument("--clips", type=int, default=1,
                     help="clips per video, softmax averaged (1: the centre clip, the thesis protocol)")
+    sp.add_argument("--crops", type=int, default=1, choices=[1, 3],
+                    help="spatial crops per clip, softmax averaged over clips x crops (1: the centre crop; "
+                    "3: left, centre, right along the longer side, as SlowFast; needs a model trained on crops)")
     sp.add_argument("--top-k", type=int, default=5)
     sp.add_argument("--output", default=None, help="also write the results to a .csv or .json file")
     sp.add_argument("--batch", type=int, default=16, help="clips per model call")

@@ -80,15 +80,51 @@ def augment_clips(x: torch.Tensor, crop: int | None, hflip: bool, train: bool,
     return x.gather(4, cols.view(n, 1, 1, 1, cw).expand(n, c, t, ch, cw))
 
 
+def spatial_crop_corners(height: int, width: int, crop: int, crops: int) -> list[tuple[int, int]]:
+    """Corners (y0, x0) of the test-time spatial crops (vidrec/evaluation/views.py), left/top first.
+
+    crops=1: the centre crop (the one `augment_clips` takes in evaluation). crops=3: both ends and the
+    centre along the longer side (the width when the frame is square), the shorter side centred, as
+    SlowFast's 3 spatial crops and mmaction2's ThreeCrop."""
+    if crop > min(height, width):
+        raise ValueError(f"a {crop}x{crop} crop does not fit {height}x{width} frames")
+    yc, xc = (height - crop) // 2, (width - crop) // 2
+    if crops == 1:
+        return [(yc, xc)]
+    if crops != 3:
+        raise ValueError(f"crops must be 1 or 3, not {crops}")
+    if height > width:
+        return [(0, xc), (yc, xc), (height - crop, xc)]
+    return [(yc, 0), (yc, xc), (yc, width - crop)]
+
+
+def test_views(x: torch.Tensor, crop: int | None, crops: int = 1) -> list[torch.Tensor]:
+    """The spatial test views of clips x (..., H, W), as slices (no copy), in corner order.
+
+    crop None (the model sees the whole frame) has one view: x itself; crops=1 is the centre crop,
+    the same pixels `augment_clips(train=False)` takes."""
+    if crop is None:
+        if crops != 1:
+            raise ValueError("several spatial views need a crop smaller than the frame")
+        return [x]
+    h, w = x.shape[-2:]
+    return [x[..., y0:y0 + crop, x0:x0 + crop] for y0, x0 in spatial_crop_corners(h, w, crop, crops)]
+
+
+test_views.__test__ = False  # not a pytest test, whatever its name
+
+
 class ClipDataset(Dataset):
     """Clips of one subset of a split, as uint8 (C, T, H, W) tensors or normalised floats.
 
     index: the split's index.csv (video_id, shard, row, n_clips, label, subset).
     clips: "centre" -> the centre clip of each video (the thesis's protocol);
            "all" -> every stored clip (video-level evaluation);
-           "random" -> one stored clip per video, drawn afresh each epoch (Tran et al.'s temporal
-           jitter): the draw of epoch e is a function of (seed, e) alone, so it is reproducible,
-           the same on every DDP rank, and `set_epoch` reaches DataLoader workers that already run
+           "random" -> one stored clip per video, drawn afresh each epoch: jitter over K fixed
+           offsets (the K clips stored at evenly spaced starts), not Tran et al.'s temporal jitter,
+           which starts a clip at any frame. The draw of epoch e is a function of (seed, e) alone,
+           so it is reproducible, the same on every DDP rank, and `set_epoch` reaches DataLoader
+           workers that already run
            (the epoch lives in shared memory; persistent workers hold a copy of everything else).
     raw=True returns uint8 so normalisation can run on the training device (4x less to copy), as a
     (N, C, T, H, W) view of the shards' (N, T, H, W, C) bytes: channels_last_3d memory, not copied

@@ -1,9 +1,11 @@
 """`vidrec evaluate`: accuracy under both protocols and efficiency, measured in the same run.
 
-Clip level (the thesis): the centre clip of each test video. Video level (Tran et al.): softmax
-scores averaged over every stored clip of the video. Efficiency: parameters, file size, GFLOPs per
-clip, inference clips/s and videos/s after a warm-up at a fixed batch, peak memory, and the
-training time recorded by `vidrec train`.
+Each test video is scored on K clips x S crops (vidrec/evaluation/views.py, which defines both levels
+once): the K stored clips of its clip spec, each in S spatial crops (`evaluate.crops`). Video level
+(Tran et al.): the softmax averaged over all K x S views. Clip level (the thesis): one view, clip
+K // 2 in the centre crop. evaluation.json states the views and both definitions. Efficiency:
+parameters, file size, GFLOPs per clip, inference clips/s and videos/s after a warm-up at a fixed
+batch, peak memory, and the training time recorded by `vidrec train`.
 """
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vidrec.data.dataset import ClipDataset, collate_batch
+from vidrec.data.dataset import ClipDataset, collate_batch, test_views
 from vidrec.data.prefetch import DeviceFeed
 from vidrec.io import write_csv, write_json
+from vidrec.evaluation.views import Views, run_views
 from vidrec.layout import EVALUATION_FILES, SCORES_FILE, TRAIN_FILES
 from vidrec.models.model_file import Preprocessing, build_model_from_file
 from vidrec.runtime import Runtime, setup_runtime
@@ -50,11 +53,21 @@ def average_over_videos(clip_scores: np.ndarray, labels: np.ndarray,
 
 def accuracy_tables(clip_scores: np.ndarray, labels: np.ndarray, video_ids: np.ndarray,
                     clip_index: np.ndarray, n_clips: np.ndarray, class_names: list[str]) -> dict:
-    """Both protocols from per-clip softmax scores; pure function so tests can hand-check it.
+    """Both protocols from per-view softmax scores; pure function so tests can hand-check it.
 
-    Arrays are per clip; n_clips is the stored clip count of each clip's video.
+    clip_scores: (N, C), one view per clip, or (N, S, C), S spatial crops per clip (left/top first);
+    the other arrays are per clip; n_clips is the stored clip count of each clip's video.
+    Video level: the mean over every view of the video; clip level: clip n_clips // 2, centre crop
+    (views.py). `all_views_top1`: the top-1 of single views, averaged over every view (VMZ's clip@1).
     """
-    centre = clip_index == n_clips // 2
+    if clip_scores.ndim == 2:
+        clip_scores = clip_scores[:, None]
+    n, crops, _ = clip_scores.shape
+    crop_index = np.tile(np.arange(crops), n)
+    labels, video_ids = np.repeat(labels, crops), np.repeat(video_ids, crops)
+    clip_index, n_clips = np.repeat(clip_index, crops), np.repeat(n_clips, crops)
+    clip_scores = clip_scores.reshape(n * crops, -1)  # clip-major rows: every view of clip i, then i + 1
+    centre = (clip_index == n_clips // 2) & (crop_index == crops // 2)
     videos, video_scores, video_labels = average_over_videos(clip_scores, labels, video_ids)
     c_scores, c_labels = clip_scores[centre], labels[centre]
     c_order = np.argsort(video_ids[centre])
@@ -84,7 +97,8 @@ def accuracy_tables(clip_scores: np.ndarray, labels: np.ndarray, video_ids: np.n
         "clip_top5": float(topk_correct(c_scores, c_labels, 5).mean()),
         "video_top1": float(topk_correct(video_scores, video_labels, 1).mean()),
         "video_top5": float(topk_correct(video_scores, video_labels, 5).mean()),
-        "n_videos": int(len(videos)), "n_clips": int(len(labels)),
+        "all_views_top1": float(topk_correct(clip_scores, labels, 1).mean()),
+        "n_videos": int(len(videos)), "n_clips": n,
         "chance": 1.0 / n_cls,
         "per_class": per_class, "predictions": predictions,
         "confusion": pd.DataFrame(confusion, index=class_names, columns=class_names),
@@ -116,8 +130,10 @@ def inference_speed(model: torch.nn.Module, clip_shape: tuple[int, ...], batch: 
 
 @torch.no_grad()
 def predict_clips(model: torch.nn.Module, dataset: ClipDataset, batch: int, rt: Runtime,
-                  preprocess: Preprocessing) -> np.ndarray:
-    """Softmax of every clip of `dataset`, preprocessed and run as the model was trained.
+                  preprocess: Preprocessing, crops: int = 1) -> np.ndarray:
+    """Softmax (N, S, C) of every clip of `dataset` in each of its S = `crops` spatial views
+    (`test_views`: the centre crop for 1, left/centre/right along the longer side for 3),
+    preprocessed and run as the model was trained, one model call per view and batch.
 
     No host sync per batch: the next batch is read and copied while this one runs (DeviceFeed;
     `dataset` reads into pinned memory on CUDA), and the scores stay on the device until the end."""
@@ -126,10 +142,13 @@ def predict_clips(model: torch.nn.Module, dataset: ClipDataset, batch: int, rt: 
     model.eval()
     out = []
     for b in DeviceFeed(loader, rt.device):
-        x = preprocess(b["clips"], memory_format=rt.memory_format)
-        with rt.autocast():
-            logits = model(x)
-        out.append(torch.softmax(logits.float(), dim=1))
+        views = []
+        for view in test_views(b["clips"], preprocess.crop, crops):  # the crop's own centre crop: itself
+            x = preprocess(view, memory_format=rt.memory_format)
+            with rt.autocast():
+                logits = model(x)
+            views.append(torch.softmax(logits.float(), dim=1))
+        out.append(torch.stack(views, dim=1))
     return torch.cat(out).cpu().numpy()
 
 
@@ -150,12 +169,14 @@ def check_clip_transfer(blob: dict, clip_shape: tuple[int, ...], clip_name: str)
 
 
 def write_clip_scores(path: Path, scores: np.ndarray, dataset: ClipDataset, n_clips: np.ndarray) -> None:
-    """scores.npz: the softmax of every test clip, with its video, clip index, label and the video's clip count."""
+    """scores.npz: the softmax of every test clip (with S crops: their mean, so k clips averaged are
+    k x S views), with its video, clip index, label, the video's clip count and the crop count."""
     from vidrec.io import atomic_path
 
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, scores=scores.astype(np.float32), labels=dataset.labels, video_ids=dataset.video_ids,
-                 clip_index=dataset.clip_index, n_clips=n_clips)
+        np.savez(fh, scores=scores.mean(axis=1).astype(np.float32), labels=dataset.labels,
+                 video_ids=dataset.video_ids, clip_index=dataset.clip_index, n_clips=n_clips,
+                 crops=scores.shape[1])
 
 
 def end_to_end_speed(cfg: dict, model_path: Path, test: pd.DataFrame, rt) -> dict:
@@ -179,18 +200,18 @@ def end_to_end_speed(cfg: dict, model_path: Path, test: pd.DataFrame, rt) -> dic
                               threads=torch.get_num_threads(), amp=rt.amp_dtype, max_videos=n)
 
 
-def _test_clip_text(clip: dict, augment: dict | None, clips_per_video: int) -> str:
-    """'16 frames, uniform sampling, 160 px, centre crop 112, 3 clips per video (video level: their mean softmax)'."""
+def _test_clip_text(clip: dict, augment: dict | None, views: Views) -> str:
+    """'16 frames, uniform sampling, frames at 64x64, 112x112 crops, 3 clips x 1 crop per video (...)'."""
     if not clip:
         return "unknown (the model file predates clip records)"
     size = clip.get("size")
     size = f"{size[0]}x{size[1]}" if isinstance(size, (list, tuple)) else f"{size}x{size}"
     crop = (augment or {}).get("crop")
+    where = "centre crop" if views.crops == 1 else "crops along the longer side"
     text = (f"{clip.get('frames')} frames, {clip.get('sampling')} sampling, frames at {size}"
-            f"{f', centre crop {crop}x{crop}' if crop else ''}, {clips_per_video} clip{'s' if clips_per_video != 1 else ''} "
-            "per video")
-    return text + (" (video level = clip level: one clip per video)" if clips_per_video == 1 else
-                   " (video level: the mean softmax over them)")
+            f"{f', {where} {crop}x{crop}' if crop else ''}, {views.text()} per video")
+    return text + (" (video level = clip level: one view per video)" if views.count == 1 else
+                   f" (video level: the mean softmax over the {views.count} views)")
 
 
 def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, split: int | None = None,
@@ -220,8 +241,13 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
     if ecfg.get("max_videos") and len(test) > ecfg["max_videos"]:  # a rehearsal: a few videos across classes
         test = test.sample(n=ecfg["max_videos"], random_state=0).sort_index()
     dataset = ClipDataset(test, clips="all", raw=True)
+    clips_per_video = int(np.median(test["n_clips"])) if len(test) else 1
+    test_clip = cfg["clips"][clip_name] if clip_name else blob.get("clip") or {}
+    views, fewer_crops = run_views({**test_clip, "clips_per_video": clips_per_video} if test_clip else
+                                   {"size": list(clip_shape[2:]), "clips_per_video": clips_per_video},
+                                   blob.get("augment"), ecfg["crops"])
     start = time.perf_counter()
-    scores = predict_clips(model, dataset, ecfg["batch_size"], rt, Preprocessing.of(blob))
+    scores = predict_clips(model, dataset, ecfg["batch_size"], rt, Preprocessing.of(blob), views.crops)
     eval_seconds = time.perf_counter() - start
     n_clips_of = dict(zip(test["video_id"], test["n_clips"]))
     n_clips = np.array([n_clips_of[v] for v in dataset.video_ids])
@@ -229,7 +255,6 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
                           blob["class_names"])
     complexity = model_complexity(model, clip_shape)
     clips_per_s = inference_speed(model, clip_shape, ecfg["batch_size"], ecfg["speed_batches"], rt)
-    clips_per_video = int(np.median(test["n_clips"])) if len(test) else 1
     train_json = model_path.parent / TRAIN_FILES["summary"]  # train.json beside the model, when there is one
     train_info = json.loads(train_json.read_text()) if train_json.exists() else {}
     summary = {
@@ -237,14 +262,15 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
         "protocol": blob["run"]["protocol_name"], "clip_spec": clip_name or blob.get("clip_name"),
         "split": split, "seed": blob["run"].get("seed", train_info.get("seed")),
         **{k: acc[k] for k in ("clip_top1", "clip_top5", "video_top1", "video_top5", "n_videos",
-                               "n_clips", "chance")},
+                               "n_clips", "chance", "all_views_top1")},
+        **views.as_record(), "test_crops_note": fewer_crops,
         "params": complexity["params"], "size_mb_fp32": complexity["size_mb_fp32"],
         "checkpoint_mb": model_path.stat().st_size / 1e6, "gflops_per_clip": complexity["gflops"],
         "clip_shape": list(clip_shape), "infer_batch": ecfg["batch_size"],
         "infer_clips_per_s": clips_per_s, "clips_per_video": clips_per_video,
-        # thesis protocol: 1 clip per video; video-level protocol: every stored clip
+        # thesis protocol: 1 clip per video; video-level protocol: every view (K clips x S crops)
         "infer_videos_per_s_one_clip": clips_per_s,
-        "infer_videos_per_s_all_clips": clips_per_s / clips_per_video,
+        "infer_videos_per_s_all_clips": clips_per_s / views.count,
         "eval_seconds": eval_seconds, "peak_memory_mb": peak_memory_mb(rt.device),
         "device": str(rt.device), "threads": torch.get_num_threads(),
         "hardware": {k: v for k, v in hardware().items() if k in ("cpu", "usable_cores", "gpus")},
@@ -254,8 +280,7 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
         # how the model was trained and is tested, as it ran (train.json, the model file, the index)
         "initialisation": train_info.get("initialisation"),
         "train_clip_sampling": train_info.get("train_clip_sampling"), "train_augment": train_info.get("augment"),
-        "test_clip": _test_clip_text(cfg["clips"][clip_name] if clip_name else blob.get("clip") or {},
-                                     blob.get("augment"), clips_per_video),
+        "test_clip": _test_clip_text(test_clip, blob.get("augment"), views),
     }
     if clip_name is not None:
         summary["trained_clip_spec"] = blob.get("clip_name")
@@ -270,6 +295,6 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
     if clip_name is None:  # decoding runs the model's own clip settings: not measured on another spec
         summary.update(end_to_end_speed(cfg, model_path, test, rt))
     write_json(out / EVALUATION_FILES["evaluation"], summary)
-    log.info("%s: clip top-1 %.3f, video top-1 %.3f (chance %.3f), %.1f clips/s",
-             summary["model"], summary["clip_top1"], summary["video_top1"], summary["chance"], clips_per_s)
+    log.info("%s: clip top-1 %.3f, video top-1 %.3f over %s (chance %.3f), %.1f clips/s", summary["model"],
+             summary["clip_top1"], summary["video_top1"], views.text(), summary["chance"], clips_per_s)
     return summary

@@ -5,7 +5,8 @@ spec (`decode_clips`: the shards' sampling and crop/resize, byte for byte); the 
 batches clips as they arrive and runs the model while the workers decode the next videos, so the
 end-to-end rate approaches min(decode rate x workers, model rate) when the two do not share cores.
 Preprocessing after decoding is `vidrec evaluate`'s: normalise, then the centre crop of the
-training augmentation (if any). Scores are softmax probabilities, averaged over a video's clips.
+training augmentation (if any), or with crops=3 three crops along the longer side. Scores are softmax
+probabilities, averaged over a video's K clips x S crops (vidrec/evaluation/views.py).
 """
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vidrec.data.dataset import test_views
 from vidrec.data.video import ClipSpec
 from vidrec.errors import VidrecError
+from vidrec.evaluation.views import SPATIAL_CROPS, Views, spatial_crops, stored_size
 from vidrec.inference.decode import Decoded, DecodePool, clip_plan, collect_videos
 from vidrec.io import write_csv, write_json
 from vidrec.models.model_file import Preprocessing, build_model_from_file
@@ -36,12 +39,17 @@ log = logging.getLogger("vidrec.predict")
 @dataclass
 class VideoPrediction:
     video: str
-    probs: np.ndarray            # (C,) mean of the clips' softmax
-    clip_probs: np.ndarray       # (K, C)
+    probs: np.ndarray            # (C,) mean of the softmax over every view (K clips x S crops)
+    view_probs: np.ndarray       # (K, S, C): clip k in crop s (crops left/top first)
     frame_indices: np.ndarray    # (K, T) source frames of each clip
     n_frames: int
     repairs: str = ""
     backend: str = ""
+
+    @property
+    def clip_probs(self) -> np.ndarray:
+        """(K, C): each clip's softmax, averaged over its crops."""
+        return self.view_probs.mean(axis=1)
 
     def top(self, k: int) -> list[int]:
         """Labels of the k highest probabilities, best first (ties: lower label first)."""
@@ -59,6 +67,7 @@ class PredictRun:
     device: str
     threads: int
     extra: dict = field(default_factory=dict)
+    crops: int = 1                           # spatial crops per clip: views = clips x crops
 
     @property
     def videos_per_s(self) -> float:
@@ -99,12 +108,31 @@ class Predictor:
         return self.preprocess(x.to(self.device, non_blocking=True), memory_format=self.rt.memory_format)
 
     @torch.no_grad()
-    def scores(self, clips: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Softmax probabilities (N, C) of uint8 clips (N, T, H, W, 3)."""
-        x = self.to_input(clips)
-        with self.rt.autocast():
-            logits = self.model(x)
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+    def scores(self, clips: np.ndarray | torch.Tensor, crops: int = 1) -> np.ndarray:
+        """Softmax probabilities (N, C) of uint8 clips (N, T, H, W, 3); with crops=3, (N, 3, C): each
+        clip in the 3 crops along the longer side (left/top first), one model call per crop."""
+        if crops == 1:
+            x = self.to_input(clips)
+            with self.rt.autocast():
+                logits = self.model(x)
+            return torch.softmax(logits.float(), dim=1).cpu().numpy()
+        self.views(crops)  # refuses a model with one spatial view
+        x = torch.as_tensor(clips).permute(0, 4, 1, 2, 3).to(self.device, non_blocking=True)
+        out = []
+        for view in test_views(x, self.preprocess.crop, crops):  # Preprocessing's centre crop of a crop: itself
+            with self.rt.autocast():
+                logits = self.model(self.preprocess(view.contiguous(), memory_format=self.rt.memory_format))
+            out.append(torch.softmax(logits.float(), dim=1))
+        return torch.stack(out, dim=1).cpu().numpy()
+
+    def views(self, crops: int, clips: int = 1) -> Views:
+        """K clips x S crops of this model, or VidrecError when it has fewer spatial views than asked."""
+        if crops not in SPATIAL_CROPS:
+            raise VidrecError(f"--crops {crops}: use one of {SPATIAL_CROPS}")
+        got, why = spatial_crops(crops, self.preprocess.crop, *stored_size(self.blob["clip"]))
+        if got != crops:
+            raise VidrecError(f"--crops {crops}: {why}")
+        return Views(clips, crops)
 
     @torch.no_grad()
     def warm_up(self, batch: int) -> None:
@@ -118,12 +146,14 @@ class Predictor:
     def predict(self, videos: Sequence[str | Path], clips: int = 1, batch: int = 16, workers: int = 2,
                 threads_per_worker: int = 1, progress: bool = False,
                 on_video: Callable[[VideoPrediction | None, Decoded], None] | None = None,
-                pool: DecodePool | None = None) -> PredictRun:
-        """Classify `videos` (paths); unreadable ones are collected in `errors`, never raised.
+                pool: DecodePool | None = None, crops: int = 1) -> PredictRun:
+        """Classify `videos` (paths) on `clips` clips x `crops` crops each (views.py; clips=1, crops=1:
+        `evaluate`'s clip level); unreadable ones are collected in `errors`, never raised.
 
-        batch: clips per model call (whole videos per batch; a call holds at least one video).
+        batch: clips per model call (whole videos per batch; a call holds at least one video), per crop.
         workers: decode processes (0: decode in this process, no overlap).
         """
+        self.views(crops, clips)
         spec, keep = clip_plan(self.spec, clips)
         tasks = ((i, str(p), spec, tuple(keep), threads_per_worker) for i, p in enumerate(videos))
         videos_per_batch = max(1, math.ceil(batch / clips))
@@ -143,11 +173,12 @@ class Predictor:
 
         def flush() -> None:
             x = np.concatenate([d.clips for d in pending])
-            probs = self.scores(x)
+            probs = self.scores(x, crops).reshape(len(x), crops, -1)
             pos = 0
             for d in pending:
                 k = len(d.clips)
-                p = VideoPrediction(d.path, probs[pos:pos + k].mean(0), probs[pos:pos + k], d.frame_indices,
+                views = probs[pos:pos + k]
+                p = VideoPrediction(d.path, views.reshape(k * crops, -1).mean(0), views, d.frame_indices,
                                     d.n_frames, d.repairs, d.backend)
                 pos += k
                 preds.append(p)
@@ -180,26 +211,26 @@ class Predictor:
             if bar:
                 bar.close()
         return PredictRun(preds, errors, clips, seconds, pool.workers, batch, str(self.device),
-                          torch.get_num_threads())
+                          torch.get_num_threads(), crops=crops)
 
 
 # ----------------------------------------------------------------------------- outputs
 def result_rows(run: PredictRun, class_names: list[str], top_k: int) -> pd.DataFrame:
     """One row per input video: top-k classes and probabilities, or the error."""
     k = min(top_k, len(class_names))
-    cols = ["video", "clips", "n_frames"] + [c for j in range(1, k + 1)
+    cols = ["video", "clips", "crops", "n_frames"] + [c for j in range(1, k + 1)
                                              for c in (f"top{j}_class", f"top{j}_label", f"top{j}_prob")]
     cols += ["repairs", "error"]
     rows = []
     for p in run.predictions:
-        row = {"video": p.video, "clips": len(p.clip_probs), "n_frames": p.n_frames, "repairs": p.repairs,
-               "error": ""}
+        row = {"video": p.video, "clips": len(p.clip_probs), "crops": p.view_probs.shape[1],
+               "n_frames": p.n_frames, "repairs": p.repairs, "error": ""}
         for j, label in enumerate(p.top(k), 1):
             row |= {f"top{j}_class": class_names[label], f"top{j}_label": label,
                     f"top{j}_prob": float(p.probs[label])}
         rows.append(row)
     for video, reason in run.errors:
-        rows.append({"video": video, "clips": 0, "n_frames": 0, "repairs": "", "error": reason})
+        rows.append({"video": video, "clips": 0, "crops": 0, "n_frames": 0, "repairs": "", "error": reason})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -208,8 +239,10 @@ def result_json(run: PredictRun, predictor: Predictor, top_k: int) -> dict:
     return {
         "model": str(predictor.path), "arch": predictor.blob["arch"],
         "clip": {**predictor.spec.__dict__, "crop_after_decode": predictor.preprocess.crop},
-        "clips_per_video": run.clips, "top_k": k,
-        "videos": [{"video": p.video, "clips": len(p.clip_probs), "n_frames": p.n_frames, "repairs": p.repairs,
+        "clips_per_video": run.clips, "crops": run.crops, "views": Views(run.clips, run.crops).text(),
+        "video_level": Views(run.clips, run.crops).video_level_text(), "top_k": k,
+        "videos": [{"video": p.video, "clips": len(p.clip_probs), "crops": p.view_probs.shape[1],
+                    "n_frames": p.n_frames, "repairs": p.repairs,
                     "frame_indices": p.frame_indices.tolist(),
                     "top": [{"class_name": predictor.class_names[i], "label": i, "probability": float(p.probs[i])}
                             for i in p.top(k)]} for p in run.predictions],
@@ -225,7 +258,7 @@ def format_line(p: VideoPrediction, class_names: list[str], top_k: int) -> str:
 
 def predict_command(model: Path, inputs: Sequence[str], clips: int = 1, top_k: int = 5, batch: int = 16,
                     workers: int = 2, device: str = "auto", threads: int | None = None,
-                    output: Path | None = None, progress: bool = True, out=None) -> PredictRun:
+                    output: Path | None = None, progress: bool = True, out=None, crops: int = 1) -> PredictRun:
     """The CLI verb: print top-k per video (stdout), report unreadable files (stderr), write --output."""
     out = out or sys.stdout
     if output is not None and Path(output).suffix.lower() not in (".csv", ".json"):
@@ -236,6 +269,7 @@ def predict_command(model: Path, inputs: Sequence[str], clips: int = 1, top_k: i
     if threads is None and workers > 0 and len(videos) > 1 and pick_device(device).type == "cpu":
         threads = max(1, (os.cpu_count() or 1) - workers)  # decode workers and the model on separate cores
     predictor = Predictor(model, device, threads)
+    predictor.views(crops, clips)  # before any decoding: a model with one spatial view refuses --crops 3
     names = predictor.class_names
     show_bar = progress and (any_folder or len(videos) > 1)
     bar_write = None
@@ -258,7 +292,8 @@ def predict_command(model: Path, inputs: Sequence[str], clips: int = 1, top_k: i
 
     for path, reason in problems:
         print(f"unreadable: {path}: {reason}", file=sys.stderr)
-    run = predictor.predict(videos, clips=clips, batch=batch, workers=workers, progress=show_bar, on_video=emit)
+    run = predictor.predict(videos, clips=clips, batch=batch, workers=workers, progress=show_bar, on_video=emit,
+                            crops=crops)
     run.errors = problems + run.errors
     if output is not None:
         if Path(output).suffix.lower() == ".csv":

@@ -136,3 +136,21 @@ def test_ucf101_configuration_is_the_papers_protocols():
     assert "71 epochs (the thesis's 15 h 25 min at about 13 min per epoch)" in text
     assert "video level equals clip level" in text
     assert "video level equals clip level" not in protocol_text(runs["r2plus1d_18"])
+    assert protocol_text(runs["r2plus1d_18"]).startswith("tran: 45 epochs (our choice")  # no override of tran
+
+
+def test_the_demo_protocol_labels_show_their_overrides():
+    """The demo tunes the thesis protocol (dataset: epochs, batch, lr; runs: width, zero_init_residual):
+    the label says so instead of naming the thesis's protocol alone (issue 28, part 5)."""
+    from vidrec.report.tables import protocol_text
+
+    cfg = load_config(None, ["dataset=demo"])
+    runs = resolve_runs(cfg)
+    assert protocol_text(runs["convlstm_c2d63"]).startswith(
+        "thesis, overridden: epochs 6, batch 16, lr 0.001, base_width 16, zero_init_residual on: 6 epochs")
+    assert protocol_text(runs["frame_resnet50"]).startswith(  # the run's epochs over the dataset's
+        "thesis, overridden: epochs 4, batch 16, lr 0.001, base_width 8, zero_init_residual on: 4 epochs")
+    cfg["datasets"]["demo"]["protocol_overrides"] = {}
+    cfg["datasets"]["demo"]["models"]["p3d63"]["args"] = {}
+    assert protocol_text(resolve_runs(cfg)["p3d63"]).startswith("thesis: 15 epochs")
+    assert "overrides" not in runs["p3d63"].identity()  # a label: the protocol itself holds the values

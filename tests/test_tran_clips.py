@@ -1,5 +1,5 @@
 """Tran et al.'s clips (issue 17, part 1): whole frames resized to a non-square size, K stored clips per
-video, one drawn per video per epoch (temporal jitter) with a random crop in training, the centre crop
+video, one drawn per video per epoch (jitter over K fixed offsets) with a random crop in training, the centre crop
 and the mean over every clip in testing."""
 from __future__ import annotations
 

@@ -76,6 +76,9 @@ class RunSettings:
     init_from: str | None = None             # start from this model file (train.init_from) or named weights
     adjustments: tuple[str, ...] = field(default=())  # what resolving changed, in words (e.g. flips off)
     note: str | None = None                  # the configuration's reason for a setting (e.g. its epochs)
+    # what the dataset's and the run's protocol_overrides change in the named protocol, by dotted key
+    # ("optimizer.lr" -> 0.001), for the labels that name the protocol (protocol holds the values)
+    overrides: Mapping[str, Any] = field(default_factory=lambda: FrozenDict())
 
     @property
     def augment(self) -> Mapping[str, Any]:
@@ -109,7 +112,7 @@ class RunSettings:
         """What a training job's result depends on, for rerun triggers and checkpoint matching: all
         but the evaluation settings and the seed list (each seed is its own job)."""
         d = self.to_dict()
-        for key in ("evaluate", "seeds", "adjustments", "note"):
+        for key in ("evaluate", "seeds", "adjustments", "note", "overrides"):
             d.pop(key)
         d["train"].pop("tensorboard", None)  # logging only: switched on mid-run, it neither retrains nor restarts
         d["train"].pop("stop_margin_s", None)  # when a training pauses for its SLURM time limit: no result changes
@@ -137,6 +140,7 @@ def _resolve(cfg: dict, ds_name: str, name: str, spec: Mapping[str, Any]) -> Run
                               ds.get("protocol_overrides", {}).get(spec["protocol"], {}))
     if spec.get("protocol_overrides"):  # the run's own overrides, over the dataset's
         protocol = merge_protocol(protocol, spec["protocol_overrides"])
+    overrides = changed_settings(cfg["protocols"][spec["protocol"]], protocol)
     protocol, adjustments = rehearsal.protocol(protocol, cfg)
     augment = protocol.get("augment") or {}
     if augment.get("hflip") and not ds.get("hflip_safe", True):
@@ -155,7 +159,20 @@ def _resolve(cfg: dict, ds_name: str, name: str, spec: Mapping[str, Any]) -> Run
         clip=freeze(cfg["clips"][clip_name]), normalize=freeze(cfg["normalize"]), train=freeze(train),
         evaluate=freeze(cfg["evaluate"]), seeds=seeds, init_from_run=from_run,
         init_from=None if from_run else (init or cfg["train"].get("init_from")), adjustments=tuple(adjustments),
-        note=spec.get("note"))
+        note=spec.get("note"), overrides=freeze(overrides))
+
+
+def changed_settings(base: Mapping[str, Any], merged: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The leaves of `merged` that differ from `base`, by dotted key ({"optimizer.lr": 0.001}), in
+    `merged`'s order; a whole value where `base` has none or a non-mapping there."""
+    out: dict[str, Any] = {}
+    for key, value in merged.items():
+        old = base.get(key) if isinstance(base, Mapping) else None
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            out.update(changed_settings(old, value, f"{prefix}{key}."))
+        elif key not in base or old != value:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def is_named_weights(init: str) -> bool:

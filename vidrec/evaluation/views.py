@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 SPATIAL_CROPS = (1, 3)  # the crop counts a run can be tested with
+# the two levels in words, for every text that states them (the report's accuracy section)
+CLIP_LEVEL = ("one view: clip K // 2 (0-based) of the video's K test clips (the centre clip for odd K, the "
+              "later of the two middle ones for even K), centre crop")
+VIDEO_LEVEL = "the softmax averaged over all K clips x S crops of the video"
 
 
 @dataclass(frozen=True)

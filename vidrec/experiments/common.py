@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from vidrec.config import clip_size_text, dataset_config
-from vidrec.report.tables import NA, is_num
+from vidrec.report.tables import NA, is_num, overrides_text, views_of
 from vidrec.runs import RunSettings, resolve_runs
 
 
@@ -37,12 +37,16 @@ def settings(cfg: dict, run: str) -> RunSettings:
 
 
 def run_setting(cfg: dict, run: str) -> str:
+    """'r2plus1d_18, tran protocol, overridden: epochs 6, ..., base_width 8: 6 epochs, ...' (the overrides
+    name the run's constructor arguments too)."""
     r = settings(cfg, run)
     p = r.protocol
-    args = ", ".join(f"{k}={v}" for k, v in sorted(r.model_args.items()) if k != "dropout")
     sched = (p.get("scheduler") or {}).get("name") or "no schedule"
-    text = (f"{r.arch} ({args}), {r.protocol_name} protocol: {p['epochs']} epochs, {p['optimizer']['name']} "
-            f"lr {p['optimizer']['lr']:g}, {sched}, batch {p['batch_size']}, train clips {p['train_clips']}")
+    overridden = overrides_text(r)
+    text = (f"{r.arch}, {r.protocol_name} protocol{f', overridden: {overridden}' if overridden else ''}: "
+            f"{p['epochs']} epochs, {p['optimizer']['name']} "
+            f"lr {p['optimizer']['lr']:g}, {sched}, batch {p['batch_size']}, train clips {p['train_clips']}, "
+            f"test views {views_of(r)[0].text()}")
     if r.init_from_run:
         text += f", initialised from {r.init_from_run}"
     return "; ".join([text, *r.adjustments])

@@ -14,6 +14,7 @@ import yaml
 
 from vidrec.io import atomic_path, remove_stale_temporaries, write_csv, write_json, write_text
 from vidrec import provenance, rehearsal
+from vidrec.evaluation.views import CLIP_LEVEL, VIDEO_LEVEL
 from vidrec.layout import REPORT_FILES as OUTPUTS, Layout
 from vidrec.report import figures, render, tables
 from vidrec.report.load import cluster_key, load_results
@@ -124,9 +125,11 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
     sections = {
         "accuracy": [
             render.para(f"Test-set accuracy per model in the thesis's table form (splits: "
-                        f"{', '.join(map(str, res.splits))}). Each cell: {cell} Clip level: the centre clip of "
-                        "each test video (the thesis's protocol). Video level: softmax scores averaged over every "
-                        "stored clip of the video (Tran et al.'s protocol)."),
+                        f"{', '.join(map(str, res.splits))}). Each cell: {cell} Clip level: {CLIP_LEVEL} (the "
+                        f"thesis's protocol). Video level: {VIDEO_LEVEL} (Tran et al.'s protocol), K the clip "
+                        "spec's clips per video and S the crops per clip (`evaluate.crops`); each column's label "
+                        "names its views and the Protocol column each run's, with any override of the named "
+                        "protocol ('overridden: ...')."),
             render.table(acc_show, "accuracy"),
             render.para(clustered),
             *([render.details(f"Per split ({len(split_show)} runs, each with its interval over its own test "

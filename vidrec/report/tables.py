@@ -22,6 +22,7 @@ from vidrec.catalogue import CARDS, THESIS_PAIR, TORCHVISION_SCHEME
 from vidrec.config import clip_size_text
 from vidrec.errors import ConfigError
 from vidrec.evaluation.stats import clustered_accuracy, clustered_paired_test, holm, wilson_interval
+from vidrec.evaluation.views import Views, run_views
 from vidrec.layout import CLAIMS_FILE
 from vidrec.report.load import Results, cluster_key
 from vidrec.runs import RunSettings
@@ -318,23 +319,68 @@ def initialisation_text(run: RunSettings) -> str:
     return run.initialisation if run.init_from_run else f"yes ({run.initialisation})"
 
 
+# how an override reads in a protocol label: dotted key -> word (others: the key itself)
+OVERRIDE_WORDS = {"batch_size": "batch", "optimizer.lr": "lr", "optimizer.name": "optimizer",
+                  "optimizer.weight_decay": "weight decay", "optimizer.momentum": "momentum",
+                  "train_clips": "training clips", "augment.crop": "crop", "augment.hflip": "flips",
+                  "scheduler.step_size": "step"}
+
+
+def _setting_text(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_setting_text(v)}" for k, v in value.items()) + "}"
+    return "none" if value is None else str(value)
+
+
+def overrides_text(run: RunSettings) -> str:
+    """'lr 0.001, batch 16, base_width 16, zero_init_residual on': what the dataset and the run change in
+    the named protocol (RunSettings.overrides), then the run's constructor arguments (every one is the
+    run's choice over the architecture's default); '' when the run is the protocol as named."""
+    parts = [f"{OVERRIDE_WORDS.get(k, k)} {_setting_text(v)}" for k, v in run.overrides.items()]
+    parts += [f"{k} {_setting_text(v)}" for k, v in sorted(run.model_args.items()) if k != "dropout"]
+    return ", ".join(parts)
+
+
+def views_of(run: RunSettings) -> tuple[Views, str | None]:
+    """The run's test views (K clips x S crops) and, when it has fewer crops than `evaluate.crops`, why."""
+    return run_views(run.clip, run.augment, int(run.evaluate.get("crops", 1)))
+
+
 def protocol_text(run: RunSettings) -> str:
+    """'thesis, overridden: lr 0.001, batch 16, base_width 16: 6 epochs, ...; test views: ...'."""
     p, c = run.protocol, run.clip
     opt = p["optimizer"]
     sched = (p.get("scheduler") or {}).get("name") or "no schedule"
     aug = run.augment
-    augment = ", ".join([f"random {aug['crop']} crop (centre in test)"] * bool(aug.get("crop"))
+    views, fewer_crops = views_of(run)
+    where = "centre" if views.crops == 1 else "3 along the longer side"
+    augment = ", ".join([f"random {aug['crop']} crop ({where} in test)"] * bool(aug.get("crop"))
                         + ["horizontal flips"] * bool(aug.get("hflip"))) or "no augmentation"
     # the global batch as it is made, and warm-up, accumulation, scaling rule, Nesterov (vidrec/training/schedule.py)
     batch = batch_plan(p, max(1, run.train["gpus"]), run.train.get("nodes", 1)).text()
     schedule = "".join(f", {t}" for t in schedule_text(p))
-    text = (f"{run.protocol_name}: {p['epochs']} epochs{f' ({run.note})' if run.note else ''}, {opt['name']} "
-            f"lr {opt['lr']:g}, {sched}, {batch}{schedule}, training clips: {p['train_clips']}, {augment}; "
+    overridden = overrides_text(run)
+    text = (f"{run.protocol_name}{f', overridden: {overridden}' if overridden else ''}: {p['epochs']} epochs"
+            f"{f' ({run.note})' if run.note else ''}, {opt['name']} "
+            f"lr {opt['lr']:g}, {sched}, {batch}{schedule}, training clips: {p['train_clips']}"
+            f"{' (jitter over K fixed offsets)' if p['train_clips'] == 'random' else ''}, {augment}; "
             f"clips {run.clip_name} ({c['frames']} frames, {clip_size_text(c)}, {c['sampling']}, "
             f"{c['clips_per_video']} per video)")
-    if c["clips_per_video"] == 1:
-        text += "; one clip per video, so video level equals clip level"
-    return "; ".join([text, *run.adjustments])
+    text += f"; test views: video level {views.video_level_text()}, clip level {views.clip_level_text()}"
+    return "; ".join([text, *([fewer_crops] if fewer_crops else []), *run.adjustments])
+
+
+def accuracy_labels(views: list[Views]) -> list[str]:
+    """The accuracy columns' labels, each naming its views: the clip level is one view; the video level
+    names K clips x S crops when every row shares them, else points to the Protocol column."""
+    shared = {v.text() for v in views}
+    video = shared.pop() if len(shared) == 1 else "K clips x S crops: see Protocol"
+    return [f"{label[:-4]} (%), {'1 view' if level == 'clip' else video}"
+            for label, level in zip(ACC_LABELS, ("clip", "clip", "video", "video"))]
 
 
 # ----------------------------------------------------------------------------- 1. accuracy
@@ -344,7 +390,8 @@ def accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, p
         row = {"method": f"{family(r['arch'])} ({m})", "model": m, "arch": r["arch"],
                "classifier": classifier_text(res.settings[m]),
                "pretrained": initialisation_text(res.settings[m]),
-               "protocol": protocol_text(res.settings[m]), "splits": r["splits"], "n_splits": int(r["n_splits"]),
+               "protocol": protocol_text(res.settings[m]), "views": views_of(res.settings[m])[0].text(),
+               "splits": r["splits"], "n_splits": int(r["n_splits"]),
                "seeds": r["seeds"], "n_seeds": int(r["n_seeds"]), "n_runs": int(r["n_runs"])}
         for k in ACC:
             row[f"{k}_mean"], row[f"{k}_std"] = r[k], r[f"{k}_std"] if r["n_runs"] > 1 else np.nan
@@ -360,13 +407,14 @@ def accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, p
         row["chance"] = r["chance"]
         rows.append(row)
     data = pd.DataFrame(rows)
+    labels = accuracy_labels([views_of(res.settings[m])[0] for m in summary.index])
     show = pd.DataFrame({
         "Method": data["method"], "Classifier": data["classifier"], "Pre-trained": data["pretrained"],
         "Protocol": data["protocol"], "Splits": data["splits"], "Seeds": data["seeds"],
         "Test videos": [fmt(v, 0) for v in data["n_videos"]],
         "Clusters": [fmt(v, 0) for v in data["n_clusters"]],
         **{label: [fmt_acc(r[f"{k}_mean"], r[f"{k}_lo"], r[f"{k}_hi"], r[f"{k}_std"], r["n_runs"])
-                   for _, r in data.iterrows()] for k, label in zip(ACC, ACC_LABELS)},
+                   for _, r in data.iterrows()] for k, label in zip(ACC, labels)},
         "Design effect, clip / video top-1": [deff_text(r) for _, r in data.iterrows()],
         "Chance (%)": [fmt(c * 100) for c in data["chance"]],
     })
@@ -397,7 +445,7 @@ def split_accuracy_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFr
         "Test videos": [fmt(v, 0) for v in data["n_videos"]],
         "Clusters": [fmt(v, 0) for v in data["n_clusters"]],
         **{label: [fmt_acc(r[k], r[f"{k}_lo"], r[f"{k}_hi"]) for _, r in data.iterrows()]
-           for k, label in zip(ACC, ACC_LABELS)},
+           for k, label in zip(ACC, accuracy_labels([views_of(res.settings[m])[0] for m in summary.index]))},
         "Design effect, clip / video top-1": [deff_text(r) for _, r in data.iterrows()],
     })
     return data, show

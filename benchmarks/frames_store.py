@@ -10,14 +10,14 @@ clip's bytes at their file offsets (one `os.preadv` per run of contiguous chunks
 stored clips), and, interleaved with it, the same clips through h5py's slicing and a plain memcpy of the
 same bytes from memory (one copy per clip into a preallocated batch), all in one process, one thread:
 clips/s per core. Target: the loader >= 0.3x the memcpy, as for the stored-clip loader
-(benchmarks/results/loader.json). With --model it also times that network's train step on the clip
-(the rate the loader must feed). The disk a store of every UCF101 frame takes follows from a formula,
+(benchmarks/results/loader.json, which also holds the CPU train steps the loader must feed). With
+--model it also times that network's train step on the clip here. The disk a store of every UCF101 frame takes follows from a formula,
 not a measurement: 13,320 videos x mean frames per video (about 7 s at 25 fps, data facts) x H x W x 3
 bytes, beside the stored-clip shards' K x L x H x W x 3 bytes per video; the file's measured bytes
 over its raw pixel bytes give HDF5's overhead.
 
     python benchmarks/frames_store.py [--videos 6] [--frames 40 120] [--size 128 171] [--clip 16]
-        [--batch 16] [--reps 5] [--model r2plus1d_18]
+        [--batch 16] [--reps 5] [--model r2plus1d_18]   # --model: minutes on a CPU
 """
 from __future__ import annotations
 
@@ -199,7 +199,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--batches", type=int, default=8, help="batches per timed call")
     ap.add_argument("--reps", type=int, default=5, help="interleaved calls per measurement (median)")
-    ap.add_argument("--model", default="r2plus1d_18", help="network whose train step is timed ('' skips it)")
+    ap.add_argument("--model", default="", help="also time this network's train step on the clip (e.g. "
+                    "r2plus1d_18; minutes on a CPU); loader.json holds the CPU train steps of the models")
     ap.add_argument("--train-batch", type=int, default=2)
     ap.add_argument("--crop", type=int, default=112, help="the network's input crop (tran's 112)")
     add_out_argument(ap, __file__)
@@ -232,7 +233,8 @@ def main() -> None:
                    "h5py": H5pyLoader(path, args.clip, args.batch, starts)}
             seconds = interleaved(fns, warmup=1, reps=args.reps)  # the warm-up fills the page cache
             rate = {k: args.batch * args.batches / s for k, s in seconds.items()}
-            rows.append({"chunk": f"1 {name} ({chunk} frame{'s' * (chunk > 1)})", "loader": rate["offsets"],
+            rows.append({"chunk": "1 frame" if chunk == 1 else f"{chunk} frames (one clip length)",
+                         "loader": rate["offsets"],
                          "h5py": rate["h5py"], "memcpy": rate["memcpy"],
                          "ratio": rate["offsets"] / rate["memcpy"],
                          "overhead": path.stat().st_size / frames.nbytes})

@@ -186,7 +186,7 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
                         "products only; papers quoting multiply-adds as FLOPs give half). "
                         "Inference speed is measured after a warm-up at a "
                         "fixed batch on random input; videos/s divides clips/s by the clips each protocol needs "
-                        f"per video: 1 (thesis), K stored clips (video level), and the thesis's "
+                        f"per video: 1 (thesis), K clips x S crops (video level), and the thesis's "
                         f"{claims['what_if_clips_per_video']} clips per video for P3D (what-if). End-to-end: "
                         "whole test videos per second through `vidrec predict`'s pipeline (decoding included, "
                         "1 clip per video, as the thesis measured; n/a where evaluation.json has no such figure)."),

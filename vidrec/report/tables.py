@@ -687,8 +687,9 @@ def efficiency_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame,
         "Train total": [fmt_duration(v) for v in data["train_time_total_s"]],
         "Inference (clips/s)": [fmt(v, 1) for v in data["infer_clips_per_s"]],
         "Videos/s, thesis (1 clip)": [fmt(v, 1) for v in data["videos_per_s_thesis_1clip"]],
-        "Videos/s, video level (K clips)": [f"{fmt(v, 1)} (K={fmt(c, 0)})" for v, c in
-                                            zip(data["videos_per_s_video_level"], data["clips_per_video"])],
+        "Videos/s, video level (K clips x S crops)": [
+            f"{fmt(v, 1)} ({views_of(res.settings[m])[0].text()})"
+            for v, m in zip(data["videos_per_s_video_level"], data["model"])],
         f"Videos/s at {k} clips (what-if)": [fmt(v, 2) for v in data["videos_per_s_what_if"]],
         "Videos/s, end-to-end (decode incl., 1 clip)": [fmt(v, 1) for v in data["videos_per_s_end_to_end"]],
         "Peak memory (MB)": [fmt(v, 0) for v in data["peak_memory_mb"]],

@@ -111,3 +111,31 @@ def test_clip_level_is_the_centre_clip_in_the_centre_crop():
     flat = accuracy_tables(scores[:, 1], np.array([1, 1, 1]), np.zeros(3, int), np.arange(3), np.full(3, 3),
                            ["a", "b"])
     assert flat["clip_top1"] == 1.0 and flat["n_clips"] == 3
+
+
+def test_evaluate_states_its_views_and_both_levels(tmp_path):
+    """`vidrec evaluate` with evaluate.crops 3 on a model trained on 32-pixel crops of 40-pixel clips:
+    evaluation.json names the views and both levels; the video level is the mean over K x 3 views."""
+    import json
+
+    from test_predict import CLIP, make_model_file
+    from vidrec.config import load_config
+    from vidrec.evaluation.evaluate import evaluate_run
+
+    model = make_model_file(tmp_path / "model.pt")
+    rng = np.random.default_rng(1)
+    with h5py.File(tmp_path / "g.h5", "w") as f:
+        f["clips"] = rng.integers(0, 256, (4, CLIP["frames"], 40, 40, 3), dtype=np.uint8)
+    pd.DataFrame({"video_id": [0, 1], "shard": str(tmp_path / "g.h5"), "row": [0, 2], "n_clips": 2,
+                  "label": [0, 1], "subset": "test"}).to_csv(tmp_path / "index.csv", index=False)
+    torch.set_num_threads(1)
+    cfg = load_config(None, ["evaluate.crops=3", "evaluate.speed_batches=1", "evaluate.end_to_end_videos=0",
+                             "train.device=cpu"])
+    summary = evaluate_run(cfg, model, tmp_path / "index.csv", tmp_path / "out", save_scores=True)
+    record = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    assert record["views"] == "2 clips x 3 crops" and (record["test_clips"], record["test_crops"]) == (2, 3)
+    assert record["clip_level"].startswith("clip 1 of 2") and record["test_crops_note"] is None
+    assert "2 clips x 3 crops per video (video level: the mean softmax over the 6 views)" in record["test_clip"]
+    with np.load(tmp_path / "out" / "scores.npz") as z:
+        assert z["scores"].shape == (4, 3) and int(z["crops"]) == 3
+    assert summary["infer_videos_per_s_all_clips"] == pytest.approx(summary["infer_clips_per_s"] / 6)

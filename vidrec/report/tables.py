@@ -148,6 +148,7 @@ def model_summary(res: Results, what_if_clips: int) -> pd.DataFrame:
     shapes = g["clip_shape"].first() if "clip_shape" in runs else pd.Series(dtype=object)
     out["flops_input"] = [" x ".join(map(str, shapes[m])) if isinstance(shapes.get(m), (list, tuple)) else NA
                           for m in out.index]
+    out["views"] = g["views"].first() if "views" in runs else np.nan  # evaluation.json's K clips x S crops
     out = out.reindex([m for m in res.models if m in out.index])
     out["what_if_clips_per_video"] = what_if_clips
     out["infer_videos_per_s_what_if"] = out["infer_clips_per_s"] / what_if_clips
@@ -688,8 +689,8 @@ def efficiency_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame,
         "Inference (clips/s)": [fmt(v, 1) for v in data["infer_clips_per_s"]],
         "Videos/s, thesis (1 clip)": [fmt(v, 1) for v in data["videos_per_s_thesis_1clip"]],
         "Videos/s, video level (K clips x S crops)": [
-            f"{fmt(v, 1)} ({views_of(res.settings[m])[0].text()})"
-            for v, m in zip(data["videos_per_s_video_level"], data["model"])],
+            f"{fmt(v, 1)} ({views if isinstance(views, str) else f'K={fmt(c, 0)}'})"  # K alone: an older file
+            for v, views, c in zip(data["videos_per_s_video_level"], s["views"], data["clips_per_video"])],
         f"Videos/s at {k} clips (what-if)": [fmt(v, 2) for v in data["videos_per_s_what_if"]],
         "Videos/s, end-to-end (decode incl., 1 clip)": [fmt(v, 1) for v in data["videos_per_s_end_to_end"]],
         "Peak memory (MB)": [fmt(v, 0) for v in data["peak_memory_mb"]],

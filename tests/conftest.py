@@ -127,10 +127,10 @@ def tiny_run(tiny_dataset, tmp_path_factory) -> dict:
     common = ["--config", str(cfg), "--quiet"]
     run_cli(*common, "manifest", "--out-dir", str(work / "manifest"))
     shards = []
-    for g in range(1, 26):
-        out = work / "shards" / f"g{g:02d}.h5"
-        run_cli(*common, "decode", "--manifest", str(work / "manifest/videos.csv"), "--group", str(g),
-                "--clip", "tiny8", "--out", str(out), "--stats", str(out.with_suffix(".json")))
+    for b in range(2):  # 50 videos: buckets of 25 (decode.videos_per_shard)
+        out = work / "shards" / f"b{b:03d}.h5"
+        run_cli(*common, "--set", "decode.videos_per_shard=25", "decode", "--manifest", str(work / "manifest/videos.csv"),
+                "--bucket", str(b), "--clip", "tiny8", "--out", str(out), "--stats", str(out.with_suffix(".json")))
         shards.append(str(out))
     index = work / "split1" / "index.csv"
     run_cli(*common, "index", "--splits", str(work / "manifest/splits.csv"), "--split", "1",

@@ -153,7 +153,7 @@ def snakemake_env() -> dict:
 
 
 def kill_test_config() -> dict:
-    """tests/test_workflow.py's miniature workflow (3 classes, 21 groups, 8x32x32 clips) with one
+    """tests/test_workflow.py's miniature workflow (3 classes, 21 groups, 8x32x32 clips, 21 shards) with one
     base-width-8 model trained for 2 epochs: the uninterrupted reference of tests/test_kill.py."""
     from test_workflow import mini_config
 
@@ -163,6 +163,7 @@ def kill_test_config() -> dict:
     mini["protocol_overrides"]["thesis"]["epochs"] = 2
     cfg["evaluate"]["speed_batches"] = 1
     cfg.setdefault("train", {})["deterministic"] = True  # enforced, so train.json must say so
+    cfg["decode"]["videos_per_shard"] = 3  # 63 videos: 21 decode jobs to kill in the middle of
     if isinstance(cfg.get("experiments"), dict):
         cfg["experiments"]["in_report"] = False  # the comparison report only: no experiment runs
     return cfg

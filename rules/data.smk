@@ -49,6 +49,8 @@ rule manifest:
         cli=CLI,
         out_dir=parent_dir,
         leakage=config["leakage"],
+        source={key: DS[key] for key in ("root", "format", "partition")},  # a changed split rule: a new manifest
+        rehearsal=config["rehearsal_settings"] if config["rehearsal"] else None,
     log:
         f"{LOGS}/manifest.log",
     benchmark:

@@ -8,6 +8,7 @@ evaluate per (split, model). The dry run's time is printed, not asserted (this m
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 
 import pytest
@@ -25,6 +26,7 @@ def _bench():
 
 
 def test_full_ucf101_dry_run_scales_with_shards_and_models(tmp_path):
+    from vidrec.config import validate_config
     from vidrec.layout import shard_buckets
     from vidrec.models import list_models
 
@@ -38,7 +40,7 @@ def test_full_ucf101_dry_run_scales_with_shards_and_models(tmp_path):
     models = cfg["datasets"]["ucf101"]["models"]
     assert set(models) == set(list_models())
     clips = {m["clip"] for m in models.values()}
-    buckets = shard_buckets(n_videos, cfg["decode"]["videos_per_shard"])
+    buckets = shard_buckets(n_videos, validate_config(copy.deepcopy(cfg))["decode"]["videos_per_shard"])
     assert len(buckets) == 14 and clips == {"thesis16", "tran16"}  # 13,320 videos in shards of 1,000
     expected = {
         "manifest": 1,

@@ -124,13 +124,13 @@ def tiny_run(tiny_dataset, tmp_path_factory) -> dict:
     videos, lists = tiny_dataset
     work = tmp_path_factory.mktemp("tiny_run")
     cfg = tiny_config(work / "config.yaml", videos.parent)
-    common = ["--config", str(cfg), "--quiet"]
+    common = ["--config", str(cfg), "--quiet", "--set", "decode.videos_per_shard=2"]  # 50 videos: 25 shards
     run_cli(*common, "manifest", "--out-dir", str(work / "manifest"))
     shards = []
-    for b in range(2):  # 50 videos: buckets of 25 (decode.videos_per_shard)
+    for b in range(25):
         out = work / "shards" / f"b{b:03d}.h5"
-        run_cli(*common, "--set", "decode.videos_per_shard=25", "decode", "--manifest", str(work / "manifest/videos.csv"),
-                "--bucket", str(b), "--clip", "tiny8", "--out", str(out), "--stats", str(out.with_suffix(".json")))
+        run_cli(*common, "decode", "--manifest", str(work / "manifest/videos.csv"), "--bucket", str(b),
+                "--clip", "tiny8", "--out", str(out), "--stats", str(out.with_suffix(".json")))
         shards.append(str(out))
     index = work / "split1" / "index.csv"
     run_cli(*common, "index", "--splits", str(work / "manifest/splits.csv"), "--split", "1",

@@ -29,7 +29,7 @@ wildcard_constraints:
     model="[A-Za-z0-9_]+",
     seed="[0-9]+",
     clip="[A-Za-z0-9_]+",
-    group="[0-9]{2}",
+    bucket="[0-9][0-9][0-9]+",
 
 
 

@@ -6,7 +6,7 @@ every registered model (`vidrec.models.list_models()`: the thesis's on thesis16 
 thesis protocol, Tran et al.'s on tran16 clips with theirs), then the dry run, timed from the
 command's start to its end (Python start-up, Snakefile parsing, DAG, job listing), as wall time and
 as the command's CPU time (user + sys: what it costs on an idle core, whatever else the machine is
-doing). The job count grows with shards (groups x clip specs) and models x splits, never with videos.
+doing). The job count grows with shards (buckets of videos x clip specs) and models x splits, never with videos.
 The figures go to benchmarks/results/dag.json (`--out PATH` elsewhere) for benchmarks/render.py.
 
     python benchmarks/dag.py [--lists DIR] [--repeat 3]

@@ -5,7 +5,8 @@ handful of distinct generated 320x240 XviD AVIs (vidrec.data.synth, 25 fps) whos
 UCF101's ~7.2 s (its videos run 1-71 s), assigned round-robin, so every decode job sees the same mix.
 Then the real workflow runs: `snakemake --cores 2 shards` on a config that points
 `datasets.ucf101.root` at that tree with one model (its clip spec, default thesis16) and splits 1-3:
-manifest + leakage audit, one shard per group (25 decode jobs), one split view per split.
+manifest + leakage audit, one shard per bucket of decode.videos_per_shard videos (14 decode jobs at
+1,000), one split view per split.
 
 Recorded (benchmarks/results/datascale.json, `--out PATH` elsewhere): the run's wall time, videos/s
 per core (videos / the decode jobs' summed wall time: a decode job holds one core, decode.workers = 1)
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -37,9 +37,6 @@ from record import REPO, Record, add_out_argument, load_average  # noqa: E402
 
 # distinct video lengths (s): their mean is UCF101's 7.2 s, their spread a few of its typical lengths
 LENGTHS = (2.5, 4.5, 6.5, 8.5, 14.0)
-GROUP = re.compile(r"_g(\d\d)_c\d\d\.avi$")
-
-
 def distinct_videos(folder: Path, lengths: tuple[float, ...], fps: int = 25) -> list[Path]:
     """One generated 320x240 XviD AVI per length (synth's pinwheel, a different class and group each)."""
     from vidrec.data.synth import class_definitions, render_video, write_avi
@@ -125,12 +122,14 @@ def main() -> None:
         if proc.returncode != 0:
             raise SystemExit(f"snakemake shards failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
         jobs = job_benchmarks(workdir)
-        shards = sorted(workdir.glob(f"data/ucf101/shards/{args.clip}/g*.h5"))
+        shards = sorted(workdir.glob(f"data/ucf101/shards/{args.clip}/b*.h5"))
+        with open(workdir / "results/ucf101/manifest/videos.csv", newline="") as f:
+            size = yaml.safe_load((workdir / "config.yaml").read_text()).get("decode", {}).get("videos_per_shard", 1000)
+            per_bucket = Counter(f"b{int(r['video_id']) // size:03d}" for r in csv.DictReader(f))
         shard_bytes = sum(s.stat().st_size for s in shards)
-    per_group = Counter(GROUP.search(n).group(1) for n in names)
     decode = [j for j in jobs if j["rule"] == "decode"]
     for j in decode:
-        j["videos"] = per_group[Path(j["job"]).name.lstrip("g")]
+        j["videos"] = per_bucket[Path(j["job"]).name]
         j["videos_per_s"] = j["videos"] / j["s"]
     decode_s = sum(j["s"] for j in decode)
     n = len(names)
@@ -139,7 +138,7 @@ def main() -> None:
           f"{shard_bytes / 1e9:.2f} GB; decode {n / decode_s:.1f} videos/s per core; load {load_before} -> "
           f"{load_average()}")
     rec.parameters |= {"videos": n, "distinct_videos": len(sources), "mean_video_s": round(mean_len, 2),
-                       "groups": len(per_group), "command": " ".join(["snakemake", *cmd[5:]])}
+                       "shards": len(per_bucket), "command": " ".join(["snakemake", *cmd[5:]])}
     what = f"{n} videos, {args.clip}, {args.cores} cores"
     rec.figure("wall_s", f"`snakemake --cores {args.cores} shards` (manifest, {len(decode)} decode jobs, split views), "
                f"{what}: wall time", wall, "s")
@@ -148,7 +147,7 @@ def main() -> None:
                n / decode_s, "videos/s")
     rec.figure("decode_job_median_videos_per_s", "decode: videos/s of the median job",
                statistics.median(j["videos_per_s"] for j in decode), "videos/s")
-    rec.figure("shard_bytes", f"shards of {args.clip}, all {len(shards)} groups", shard_bytes / 1e9, "GB")
+    rec.figure("shard_bytes", f"shards of {args.clip}, all {len(shards)} buckets of videos", shard_bytes / 1e9, "GB")
     rec.figure("shard_bytes_per_video", "shard bytes per video", shard_bytes / n / 1e6, "MB")
     for rule in ("manifest", "decode", "split_index"):
         rss = [j["max_rss_mb"] for j in jobs if j["rule"] == rule and j["max_rss_mb"] is not None]

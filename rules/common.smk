@@ -8,16 +8,17 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from vidrec.config import CONFIG_ENV, config_for_jobs, dataset_config, dataset_paths
-from vidrec.data.splits import count_listed_videos, read_class_index, read_groups
+from vidrec.config import CONFIG_ENV, config_for_jobs, dataset_config
+from vidrec.data import formats
 from vidrec import rehearsal
-from vidrec.layout import Layout
+from vidrec.layout import Layout, shard_buckets
 from vidrec.runs import is_named_weights, resolve_runs, run_instances
 from vidrec.training.schedule import batch_plan
 
 DATASET = config["dataset"]
 DS = dataset_config(config)
-PATHS = dataset_paths(config)
+VIDEOS_DIR = formats.videos_dir(DS)  # the folder the manifest's video paths are relative to
+FORMAT_INPUTS = [str(p) for p in formats.inputs(DS)]  # what the manifest reads (vidrec/data/formats/)
 LAYOUT = Layout.of(config)  # every artifact path (vidrec/layout.py); a rehearsal's apart
 RESULTS = str(LAYOUT.results)
 LOGS = str(LAYOUT.logs)
@@ -89,25 +90,24 @@ for _run in RUNS.values():  # per-device batch x devices x nodes x accumulate = 
     batch_plan(_run.protocol, TRAIN_PROCS, TRAIN_NODES)
 # (split, run, seed) of every training job the comparison report needs
 INSTANCES = run_instances(config, RUNS)
-# Groups are known before the manifest exists: from the lists when present, else the generator's.
-GROUPS = read_groups(PATHS["lists"]) if PATHS["lists"].exists() else list(
-    range(1, (DS.get("synthetic") or {}).get("groups", 25) + 1))
-GROUPS = rehearsal.groups(config, GROUPS)  # a rehearsal decodes a few groups only
+# Shards hold fixed buckets of videos (video_id // decode.videos_per_shard), whatever the format; the
+# bucket list comes from the format's video count, read from its lists without decoding (or from the
+# generator's settings), so it is known before the manifest exists. A rehearsal keeps the real video
+# ids: it plans the same buckets, most of them sparse.
+BUCKETS = shard_buckets(formats.video_count(DS), config["decode"]["videos_per_shard"])
 
 
 def planned_videos() -> int:
-    """Videos the planned shards hold (the disk check's count, before the manifest exists): from the
-    generator's settings or the split lists; a rehearsal keeps a few per class and group."""
-    synthetic = DS.get("synthetic")
-    if synthetic:
-        classes = synthetic["classes"]
-        n = classes * synthetic["clips_per_group"] * len(GROUPS)
-    else:  # the lists exist: check_environment said so
-        classes = len(read_class_index(PATHS["lists"]))
-        n = count_listed_videos(PATHS["lists"]) * len(GROUPS) / len(read_groups(PATHS["lists"]))
-    if rehearsal.active(config):
-        n = min(n, classes * len(GROUPS) * rehearsal.settings(config)["clips_per_group"])
-    return round(n)
+    """Videos the planned shards hold (the disk check's count, before the manifest exists): the format's
+    count (its lists, or the generator's settings). A rehearsal's subset keeps the video ids, so its
+    shards are the real job's buckets, sparse: checked here as if full."""
+    return formats.video_count(DS)
+
+
+def bucket_videos(bucket: int) -> int:
+    """Videos of one planned shard: decode.videos_per_shard, fewer in the last."""
+    size = config["decode"]["videos_per_shard"]
+    return max(0, min(size, planned_videos() - bucket * size))
 
 
 def run_clip(model):
@@ -115,7 +115,7 @@ def run_clip(model):
 
 
 def shard_paths(clip):
-    return [str(LAYOUT.shard(clip, g)) for g in GROUPS]
+    return [str(LAYOUT.shard(clip, b)) for b in BUCKETS]
 
 
 def split_index(split, model):
@@ -140,4 +140,4 @@ def train_inputs(w):
 def end_to_end_videos(w):
     """The raw videos that evaluation times end to end (evaluate.end_to_end_videos > 0), as an input:
     a missing folder stops the DAG instead of silently dropping the figure."""
-    return ancient(str(PATHS["videos"])) if config["evaluate"]["end_to_end_videos"] else []
+    return ancient(str(VIDEOS_DIR)) if config["evaluate"]["end_to_end_videos"] else []

@@ -1,12 +1,13 @@
-# Data stage: (synthetic videos) -> manifest + leakage audit -> one HDF5 shard per group -> split index.
+# Data stage: (synthetic videos) -> manifest + leakage audit (the dataset's format) -> one HDF5 shard per
+# bucket of videos -> split index.
 from vidrec.diskspace import Need, check_free_space, shard_bytes, shard_fix
 from vidrec.data.video import ClipSpec
 
 
 def shard_needs(jobs) -> list:
-    """The bytes every scheduled decode job will write (its share of the planned videos)."""
-    per_shard = -(-planned_videos() // max(1, len(GROUPS)))
-    return [Need(job.output.shard, shard_bytes(ClipSpec.from_config(config["clips"][job.wildcards.clip]), per_shard),
+    """The bytes every scheduled decode job will write (its bucket's videos)."""
+    return [Need(job.output.shard, shard_bytes(ClipSpec.from_config(config["clips"][job.wildcards.clip]),
+                                               bucket_videos(int(job.wildcards.bucket))),
                  f"clip spec {job.wildcards.clip}") for job in jobs if job.rule.name == "decode"]
 
 
@@ -24,8 +25,7 @@ if DS.get("synthetic"):
 
     rule synth:
         output:
-            videos=directory(str(PATHS["videos"])),
-            lists=directory(str(PATHS["lists"])),
+            [directory(p) for p in FORMAT_INPUTS],  # written in the ucf101 format: videos and lists
         params:
             cli=CLI,
             synthetic=DS["synthetic"],
@@ -42,14 +42,15 @@ if DS.get("synthetic"):
 
 rule manifest:
     input:
-        lists=str(PATHS["lists"]),
-        videos=str(PATHS["videos"]),
+        FORMAT_INPUTS,
     output:
         **{kind: str(LAYOUT.manifest(kind)) for kind in ("videos", "splits", "audit", "classes")},
     params:
         cli=CLI,
         out_dir=parent_dir,
         leakage=config["leakage"],
+        source={key: DS[key] for key in ("root", "format", "partition")},  # a changed split rule: a new manifest
+        rehearsal=config["rehearsal_settings"] if config["rehearsal"] else None,
     log:
         f"{LOGS}/manifest.log",
     benchmark:
@@ -64,23 +65,25 @@ rule manifest:
 rule decode:
     input:
         manifest=rules.manifest.output.videos,
-        videos=ancient(str(PATHS["videos"])),  # the AVIs it decodes (their folder)
+        videos=ancient(str(VIDEOS_DIR)),  # the videos it decodes (their folder)
     output:
-        shard=str(LAYOUT.shard("{clip}", "{group}")),
-        stats=str(LAYOUT.shard_stats("{clip}", "{group}")),
+        shard=str(LAYOUT.shard("{clip}", "{bucket}")),
+        stats=str(LAYOUT.shard_stats("{clip}", "{bucket}")),
     params:
         cli=CLI,
         clip=lambda w: config["clips"][w.clip],
         on_bad_video=config["decode"]["on_bad_video"],  # workers/threads change no byte
+        videos_per_shard=config["decode"]["videos_per_shard"],
+        buckets=len(BUCKETS),
     log:
-        f"{LOGS}/decode/{{clip}}/g{{group}}.log",
+        f"{LOGS}/decode/{{clip}}/b{{bucket}}.log",
     benchmark:
-        f"{BENCH}/decode/{{clip}}/g{{group}}.tsv"
+        f"{BENCH}/decode/{{clip}}/b{{bucket}}.tsv"
     threads: config["decode"]["workers"]
     conda:
         ENV
     shell:
-        "{params.cli} decode --manifest {input.manifest} --group {wildcards.group}"
+        "{params.cli} decode --manifest {input.manifest} --bucket {wildcards.bucket} --buckets {params.buckets}"
         " --clip {wildcards.clip} --out {output.shard} --stats {output.stats} --workers {threads}"
         " > {log} 2>&1"
 

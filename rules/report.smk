@@ -8,7 +8,7 @@ from vidrec.report.load import input_files
 
 # What `vidrec report` reads: vidrec/report/load.py's input_files() names them, here and in the job.
 REPORT_INPUTS = {
-    **{kind: [str(p) for p in paths] for kind, paths in input_files(config, LAYOUT, GROUPS).items()},
+    **{kind: [str(p) for p in paths] for kind, paths in input_files(config, LAYOUT, BUCKETS).items()},
     # shown in the report: a changed claim re-renders it (a changed configuration: params.config)
     "claims": str(CLAIMS_FILE),
 }

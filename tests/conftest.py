@@ -124,12 +124,12 @@ def tiny_run(tiny_dataset, tmp_path_factory) -> dict:
     videos, lists = tiny_dataset
     work = tmp_path_factory.mktemp("tiny_run")
     cfg = tiny_config(work / "config.yaml", videos.parent)
-    common = ["--config", str(cfg), "--quiet"]
+    common = ["--config", str(cfg), "--quiet", "--set", "decode.videos_per_shard=2"]  # 50 videos: 25 shards
     run_cli(*common, "manifest", "--out-dir", str(work / "manifest"))
     shards = []
-    for g in range(1, 26):
-        out = work / "shards" / f"g{g:02d}.h5"
-        run_cli(*common, "decode", "--manifest", str(work / "manifest/videos.csv"), "--group", str(g),
+    for b in range(25):
+        out = work / "shards" / f"b{b:03d}.h5"
+        run_cli(*common, "decode", "--manifest", str(work / "manifest/videos.csv"), "--bucket", str(b),
                 "--clip", "tiny8", "--out", str(out), "--stats", str(out.with_suffix(".json")))
         shards.append(str(out))
     index = work / "split1" / "index.csv"
@@ -153,7 +153,7 @@ def snakemake_env() -> dict:
 
 
 def kill_test_config() -> dict:
-    """tests/test_workflow.py's miniature workflow (3 classes, 21 groups, 8x32x32 clips) with one
+    """tests/test_workflow.py's miniature workflow (3 classes, 21 groups, 8x32x32 clips, 21 shards) with one
     base-width-8 model trained for 2 epochs: the uninterrupted reference of tests/test_kill.py."""
     from test_workflow import mini_config
 
@@ -163,6 +163,7 @@ def kill_test_config() -> dict:
     mini["protocol_overrides"]["thesis"]["epochs"] = 2
     cfg["evaluate"]["speed_batches"] = 1
     cfg.setdefault("train", {})["deterministic"] = True  # enforced, so train.json must say so
+    cfg["decode"]["videos_per_shard"] = 3  # 63 videos: 21 decode jobs to kill in the middle of
     if isinstance(cfg.get("experiments"), dict):
         cfg["experiments"]["in_report"] = False  # the comparison report only: no experiment runs
     return cfg

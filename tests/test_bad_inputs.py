@@ -23,7 +23,7 @@ import pytest
 
 from conftest import BITS, index_video, read_index, run_cli, tiny_config, write_avi
 from vidrec.data.shards import check_shard, verify_content_hash, write_shard
-from vidrec.data.splits import ManifestError, build_manifest
+from vidrec.data.formats import ManifestError, ucf101
 from vidrec.data.video import ClipSpec, VideoError, decode_clips, ffmpeg_exe, probe
 
 SPEC = ClipSpec(frames=8, crop=192, size=32, sampling="uniform", clips_per_video=2)
@@ -248,7 +248,7 @@ def test_cli_decode_error_and_skip_list(bad, tmp_path, tiny_dataset):
     pd.DataFrame({"video_id": range(3), "path": [f"Bad/{n}" for n in names], "class_name": "Bad",
                   "label": 0, "group": 1, "clip": range(1, 4)}).to_csv(manifest, index=False)
     cfg = tiny_config(tmp_path / "config.yaml", root)
-    args = ["decode", "--manifest", str(manifest), "--group", "1", "--clip", "tiny8", "--out", str(tmp_path / "g01.h5"),
+    args = ["decode", "--manifest", str(manifest), "--bucket", "0", "--clip", "tiny8", "--out", str(tmp_path / "g01.h5"),
             "--stats", str(tmp_path / "g01.json")]
     proc = run_cli("--config", str(cfg), "--quiet", *args, check=False)
     assert proc.returncode == 2 and not (tmp_path / "g01.h5").exists()
@@ -263,6 +263,12 @@ def test_cli_decode_error_and_skip_list(bad, tmp_path, tiny_dataset):
 
 
 # ----------------------------------------------------------------------------- split lists
+def build_manifest(videos_dir: Path, lists: Path, check_files: bool = True, missing: str = "fail"):
+    m = ucf101.build(lists.parent, None, check_files_exist=check_files, missing=missing, lists=lists,
+                     videos=videos_dir)
+    return m.videos, m.membership
+
+
 @pytest.fixture
 def lists_copy(tiny_dataset, tmp_path) -> tuple[Path, Path]:
     videos, lists = tiny_dataset
@@ -285,7 +291,8 @@ def test_missing_listed_file_fails_naming_it_or_is_skipped(lists_copy):
     with pytest.raises(ManifestError) as err:
         build_manifest(videos_dir, lists)
     text = str(err.value)
-    assert f"{videos_dir / gone}: listed in the split lists but missing on disk; restore it" in text
+    assert f"{videos_dir / gone} is listed but missing on disk; restore it" in text
+    assert "testlist01.txt:" in text  # the first list naming it, with its line
     assert SKIP_FIX in text
     # decode.on_bad_video: skip -> the manifest keeps it; the decode stage lists it as skipped
     videos, _ = build_manifest(videos_dir, lists, missing="skip")

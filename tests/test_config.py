@@ -43,7 +43,7 @@ def test_defaults_come_from_the_schema(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(raw))
     cfg = load_config(path)
-    assert cfg["decode"] == {"on_bad_video": "fail", "threads": 1, "workers": 1}
+    assert cfg["decode"] == {"on_bad_video": "fail", "threads": 1, "workers": 1, "videos_per_shard": 1000}
     assert cfg["datasets"]["ucf101"]["frame_size"] == [320, 240]
     assert cfg["report"] == {"primary_comparison": {"pair": None, "level": "clip"}}
 

@@ -2,12 +2,13 @@
 
 Empty placeholder files for every name in the real split lists (tests/data/ucfTrainTestlist)
 are enough for `snakemake -n report`. The graph must scale with shards and models, never with
-videos: one decode job per (clip spec, group), one index per (clip spec, split), one train and one
+videos: one decode job per (clip spec, bucket of videos), one index per (clip spec, split), one train and one
 evaluate per (split, model). The dry run's time is printed, not asserted (this machine is shared);
 `python benchmarks/dag.py` measures it on its own.
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 
 import pytest
@@ -25,7 +26,8 @@ def _bench():
 
 
 def test_full_ucf101_dry_run_scales_with_shards_and_models(tmp_path):
-    from vidrec.data.splits import read_groups
+    from vidrec.config import validate_config
+    from vidrec.layout import shard_buckets
     from vidrec.models import list_models
 
     bench = _bench()
@@ -38,11 +40,11 @@ def test_full_ucf101_dry_run_scales_with_shards_and_models(tmp_path):
     models = cfg["datasets"]["ucf101"]["models"]
     assert set(models) == set(list_models())
     clips = {m["clip"] for m in models.values()}
-    groups = read_groups(REAL_LISTS)
-    assert len(groups) == 25 and clips == {"thesis16", "tran16"}
+    buckets = shard_buckets(n_videos, validate_config(copy.deepcopy(cfg))["decode"]["videos_per_shard"])
+    assert len(buckets) == 14 and clips == {"thesis16", "tran16"}  # 13,320 videos in shards of 1,000
     expected = {
         "manifest": 1,
-        "decode": len(clips) * len(groups),   # 50: one shard per (clip spec, group)
+        "decode": len(clips) * len(buckets),  # 28: one shard per (clip spec, bucket of videos)
         "split_index": len(clips) * 3,        # 6
         "train": 3 * len(models),             # 96
         "evaluate": 3 * len(models),          # 96

@@ -18,8 +18,8 @@ import torch
 from conftest import REAL_LISTS, REPO, index_video, make_dataset, read_index, write_avi
 from vidrec.data.dataset import ClipDataset, normalize_clips
 from vidrec.data.shards import build_split_index, check_shard, verify_content_hash, write_shard
-from vidrec.data.splits import (ManifestError, build_manifest, check_leakage, leakage_audit,
-                                read_class_index, read_groups)
+from vidrec.data.formats import ManifestError, check_leakage, leakage_audit, ucf101
+from vidrec.data.formats.ucf101 import read_class_index
 from vidrec.data.video import ClipSpec, VideoError, crop_resize, decode_clips, sample_indices
 
 
@@ -92,6 +92,13 @@ def test_truncated_video_decodes_what_is_there_or_fails_clearly(tmp_path):
 
 
 # ----------------------------------------------------------------------------- split lists
+def build_manifest(videos_dir: Path, lists: Path, check_files: bool = True, missing: str = "fail"):
+    """(videos, membership) of UCF101-format lists and videos in any two folders."""
+    m = ucf101.build(lists.parent, None, check_files_exist=check_files, missing=missing, lists=lists,
+                     videos=videos_dir)
+    return m.videos, m.membership
+
+
 def test_real_split_lists_counts_groups_and_quirks():
     classes = read_class_index(REAL_LISTS)
     assert len(classes) == 101
@@ -105,11 +112,14 @@ def test_real_split_lists_counts_groups_and_quirks():
     for split, (n_train, n_test, groups) in expected.items():
         a = audit[split]
         assert (a["train_videos"], a["test_videos"]) == (n_train, n_test)
-        assert a["test_groups"] == list(groups) and a["leaked_groups"] == []
+        test = videos.merge(membership[membership[split] == "test"], on="video_id")
+        assert sorted(test["group"].unique()) == list(groups) and a["leaked"] == []
+        assert a["test_units"] == 101 * 7 and a["train_units"] == 101 * 18
     hsp = videos[videos["path"].str.contains("HandStandPushups")]
     assert len(hsp) > 0 and set(hsp["class_name"]) == {"HandstandPushups"}
-    assert read_groups(REAL_LISTS) == list(range(1, 26))
-    assert check_leakage(audit, allow=False) == []
+    assert sorted(videos["group"].unique()) == list(range(1, 26))
+    assert ucf101.count_videos(REAL_LISTS.parent) == 13320  # what the Snakefile plans shards from
+    assert check_leakage(audit, allow=False, key=ucf101.LEAKAGE_KEY) == []
 
 
 def _copy_lists(tmp_path: Path) -> Path:
@@ -127,10 +137,10 @@ def test_injected_leak_stops_unless_allowed(tmp_path):
     (lists / "trainlist01.txt").write_bytes((train + "".join(f"{m.strip()} 1\r\n" for m in test[:2])).encode())
     videos, membership = build_manifest(tmp_path / "UCF-101", lists, check_files=False)
     audit = leakage_audit(videos, membership)
-    assert audit["split1"]["leaked_groups"] == ["ApplyEyeMakeup/g01"]
+    assert audit["split1"]["leaked"] == ["ApplyEyeMakeup/g01"]
     with pytest.raises(ManifestError, match="ApplyEyeMakeup/g01"):
-        check_leakage(audit, allow=False)
-    assert "LEAKAGE ALLOWED" in check_leakage(audit, allow=True)[0]
+        check_leakage(audit, allow=False, key=ucf101.LEAKAGE_KEY)
+    assert "LEAKAGE ALLOWED" in check_leakage(audit, allow=True, key=ucf101.LEAKAGE_KEY)[0]
 
 
 def test_bad_lists_report_every_offending_line(tmp_path):

@@ -73,10 +73,10 @@ def test_shard_bytes_bound_the_shards_write_shard_wrote(tiny_run):
     cfg = yaml.safe_load(Path(tiny_run["config"]).read_text())
     spec = ClipSpec.from_config(cfg["clips"]["tiny8"])
     videos = pd.read_csv(tiny_run["work"] / "manifest" / "videos.csv")
-    for shard in sorted((tiny_run["work"] / "shards").glob("g*.h5")):
+    for shard in sorted((tiny_run["work"] / "shards").glob("b*.h5")):
         with h5py.File(shard, "r") as f:
             n_videos = int(f.attrs["n_videos"])
-        assert n_videos == (videos["group"] == int(shard.stem[1:])).sum()
+        assert n_videos == (videos["video_id"] // 2 == int(shard.stem[1:])).sum()  # tiny_run's shards of 2
         actual, planned = shard.stat().st_size, shard_bytes(spec, n_videos)
         assert actual <= planned <= 1.01 * actual + HDF5_BYTES_PER_SHARD, (shard.name, actual, planned)
 
@@ -118,7 +118,7 @@ def test_decode_checks_its_shard_before_decoding(tiny_run, tmpfs):
     out = tmpfs / "g01.h5"
     fill(tmpfs, 16 * 1024)
     proc = run_cli(*tiny_run["common"], "decode", "--manifest", str(tiny_run["work"] / "manifest/videos.csv"),
-                   "--group", "1", "--clip", "tiny8", "--out", str(out), "--stats", str(tmpfs / "g01.json"),
+                   "--bucket", "0", "--clip", "tiny8", "--out", str(out), "--stats", str(tmpfs / "g01.json"),
                    check=False)
     assert proc.returncode == 2 and "not enough disk space" in proc.stderr and str(out) in proc.stderr, proc.stderr
     assert "clips.tiny8.clips_per_video" in proc.stderr
@@ -129,7 +129,7 @@ def test_decode_checks_its_shard_before_decoding(tiny_run, tmpfs):
 def test_decode_on_a_full_disk_is_a_named_error_and_the_rerun_completes(tiny_run, tmpfs):
     out, stats = tmpfs / "g01.h5", tmpfs / "g01.json"
     args = [*tiny_run["common"], *NO_CHECK, "decode", "--manifest", str(tiny_run["work"] / "manifest/videos.csv"),
-            "--group", "1", "--clip", "tiny8", "--out", str(out), "--stats", str(stats)]
+            "--bucket", "0", "--clip", "tiny8", "--out", str(out), "--stats", str(stats)]
     filler = fill(tmpfs, 16 * 1024)
     assert_named_disk_error(run_cli(*args, check=False), out)
     assert sorted(p.name for p in tmpfs.iterdir()) == ["filler"]

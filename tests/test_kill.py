@@ -38,7 +38,7 @@ pytestmark = pytest.mark.slow
 RES, SHARDS, LOGS = "results/mini", "data/mini/shards/mini8", "logs/mini"
 RUN = f"{RES}/split1/p3d63/seed0"
 SEED = int(os.environ.get("VIDREC_KILL_SEED", random.SystemRandom().randrange(2**31)))
-KILLED_GROUPS = [2, 5, 9, 13, 17, 20]  # shards the decode test deletes and rebuilds (6 of 21 jobs)
+KILLED_BUCKETS = [1, 4, 8, 12, 16, 19]  # shards the decode test deletes and rebuilds (6 of 21 jobs)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -129,23 +129,23 @@ def uniform_wait(rng: np.random.Generator, seconds: float) -> Callable[[], str]:
 def test_kill_during_decode(mini_reference, tmp_path):
     rng = np.random.default_rng([SEED, 1])
     # Snakemake rebuilds a missing intermediate file only for an output that is missing too: the index
-    remove = [f"{SHARDS}/g{g:02d}.*" for g in KILLED_GROUPS] + [f"{LOGS}/decode/mini8/g{g:02d}.log"
-                                                               for g in KILLED_GROUPS] + [f"{RES}/mini8"]
+    remove = [f"{SHARDS}/b{g:03d}.*" for g in KILLED_BUCKETS] + [f"{LOGS}/decode/mini8/b{g:03d}.log"
+                                                               for g in KILLED_BUCKETS] + [f"{RES}/mini8"]
     wd = clone(mini_reference, tmp_path / "decode", *remove)
-    logs = [wd / LOGS / "decode/mini8" / f"g{g:02d}.log" for g in KILLED_GROUPS]
-    window = sum(bench_seconds(mini_reference, f"decode/mini8/g{g:02d}.tsv") for g in KILLED_GROUPS) / 2
+    logs = [wd / LOGS / "decode/mini8" / f"b{g:03d}.log" for g in KILLED_BUCKETS]
+    window = sum(bench_seconds(mini_reference, f"decode/mini8/b{g:03d}.tsv") for g in KILLED_BUCKETS) / 2
     info = run_and_kill(wd, ["shards"], lambda: any(p.exists() for p in logs), uniform_wait(rng, window), rng)
-    info["shards_done_at_kill"] = sorted(p.name for p in (wd / SHARDS).glob("g*.h5"))
+    info["shards_done_at_kill"] = sorted(p.name for p in (wd / SHARDS).glob("b*.h5"))
     recover(wd, ["shards"], info)
     ref = mini_reference / SHARDS
-    for g in range(1, 22):
-        name = f"g{g:02d}.h5"
+    for g in range(21):
+        name = f"b{g:03d}.h5"
         with h5py.File(ref / name) as a, h5py.File(wd / SHARDS / name) as b:
             assert dict(b.attrs)["complete"] and a.attrs["content_hash"] == b.attrs["content_hash"], (name, info)
             for key in ("clips", "labels", "video_ids", "clip_index", "frame_indices", "repairs"):
                 assert np.array_equal(a[key][()], b[key][()]), (name, key, info, SEED)
         assert verify_content_hash(wd / SHARDS / name)
-        sa, sb = (json.loads((d / f"g{g:02d}.json").read_text()) for d in (ref, wd / SHARDS))
+        sa, sb = (json.loads((d / f"b{g:03d}.json").read_text()) for d in (ref, wd / SHARDS))
         for key in ("videos", "clips", "skipped", "repairs", "config_hash", "content_hash", "backends"):
             assert sa[key] == sb[key], (name, key)
     assert not list((wd / SHARDS).glob(".*.tmp")), "a killed writer's temporary file was left behind"

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -70,13 +71,18 @@ def rehearsed(tmp_path_factory):
 def test_rehearsal_runs_every_stage_apart_from_the_real_job(rehearsed):
     work, out, bench = rehearsed
     jobs = bench.job_counts(out)
-    # groups 1, 8, 15, 22: 4 shard jobs per clip spec (thesis16, tran16), 3 runs on split 1
-    assert jobs == {"manifest": 1, "decode": 8, "split_index": 2, "train": 3, "evaluate": 3,
+    # the real job's buckets (1,000 videos each: one for the cut lists) per clip spec (thesis16, tran16),
+    # sparse in a rehearsal; 3 runs on split 1
+    assert jobs == {"manifest": 1, "decode": 2, "split_index": 2, "train": 3, "evaluate": 3,
                     "render_report": 1, "report": 1}, jobs
     res = work / "results" / "ucf101-rehearsal"
     assert not (work / "results" / "ucf101").exists() and not (work / "data" / "ucf101").exists()
     videos = (res / "manifest" / "videos.csv").read_text().splitlines()
-    assert len(videos) - 1 == CLASSES * 4  # one clip of each of 4 groups per class
+    assert len(videos) - 1 == CLASSES * 4  # rehearsal_settings.videos_per_class
+    membership = pd.read_csv(res / "manifest" / "splits.csv")
+    for split in ("split1", "split2", "split3"):  # every class keeps a training and a test video in every split
+        per_class = membership.merge(pd.read_csv(res / "manifest" / "videos.csv"), on="video_id").groupby("label")[split]
+        assert per_class.agg(lambda s: {"train", "test"} <= set(s)).all(), split
     html = (res / "report" / "index.html").read_text()
     assert 'data-banner="rehearsal"' in html and "<title>REHEARSAL vidrec" in html
     for run in RUNS:
@@ -98,4 +104,4 @@ def test_rehearsal_never_satisfies_a_real_target(rehearsed):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = bench.job_counts(proc.stdout + proc.stderr)
-    assert jobs["train"] == 3 and jobs["decode"] == 50  # the real job: every group of both clip specs
+    assert jobs["train"] == 3 and jobs["decode"] == 2  # the real job: its bucket of both clip specs, undecoded

@@ -74,6 +74,7 @@ def make_config(splits=(1, 2), models=tuple(MODEL_SPECS), leakage_allowed=False)
     ds["clip"] = "demo16"
     ds["protocol_overrides"] = {"thesis": {"epochs": 12}}  # the fixture's own protocol, not the demo's tuning
     cfg["leakage"]["allow"] = leakage_allowed
+    cfg["decode"]["videos_per_shard"] = 8  # the fixture's 32 videos: 4 shards
     return cfg
 
 
@@ -87,36 +88,36 @@ def make_results(root: Path, splits=(1, 2), models=tuple(MODEL_SPECS), leakage_a
         for g in GROUPS:
             for c in range(1, CLIPS_PER_GROUP + 1):
                 rows.append({"path": f"{cls}/v_{cls}_g{g:02d}_c{c:02d}.avi", "class_name": cls, "label": label,
-                             "group": g, "clip": c})
+                             "leak_key": f"{cls}/g{g:02d}", "group": g, "clip": c})
     videos = pd.DataFrame(rows)
     videos.insert(0, "video_id", range(len(videos)))
     _write_csv(results / "manifest" / "videos.csv", videos)
 
     audit = {}
     for s in (1, 2, 3):
-        test, train = [s], [g for g in GROUPS if g != s]
         leak = [f"{CLASSES[0]}/g{s:02d}"] if leaked and s == 1 else []
-        audit[f"split{s}"] = {"train_videos": 24 + len(leak), "test_videos": 8, "train_groups": train + test * bool(leak),
-                              "test_groups": test, "leaked_groups": leak}
-    warnings = ["LEAKAGE ALLOWED BY CONFIG: split1: 1 groups in both train and test"] if leaked else []
-    _write_json(results / "manifest" / "audit.json", {"splits": audit, "leakage_allowed": leakage_allowed,
-                                                      "warnings": warnings, "classes": len(CLASSES),
-                                                      "videos": len(videos)})
+        audit[f"split{s}"] = {"train_videos": 24 + len(leak), "test_videos": 8, "unused_videos": 0,
+                              "train_units": 12 + len(leak), "test_units": 4, "leaked": leak}
+    warnings = ["LEAKAGE ALLOWED BY CONFIG: split1: 1 leakage units in both train and test"] if leaked else []
+    _write_json(results / "manifest" / "audit.json", {
+        "splits": audit, "leakage_allowed": leakage_allowed, "warnings": warnings, "classes": len(CLASSES),
+        "videos": len(videos), "listed_videos": len(videos), "format": "ucf101",
+        "split_rule": "UCF101's three official splits", "leakage_key": "class and group", "leakage_note": ""})
     for s in splits:
         for m in models:
             _write_run(results / f"split{s}" / m / "seed0", cfg, m, s)
     shards = root / "data" / "demo" / "shards" / "demo16"
-    for g in GROUPS:
-        ids = videos.loc[videos["group"] == g, ["video_id", "path"]]
-        skipped = [{"video_id": int(ids.iloc[0, 0]), "path": ids.iloc[0, 1], "reason": "no frames decoded"}] \
-            if bad_videos and g == 2 else []
-        repairs = [{"video_id": int(ids.iloc[1, 0]), "path": ids.iloc[1, 1], "repair": "padded_last_frame"}] \
-            if bad_videos and g == 3 else []
+    for b in range(4):
+        ids = videos.loc[videos["video_id"] // 8 == b, ["video_id", "path"]]
+        bad = ids[ids["path"].str.endswith("Archery_g02_c01.avi")] if bad_videos else ids[:0]
+        fixed = ids[ids["path"].str.endswith("Archery_g03_c02.avi")] if bad_videos else ids[:0]
+        skipped = [{"video_id": int(v), "path": p, "reason": "no frames decoded"} for v, p in bad.itertuples(index=False)]
+        repairs = [{"video_id": int(v), "path": p, "repair": "padded_last_frame"} for v, p in fixed.itertuples(index=False)]
         n = len(ids) - len(skipped)
-        _write_json(shards / f"g{g:02d}.json", {
-            "shard": f"g{g:02d}.h5", "videos": n, "clips": 3 * n, "skipped": skipped, "repairs": repairs,
-            "backends": {"opencv": n, "ffmpeg": 0}, "seconds": 2.0 + g, "videos_per_s": round(len(ids) / (2.0 + g), 2),
-            "workers": 1, "bytes": 1_000_000 * g + 12345, "config_hash": "abc123def456"})
+        _write_json(shards / f"b{b:03d}.json", {
+            "shard": f"b{b:03d}.h5", "videos": n, "clips": 3 * n, "skipped": skipped, "repairs": repairs,
+            "backends": {"opencv": n, "ffmpeg": 0}, "seconds": 3.0 + b, "videos_per_s": round(len(ids) / (3.0 + b), 2),
+            "workers": 1, "bytes": 1_000_000 * (b + 1) + 12345, "config_hash": "abc123def456"})
     return cfg, results
 
 
@@ -445,7 +446,7 @@ def test_efficiency_per_class_and_data(built):
     assert "v_Archery_g02_c01.avi" in data and "no frames decoded" in data      # skipped
     assert "v_Archery_g03_c02.avi" in data and "padded_last_frame" in data      # repaired
     assert "1 skipped, 1 repaired" in data
-    assert "OK: no class/group in both train and test" in data
+    assert "OK: no leakage unit in both train and test" in data
     shards = pd.read_csv(out / "shards.csv")
     assert shards["skipped"].sum() == 1 and shards["repaired"].sum() == 1 and len(shards) == 4
     assert 'data-banner="leak"' not in html
@@ -465,10 +466,10 @@ def test_provenance(built):
 def test_reads_exactly_the_rule_inputs(built):
     cfg, results, _, _ = built
     res = load_results(cfg, _layout(cfg, results))
-    files = input_files(cfg, _layout(cfg, results), GROUPS)
+    files = input_files(cfg, _layout(cfg, results), [0, 1, 2, 3])
     expected = {p for paths in files.values() for p in paths}
     assert set(res.read) == expected and len(res.read) == len(expected)
-    assert len(expected) == 2 * 2 * 6 + 2 + len(GROUPS)  # 6 files per run, predictions.csv included
+    assert len(expected) == 2 * 2 * 6 + 2 + 4  # 6 files per run, predictions.csv included
     # the rule declares the same output names and a caption for each
     smk = (REPO / "rules" / "report.smk").read_text()
     captions = dict(re.findall(r'^    "(\w+)": \("(\w+)", "', smk, re.M))
@@ -483,7 +484,7 @@ def test_leakage_banner(tmp_path, allowed, leaked, banner):
     cfg, results = make_results(tmp_path, splits=(1,), leakage_allowed=allowed, leaked=leaked)
     html = build_report(cfg, _layout(cfg, results), out_dir=tmp_path / "out").read_text()
     assert ('data-banner="leak"' in html) is banner
-    assert ("LEAK: 1 class/group units" in section(html, "data")) is leaked
+    assert ("LEAK: 1 leakage units" in section(html, "data")) is leaked
 
 
 def test_single_split_missing_partner_no_bad_videos(tmp_path):
@@ -663,9 +664,9 @@ def test_browser_check_catches_failures(tmp_path):
 def _snakemake_workdir(tmp_path: Path) -> Path:
     """A working directory holding fixture results, as the workflow lays them out."""
     cfg, _ = make_results(tmp_path)
-    lists = tmp_path / "data" / "demo" / "ucfTrainTestlist"   # groups are read from the lists
-    lists.mkdir(parents=True)
-    (lists / "testlist01.txt").write_text("".join(f"{c}/v_{c}_g{g:02d}_c01.avi\n" for c in CLASSES for g in GROUPS))
+    # the Snakefile plans shards from the synthetic set's size (1,500 videos): one shard of them all, the
+    # fixture's first (the report's shards come from audit.json's listed_videos: the same one)
+    cfg["decode"]["videos_per_shard"] = 1500
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=True))
     return tmp_path
 

@@ -240,9 +240,9 @@ def test_demo_dag_runs_through_slurm(slurm, tmp_path):
     wd.mkdir()
     (wd / "config.yaml").write_text(yaml.safe_dump(slurm_config()))
     env = {**slurm.env, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    # The data stage (synth, manifest, 21 shards, index) runs locally first: on this 2-core node
+    # The data stage (synth, manifest, the shard, index) runs locally first: on this 2-core node
     # every SLURM job costs ~10 s of Snakemake job-step start-up plus the plugin's status polling,
-    # and 21 one-second decode jobs would take minutes. Everything after it (train asking for a GPU,
+    # and the data jobs would take minutes. Everything after it (train asking for a GPU,
     # evaluate, the report) goes through SLURM.
     local = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(wd),
                             "--cores", "2", "shards"], capture_output=True, text=True, env=env, timeout=300)
@@ -274,7 +274,7 @@ def test_demo_dag_runs_through_slurm(slurm, tmp_path):
     res = wd / "results/mini"
     ev = json.loads((res / "split1/p3d63/seed0/evaluation.json").read_text())
     assert ev["model"] == "p3d63" and ev["n_videos"] == 14 and 0 <= ev["video_top1"] <= 1
-    assert len(list((wd / "data/mini/shards/mini8").glob("g*.h5"))) == 21
+    assert len(list((wd / "data/mini/shards/mini8").glob("b*.h5"))) == 1  # 42 videos, shards of 1,000
     assert (res / "report/index.html").exists()
     train = json.loads((res / "split1/p3d63/seed0/train.json").read_text())
     assert train["epochs"] == 1 and train["device"] == "cpu"  # the fake GPU is /dev/null

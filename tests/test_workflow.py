@@ -36,6 +36,7 @@ def mini_config(**over) -> dict:
         "protocol_overrides": {"thesis": {"epochs": 1, "batch_size": 8},
                                "tran": {"epochs": 1, "batch_size": 8, "augment": {"crop": 28, "hflip": False}}},
     }
+    cfg["decode"]["videos_per_shard"] = 21  # 63 videos: 3 shards
     for k, v in over.items():
         cfg[k] = v
     return cfg
@@ -61,7 +62,7 @@ def workdir(tmp_path_factory) -> Path:
 def test_full_run_produces_every_stage(workdir):
     res = workdir / "results" / "mini"
     assert (res / "manifest" / "audit.json").exists()
-    assert len(list((workdir / "data/mini/shards/mini8").glob("g*.h5"))) == 21
+    assert len(list((workdir / "data/mini/shards/mini8").glob("b*.h5"))) == 3
     for model in ("p3d63", "r3d_18"):
         ev = json.loads((res / "split1" / model / "seed0" / "evaluation.json").read_text())
         assert ev["model"] == model and ev["n_videos"] == 21 and 0 <= ev["video_top1"] <= 1

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from vidrec import rehearsal
-from vidrec.config import ConfigError, dataset_config, dataset_paths, load_config
+from vidrec.config import ConfigError, dataset_config, load_config
 from vidrec.errors import VidrecError
 from vidrec.io import is_disk_full
 from vidrec.workers import set_library_logging
@@ -37,45 +37,50 @@ def cmd_synth(args: argparse.Namespace) -> None:
     if not synth:
         raise ConfigError(f"dataset '{cfg['dataset']}' has no 'synthetic' section: nothing to generate "
                           "(real data is read from its root)")
-    paths = dataset_paths(cfg)
-    summary = generate_dataset(paths["videos"], paths["lists"], progress=not args.quiet, workers=args.workers,
-                               **synth)
+    from vidrec.data.formats import format_of, root
+
+    ds = dataset_config(cfg)
+    videos, lists = format_of(ds).inputs(root(ds), ds)  # a synthetic set is in the ucf101 format
+    summary = generate_dataset(videos, lists, progress=not args.quiet, workers=args.workers, **synth)
     log.info("synthetic dataset: %s", json.dumps(summary, default=str)[:300])
 
 
 def cmd_manifest(args: argparse.Namespace) -> None:
-    from vidrec.data.splits import build_manifest, check_leakage, leakage_audit, read_class_index
+    from vidrec.data.formats import build_manifest, check_leakage, leakage_audit, missing_inputs
     from vidrec.io import write_csv, write_json, write_text
 
     cfg = _cfg(args)
-    paths = dataset_paths(cfg)
-    for key in ("videos", "lists"):
-        if not paths[key].exists():
-            raise ConfigError(f"config key 'datasets.{cfg['dataset']}.root': {paths[key]} does not exist "
-                              f"(expected {paths['root']}/UCF-101 and {paths['root']}/ucfTrainTestlist)")
-    videos, membership = build_manifest(paths["videos"], paths["lists"],
-                                        missing=cfg["decode"]["on_bad_video"])
-    videos, membership = rehearsal.subset(videos, membership, cfg)  # a rehearsal: a few videos per class
+    ds = dataset_config(cfg)
+    missing = missing_inputs(ds)
+    if missing:
+        raise ConfigError("\n  ".join([f"config key 'datasets.{cfg['dataset']}.root':", *missing]))
+    manifest = build_manifest(ds, missing=cfg["decode"]["on_bad_video"])
+    listed = len(manifest.videos)
+    videos, membership = rehearsal.subset(manifest.videos, manifest.membership, cfg)  # a few videos per class
     audit = leakage_audit(videos, membership)
-    warnings = check_leakage(audit, cfg["leakage"]["allow"])
+    warnings = check_leakage(audit, cfg["leakage"]["allow"], manifest.leakage_key)
     for w in warnings:
         log.warning(w)
     out = Path(args.out_dir)
     write_csv(out / "videos.csv", videos)
     write_csv(out / "splits.csv", membership)
-    write_text(out / "classes.txt", "\n".join(read_class_index(paths["lists"])) + "\n")
+    write_text(out / "classes.txt", "\n".join(manifest.classes) + "\n")
     write_json(out / "audit.json", {"splits": audit, "leakage_allowed": cfg["leakage"]["allow"],
                                     "warnings": warnings, "classes": int(videos["label"].nunique()),
-                                    "videos": len(videos)})
+                                    "videos": len(videos), "listed_videos": listed, "format": ds["format"],
+                                    "split_rule": manifest.split_rule, "leakage_key": manifest.leakage_key,
+                                    "leakage_note": manifest.leakage_note})
     log.info("manifest: %d videos, %d classes -> %s", len(videos), videos["label"].nunique(), out)
 
 
 def cmd_decode(args: argparse.Namespace) -> None:
     import pandas as pd
 
+    from vidrec.data.formats import videos_dir
     from vidrec.data.shards import write_shard
     from vidrec.data.video import ClipSpec, ffmpeg_exe
     from vidrec.io import write_json
+    from vidrec.layout import bucket_of
 
     cfg = _cfg(args)
     ffmpeg_exe()  # fail early, with the fix, when there is no ffmpeg at all
@@ -83,14 +88,21 @@ def cmd_decode(args: argparse.Namespace) -> None:
     if spec is None:
         raise ConfigError(f"clip spec '{args.clip}' is not defined under 'clips' in the config")
     videos = pd.read_csv(args.manifest)
-    group = videos[videos["group"] == args.group]
+    size = cfg["decode"]["videos_per_shard"]
+    if args.buckets is not None and len(videos) and bucket_of(int(videos["video_id"].max()), size) >= args.buckets:
+        raise VidrecError(f"{args.manifest} has {int(videos['video_id'].max()) + 1} videos, more than the "
+                          f"{args.buckets} planned shards of {size} hold: the dataset's lists changed after the "
+                          "workflow was planned; run snakemake again")
+    if args.buckets is not None and not 0 <= args.bucket < args.buckets:
+        raise VidrecError(f"--bucket {args.bucket}: not one of the {args.buckets} planned shards")
+    bucket = videos[videos["video_id"].map(lambda v: bucket_of(v, size)) == args.bucket]
     if cfg["disk"]["check"]:
         from vidrec.diskspace import Need, check_free_space, shard_bytes
 
-        check_free_space([Need(Path(args.out), shard_bytes(spec, len(group)), f"shard {args.out}")],
+        check_free_space([Need(Path(args.out), shard_bytes(spec, len(bucket)), f"shard {args.out}")],
                          f"To need less: fewer clips per video (clips.{args.clip}.clips_per_video), or decode onto "
                          "another disk (--out)")
-    stats = write_shard(group, dataset_paths(cfg)["videos"], spec, Path(args.out), workers=args.workers,
+    stats = write_shard(bucket, videos_dir(dataset_config(cfg)), spec, Path(args.out), workers=args.workers,
                         threads=cfg["decode"]["threads"], on_bad_video=cfg["decode"]["on_bad_video"],
                         progress=not args.quiet)
     write_json(args.stats, stats)
@@ -242,9 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, default=1, help="processes rendering and encoding videos")
     sp = verb("manifest", cmd_manifest, "read the split lists: manifest tables and leakage audit")
     sp.add_argument("--out-dir", required=True)
-    sp = verb("decode", cmd_decode, "decode one group of videos into an HDF5 shard")
+    sp = verb("decode", cmd_decode, "decode one bucket of videos (video_id // decode.videos_per_shard) into an HDF5 shard")
     sp.add_argument("--manifest", required=True, help="videos.csv from `vidrec manifest`")
-    sp.add_argument("--group", type=int, required=True)
+    sp.add_argument("--bucket", type=int, required=True, help="the shard's bucket: videos with video_id // "
+                    "decode.videos_per_shard == BUCKET")
+    sp.add_argument("--buckets", type=int, default=None, help="the number of shards planned (the workflow's): "
+                    "stop if the manifest needs more")
     sp.add_argument("--clip", required=True, help="clip spec name (config 'clips')")
     sp.add_argument("--out", required=True)
     sp.add_argument("--stats", required=True)

@@ -116,6 +116,9 @@ def check_references(cfg: dict) -> None:
                 problems.append(f"config key 'clips.{cname}.crop': {crop} is larger than the {width}x{height} "
                                 f"frames of dataset '{dname}'; use a crop <= {min(width, height)}")
         if synth:
+            if ds["format"] != "ucf101":
+                problems.append(f"config key 'datasets.{dname}.format': a synthetic set is written in the ucf101 "
+                                f"format (`vidrec synth`), not '{ds['format']}'")
             if synth["min_seconds"] > synth["max_seconds"]:
                 problems.append(f"config key 'datasets.{dname}.synthetic.min_seconds' exceeds max_seconds")
         problems += _crop_problems(cfg, ds, ds["models"], f"config key 'datasets.{dname}.models.{{run}}'")
@@ -236,11 +239,6 @@ def dataset_config(cfg: dict, name: str | None = None) -> dict:
     if name not in cfg["datasets"]:
         raise ConfigError(f"config key 'dataset': unknown dataset '{name}'")
     return cfg["datasets"][name]
-
-
-def dataset_paths(cfg: dict, name: str | None = None) -> dict[str, Path]:
-    root = Path(dataset_config(cfg, name)["root"])
-    return {"root": root, "videos": root / "UCF-101", "lists": root / "ucfTrainTestlist"}
 
 
 def clip_size_text(clip: dict) -> str:

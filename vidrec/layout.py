@@ -5,7 +5,7 @@ else spells a path or parses a split number out of one. Torch-free and side-effe
 Snakefile can use it at parse time. Arguments may be Snakemake wildcards such as "{split}": every
 method formats them into the pattern unchanged.
 
-    data/<dataset>/shards/<clip>/gGG.h5 (+ gGG.json)       decoded clips, once per clip spec
+    data/<dataset>/shards/<clip>/bNNN.h5 (+ bNNN.json)     decoded clips of one bucket of videos, once per clip spec
     results/<dataset>/manifest/{videos,splits}.csv, audit.json, classes.txt
     results/<dataset>/<clip>/split<N>/index.csv            a split's view of the shards
     results/<dataset>/split<N>/<run>/seed<S>/             model.pt, checkpoint.pt, metrics.csv, train.json,
@@ -61,8 +61,18 @@ REHEARSAL_SUFFIX = "-rehearsal"  # folder names of a rehearsal's artifacts (vidr
 CLAIMS_FILE = Path(__file__).parent / "report" / "claims.yaml"
 
 
-def _group(group: int | str) -> str:
-    return f"{group:02d}" if isinstance(group, int) else str(group)
+def _bucket(bucket: int | str) -> str:
+    return f"{bucket:03d}" if isinstance(bucket, int) else str(bucket)
+
+
+def shard_buckets(n_videos: int, videos_per_shard: int) -> list[int]:
+    """The shards of a dataset of n_videos: bucket b holds the videos with video_id // videos_per_shard == b.
+    Dataset-independent (no format's grouping); at least one bucket, so an empty plan still parses."""
+    return list(range(max(1, -(-n_videos // videos_per_shard))))
+
+
+def bucket_of(video_id: int, videos_per_shard: int) -> int:
+    return video_id // videos_per_shard
 
 
 @dataclass(frozen=True)
@@ -103,11 +113,11 @@ class Layout:
     def shards_dir(self, clip: str) -> Path:
         return self.data / "shards" / clip
 
-    def shard(self, clip: str, group: int | str) -> Path:
-        return self.shards_dir(clip) / f"g{_group(group)}.h5"
+    def shard(self, clip: str, bucket: int | str) -> Path:
+        return self.shards_dir(clip) / f"b{_bucket(bucket)}.h5"
 
-    def shard_stats(self, clip: str, group: int | str) -> Path:
-        return self.shards_dir(clip) / f"g{_group(group)}.json"
+    def shard_stats(self, clip: str, bucket: int | str) -> Path:
+        return self.shards_dir(clip) / f"b{_bucket(bucket)}.json"
 
     def split_index(self, clip: str, split: int | str) -> Path:
         return self.results / clip / f"split{split}" / "index.csv"

@@ -4,19 +4,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vidrec.config import ConfigError, dataset_config, dataset_paths
+from vidrec.config import ConfigError, dataset_config
 
 
 def check_environment(cfg: dict, workdir: Path = Path(".")) -> None:
     """Raise ConfigError for a missing dataset root, an unwritable results/ or no ffmpeg."""
     problems = []
     ds = dataset_config(cfg)
-    if not ds.get("synthetic"):
-        paths = dataset_paths(cfg)
-        for key in ("videos", "lists"):
-            if not paths[key].is_dir():
-                problems.append(f"config key 'datasets.{cfg['dataset']}.root': {paths[key]} not found; put "
-                                f"UCF-101/ and ucfTrainTestlist/ under {paths['root']} or point root at them")
+    from vidrec.data.formats import missing_inputs
+
+    problems += [f"config key 'datasets.{cfg['dataset']}.root': {line}" for line in missing_inputs(ds)]
     for folder in ("results", "data", "logs"):
         target = workdir / folder
         probe = target if target.exists() else workdir

@@ -3,7 +3,7 @@
 `rehearsal: true` (e.g. `snakemake --cores N report --config rehearsal=true`) keeps everything that can
 break on a real set-up — the real videos and split lists, every configured split and model at full
 width, the real clip specs, the profile and executor — and cuts what only costs time: a few videos per
-class (one clip of each of a few groups, so every split keeps training and test videos), one epoch of a
+class (chosen so that every split keeps training and test videos, on any dataset format), one epoch of a
 few steps, a few test videos, one timed batch. Its artifacts live under `<dataset>-rehearsal` folders
 (`Layout.of`), so a rehearsal never satisfies a real target, and its report is stamped REHEARSAL.
 
@@ -48,16 +48,27 @@ def protocol(protocol: dict[str, Any], cfg: dict) -> tuple[dict[str, Any], list[
     return protocol | changed, [note]
 
 
-def groups(cfg: dict, all_groups: list[int]) -> list[int]:
-    """The groups whose videos a rehearsal decodes (all of them otherwise)."""
-    return sorted(set(all_groups) & set(settings(cfg)["groups"])) if active(cfg) else all_groups
-
-
 def subset(videos: pd.DataFrame, membership: pd.DataFrame, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The manifest's rehearsal subset: per class, the first `clips_per_group` clips of each rehearsal group."""
+    """The manifest's rehearsal subset, on any format: per class, `videos_per_class` videos, first (in
+    video_id order) those that give every split a training and a test video of the class, then the next.
+    Video ids are kept, so the rehearsal's shards are the real job's buckets, most of them sparse."""
     if not active(cfg):
         return videos, membership
-    r = settings(cfg)
-    keep = videos[videos["group"].isin(r["groups"])].sort_values(["label", "group", "clip"], kind="stable")
-    keep = keep.groupby(["label", "group"], sort=False).head(r["clips_per_group"]).sort_index()
-    return keep.reset_index(drop=True), membership[membership["video_id"].isin(keep["video_id"])].reset_index(drop=True)
+    n = settings(cfg)["videos_per_class"]
+    splits = [c for c in membership.columns if c.startswith("split")]
+    table = videos[["video_id", "label"]].merge(membership, on="video_id").sort_values("video_id")
+    keep: list[int] = []
+    for _, rows in table.groupby("label", sort=True):
+        members = list(zip(rows["video_id"], *(rows[s] for s in splits)))
+        need = {(s, sub) for s in splits for sub in ("train", "test")}
+        chosen: list[int] = []
+        for video_id, *subsets in members:
+            covers = set(zip(splits, subsets)) & need
+            if covers and len(chosen) < n:
+                chosen.append(video_id)
+                need -= covers
+        chosen += [v for v, *_ in members if v not in set(chosen)][:n - len(chosen)]
+        keep += chosen
+    kept = videos["video_id"].isin(keep)
+    return (videos[kept].reset_index(drop=True),
+            membership[membership["video_id"].isin(keep)].reset_index(drop=True))

@@ -2,7 +2,7 @@
 
 UCF101 cannot be downloaded everywhere, so the default (`demo`) dataset is generated here: the same
 folder layout, file names, XviD AVI container, 320x240 @ 25 fps, and official-format split lists
-(`classInd.txt`, `trainlist0N.txt`, `testlist0N.txt`, CRLF, official group rule).
+(CRLF, official group rule), written by the ucf101 format module (vidrec/data/formats/ucf101.py).
 
 Class design
 ------------
@@ -106,14 +106,14 @@ from typing import Iterator
 
 import numpy as np
 
+from vidrec.data.formats import ucf101
 from vidrec.workers import process_context
 
 __all__ = [
     "ClassDef", "Appearance", "Motion", "CLASS_DEFS", "MAX_CLASSES", "PROFILES",
     "class_definitions", "class_names", "profile_curve", "sample_appearance", "sample_motion",
     "trajectory", "render_background", "render_frame", "render_video", "write_avi",
-    "split_lists", "generate_dataset", "TEST_GROUPS", "time_reversed_motion", "frame_times",
-    "video_relpath", "GENERATOR_VERSION",
+    "generate_dataset", "time_reversed_motion", "frame_times", "GENERATOR_VERSION",
 ]
 
 SENSES = (("Clockwise", 1), ("CounterClockwise", -1))
@@ -127,8 +127,6 @@ PROFILES = {
     "SpeedUp": "SlowDown",
     "SlowDown": "SpeedUp",
 }
-# official UCF101 rule: test groups per split; groups 22-25 are always train
-TEST_GROUPS = {1: range(1, 8), 2: range(8, 15), 3: range(15, 22)}
 CROP_FRACTION = 0.8  # 192 / 240: the pipeline's centre crop
 RADIUS = (1.0, 1.15)  # wheel radius, crop units
 HUB_X, HUB_Y = (-0.05, 0.05), (0.4, 0.6)  # hub position, crop units (0..1 across the crop)
@@ -141,7 +139,7 @@ class ClassDef:
     name: str
     sense: int      # +1 clockwise on screen (image y axis points down), -1 counter-clockwise
     profile: str
-    index: int      # position in the design order (seeds depend on it, not on the classInd label)
+    index: int      # position in the design order (seeds depend on it, not on the class index's label)
 
 
 def _all_class_defs() -> tuple[ClassDef, ...]:
@@ -167,7 +165,7 @@ def class_definitions(classes: int = 10) -> list[ClassDef]:
 
 
 def class_names(classes: int = 10) -> list[str]:
-    """Class names in classInd order (case-insensitive sort, as UCF101's classInd.txt)."""
+    """Class names in label order (case-insensitive sort, as UCF101's class index)."""
     return sorted((c.name for c in class_definitions(classes)), key=str.lower)
 
 
@@ -485,31 +483,7 @@ def write_avi(path: Path, frames: np.ndarray, fps: int) -> None:
             tmp.unlink()
 
 
-def video_relpath(name: str, group: int, clip: int) -> str:
-    return f"{name}/v_{name}_g{group:02d}_c{clip:02d}.avi"
-
-
-def split_lists(names: list[str], groups: int, clips_per_group: int) -> dict[str, str]:
-    """Contents of classInd.txt, trainlist0N.txt, testlist0N.txt (CRLF, official group rule)."""
-    crlf = "\r\n"
-    out = {"classInd.txt": "".join(f"{i} {n}{crlf}" for i, n in enumerate(names, 1))}
-    for split, test_groups in TEST_GROUPS.items():
-        train, test = [], []
-        for label, name in enumerate(names, 1):
-            for g in range(1, groups + 1):
-                for c in range(1, clips_per_group + 1):
-                    rel = video_relpath(name, g, c)
-                    if g in test_groups:
-                        test.append(f"{rel}{crlf}")
-                    else:
-                        train.append(f"{rel} {label}{crlf}")
-        out[f"trainlist{split:02d}.txt"] = "".join(train)
-        out[f"testlist{split:02d}.txt"] = "".join(test)
-    return out
-
-
 _TMP_RE = re.compile(r"^\..+\.\d+\.tmp\.(?:avi|txt)$")   # names made by _tmp_name
-_VIDEO_RE = re.compile(r"^v_([A-Za-z]+)_g\d\d_c\d\d\.avi$")
 
 
 def _cleanup_tmp(folder: Path) -> int:
@@ -532,8 +506,7 @@ def _remove_stale_videos(videos_root: Path, wanted: set[str]) -> int:
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
-            mo = _VIDEO_RE.match(p.name)
-            if mo and mo[1] == cdef.name and p.is_file() and f"{cdef.name}/{p.name}" not in wanted:
+            if ucf101.is_video_name(p.name) and p.is_file() and f"{cdef.name}/{p.name}" not in wanted:
                 p.unlink()
                 n += 1
         if not any(folder.iterdir()):
@@ -613,12 +586,12 @@ def generate_dataset(videos_root: Path, lists_dir: Path, *, classes: int = 10, g
     written = kept = frames_total = 0
     for folder in [videos_root, lists_dir, *(videos_root / d.name for d in CLASS_DEFS)]:
         _cleanup_tmp(folder)
-    stale = _remove_stale_videos(videos_root, {video_relpath(d.name, g, c) for d, g, c in jobs})
+    stale = _remove_stale_videos(videos_root, {ucf101.video_relpath(d.name, g, c) for d, g, c in jobs})
     for name in names:
         (videos_root / name).mkdir(exist_ok=True)
     todo = []
     for cdef, g, c in jobs:
-        path = videos_root / video_relpath(cdef.name, g, c)
+        path = videos_root / ucf101.video_relpath(cdef.name, g, c)
         if reuse and path.exists():
             kept += 1
             if bar is not None:
@@ -636,7 +609,7 @@ def generate_dataset(videos_root: Path, lists_dir: Path, *, classes: int = 10, g
         bar.close()
     for name in names:
         _fsync_dir(videos_root / name)
-    for fname, text in split_lists(names, groups, clips_per_group).items():
+    for fname, text in ucf101.list_files(names, groups, clips_per_group).items():
         _atomic_write_bytes(lists_dir / fname, text.encode("ascii"))
     _fsync_dir(lists_dir)
     summary = {
@@ -652,7 +625,7 @@ def generate_dataset(videos_root: Path, lists_dir: Path, *, classes: int = 10, g
         "splits": {},
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    for split, test_groups in TEST_GROUPS.items():
+    for split, test_groups in ucf101.TEST_GROUPS.items():
         n_test = sum(1 for _, g, _ in jobs if g in test_groups)
         summary["splits"][f"split{split}"] = {"train": len(jobs) - n_test, "test": n_test}
     _atomic_write_bytes(marker, json.dumps({"params": params}, indent=1).encode())

@@ -185,13 +185,14 @@ def end_to_end_speed(cfg: dict, model_path: Path, test: pd.DataFrame, rt) -> dic
     Uses the `vidrec predict` pipeline; skipped (empty dict) when the videos are not on disk or
     `evaluate.end_to_end_videos` is 0. On CPU one decode worker runs beside the model's threads.
     """
-    from vidrec.config import dataset_paths
+    from vidrec.config import dataset_config
+    from vidrec.data.formats import videos_dir
     from vidrec.inference import measure_end_to_end
 
     n = cfg["evaluate"]["end_to_end_videos"]
     if not n or "path" not in test.columns:
         return {}
-    root = dataset_paths(cfg)["videos"]
+    root = videos_dir(dataset_config(cfg))
     paths = [root / p for p in test["path"] if (root / p).is_file()][:n]
     if not paths:
         return {}

@@ -83,16 +83,16 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
     if rehearsal.active(cfg):
         r = rehearsal.settings(cfg)
         banners.append(render.banner(
-            f"REHEARSAL: the configured job cut to {r['clips_per_group']} clip(s) of groups "
-            f"{', '.join(map(str, r['groups']))} per class, {r['epochs']} epoch(s) of at most {r['train_steps']} "
+            f"REHEARSAL: the configured job cut to {r['videos_per_class']} videos per class (every split keeps "
+            f"training and test videos), {r['epochs']} epoch(s) of at most {r['train_steps']} "
             f"training steps and {r['eval_videos']} test videos per run. It checks that every stage runs on "
             "this data and set-up; none of its numbers measures anything.", "rehearsal"))
     if tables.leakage_banner_needed(res):
-        text = "; ".join(f"{s}: {len(g)} class/group units in both train and test ({', '.join(g[:8])}"
+        text = "; ".join(f"{s}: {len(g)} leakage units in both train and test ({', '.join(g[:8])}"
                          f"{', ...' if len(g) > 8 else ''})" for s, g in tables.leaks(res).items())
         banners.append(render.banner(
-            f"LEAKAGE ALLOWED BY A CONFIG OVERRIDE (leakage.allow: true). {text}. Clips of one group come "
-            "from one long video, so test accuracy on these splits is inflated and not comparable with "
+            f"LEAKAGE ALLOWED BY A CONFIG OVERRIDE (leakage.allow: true). {text}. The videos of one unit "
+            f"({res.audit['leakage_key']}) share a source, so test accuracy on these splits is inflated and not comparable with "
             "any published from-scratch number.", "leak"))
     if demo:
         banners.append(render.banner(
@@ -168,7 +168,11 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
                 f"measured. Dataset here: {res.dataset} "
                 + ("(the synthetic demo set: NOT comparable with UCF101's numbers). " if demo else ". ")
                 + f"Devices are named per row; this report was built on: {machine}."),
-            render.table(claims_show, "claims"),
+            render.para(f"Only the claims measured on the active dataset's benchmark are shown (claims.yaml "
+                        f"entries with dataset: {cfg['datasets'][res.dataset]['format']}, the dataset's format)."),
+            render.table(claims_show, "claims", empty=(
+                f"No published claim for this dataset: claims.yaml holds none measured on "
+                f"{cfg['datasets'][res.dataset]['format']}, so nothing published is set beside these numbers.")),
             render.para(tables.primary_text(paired, summary, primary, res.splits)),
             render.details("Sources", render.bullets(
                 [f"{k}: {' '.join(v.split())}" for k, v in claims["sources"].items()])),
@@ -236,9 +240,12 @@ def _per_class_body(diff, primary, summary, fig) -> list[str]:
 def _data_body(res, audit_show, shards, skipped, fig) -> list[str]:
     leaks = tables.leaks(res)
     body = ["<h3>Dataset</h3>", render.table(tables.dataset_summary(res), "dataset"),
-            "<h3>Leakage audit (class/group units shared by train and test)</h3>"]
-    if not leaks:
-        body.append(render.banner("No split has a class/group unit in both train and test.", "ok"))
+            "<h3>Leakage audit (leakage units shared by train and test)</h3>"]
+    if not tables.audit_applies(res):
+        body.append(render.banner(f"The leakage audit does not apply: {res.audit['leakage_note']}.", "na"))
+    elif not leaks:
+        body.append(render.banner(f"No split has a leakage unit ({res.audit['leakage_key']}) in both train and "
+                                  "test.", "ok"))
     body.append(render.table(audit_show, "audit"))
     if res.audit.get("warnings"):
         body.append(render.bullets(res.audit["warnings"]))
@@ -253,7 +260,7 @@ def _data_body(res, audit_show, shards, skipped, fig) -> list[str]:
     body += ["<h3>Shards and decode throughput</h3>",
              render.table(tables.shards_summary(shards), "shards"),
              render.details(f"Per shard ({len(shards)})", render.table(shards.assign(mb=shards["mb"].round(2)))),
-             fig("shards_fig", "shard sizes and decode throughput", "Shard size and decode throughput per group.")]
+             fig("shards_fig", "shard sizes and decode throughput", "Shard size and decode throughput per shard (bucket of videos).")]
     return body
 
 

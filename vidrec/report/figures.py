@@ -151,7 +151,7 @@ def confusion_grid(confusion: dict[str, pd.DataFrame], models: list[str], archs:
 
 
 def shards_figure(shards: pd.DataFrame) -> plt.Figure:
-    """Shard size and decode throughput per group, one colour per clip spec."""
+    """Shard size and decode throughput per shard (bucket of videos), one colour per clip spec."""
     if shards.empty:
         return placeholder("Shards", "No shard statistics.")
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -159,15 +159,15 @@ def shards_figure(shards: pd.DataFrame) -> plt.Figure:
     width = 0.8 / len(specs)
     for i, spec in enumerate(specs):
         d = shards[shards["clip_spec"] == spec]
-        x = d["group"] + (i - (len(specs) - 1) / 2) * width
+        x = d["bucket"] + (i - (len(specs) - 1) / 2) * width
         axes[0].bar(x, d["mb"], width=width, label=spec)
         axes[1].bar(x, d["videos_per_s"], width=width, label=spec)
     axes[0].set_ylabel("shard size (MB)")
-    axes[0].set_title("Shard size per group")
+    axes[0].set_title("Shard size per bucket of videos")
     axes[1].set_ylabel("decode throughput (videos/s)")
     axes[1].set_title("Decode throughput per shard job")
     for ax in axes:
-        ax.set_xlabel("group")
+        ax.set_xlabel("shard (bucket of videos)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(title="clip spec")
     fig.tight_layout()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from vidrec.config import dataset_config
-from vidrec.layout import Layout
+from vidrec.layout import Layout, shard_buckets
 from vidrec.runs import resolve_runs, run_instances
 
 RUN_FILES = {"evaluations": ("evaluation", "evaluation"), "metrics": ("train", "metrics"),
@@ -34,13 +34,13 @@ def _run_file(layout: Layout, split: int, run: str, seed: int, stage: str, kind:
     return layout.train_file(split, run, seed, kind) if stage == "train" else layout.evaluation_file(split, run, seed, kind)
 
 
-def input_files(cfg: dict, layout: Layout, groups: list[int]) -> dict[str, list[Path]]:
-    """Every file the report reads, by kind."""
+def input_files(cfg: dict, layout: Layout, buckets: list[int]) -> dict[str, list[Path]]:
+    """Every file the report reads, by kind (buckets: the shards', layout.shard_buckets)."""
     runs = run_instances(cfg)
     files = {kind: [_run_file(layout, s, m, seed, *where) for s, m, seed in runs] for kind, where in RUN_FILES.items()}
     files["audit"] = [layout.manifest("audit")]
     files["videos"] = [layout.manifest("videos")]
-    files["shard_stats"] = [layout.shard_stats(c, g) for c in clip_specs(cfg) for g in groups]
+    files["shard_stats"] = [layout.shard_stats(c, b) for c in clip_specs(cfg) for b in buckets]
     # experiments.in_report: true -> the experiments' summaries and figures (else nothing)
     files["experiments"] = [layout.results / f for f in experiment_files(cfg)]
     return files
@@ -87,15 +87,18 @@ class Results:
     confusion: dict[str, pd.DataFrame]  # model -> video-level counts summed over splits
     audit: dict
     videos: pd.DataFrame
-    shard_stats: list[dict]     # gGG.json contents + clip_spec
+    shard_stats: list[dict]     # bNNN.json contents + clip_spec, bucket
     read: list[Path] = field(default_factory=list)
     # experiments.in_report: experiment name -> {"summary": summary.json, "png": figure.png bytes}
     experiments: dict[str, dict] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)  # run name -> RunSettings (vidrec/runs.py), resolved once
 
-    @property
-    def groups(self) -> list[int]:
-        return sorted(int(g) for g in self.videos["group"].unique())
+
+
+def planned_buckets(cfg: dict, audit: dict) -> list[int]:
+    """The shards the workflow planned: every bucket of the videos the format listed (audit.json records
+    their count before a rehearsal's subset, which keeps the video ids)."""
+    return shard_buckets(audit["listed_videos"], cfg["decode"]["videos_per_shard"])
 
 
 class ArtifactReader:
@@ -128,9 +131,9 @@ def load_results(cfg: dict, layout: Layout) -> Results:
     ds = dataset_config(cfg)
     reader = ArtifactReader()
     videos = reader.csv(layout.manifest("videos"))
-    groups = sorted(int(g) for g in videos["group"].unique())
-    files = input_files(cfg, layout, groups)
-    audit = reader.json(files["audit"][0])
+    audit = reader.json(layout.manifest("audit"))
+    buckets = planned_buckets(cfg, audit)
+    files = input_files(cfg, layout, buckets)
 
     rows, metrics, per_class, predictions, confusion = [], [], [], [], {}
     for i, (split, model, seed) in enumerate(run_instances(cfg)):
@@ -149,9 +152,9 @@ def load_results(cfg: dict, layout: Layout) -> Results:
         confusion[model] = cm if model not in confusion else confusion[model].add(cm, fill_value=0)
     shard_stats = []
     for clip in clip_specs(cfg):
-        for group in groups:
-            stats = reader.json(layout.shard_stats(clip, group))
-            shard_stats.append({**stats, "clip_spec": clip, "group": group})
+        for bucket in buckets:
+            stats = reader.json(layout.shard_stats(clip, bucket))
+            shard_stats.append({**stats, "clip_spec": clip, "bucket": bucket})
     experiments: dict[str, dict] = {}
     for path in files["experiments"]:
         entry = experiments.setdefault(path.parent.name, {})

@@ -23,7 +23,7 @@ from vidrec.evaluation.stats import wilson_interval
 from vidrec.io import atomic_path, write_csv, write_text
 from vidrec.layout import PROGRESS_FILES, Layout
 from vidrec.report import figures, render
-from vidrec.report.load import input_files
+from vidrec.report.load import input_files, planned_buckets
 from vidrec.report.tables import NA, fmt, fmt_acc, fmt_duration
 from vidrec.runs import resolve_runs, run_instances
 
@@ -36,12 +36,12 @@ STATUS_COLUMNS = ["split", "model", "seed", "status", "epochs", "epochs_planned"
 
 
 def final_inputs_complete(cfg: dict, layout: Layout) -> bool:
-    """Whether every file the final report reads exists (its groups come from the manifest)."""
-    videos = layout.manifest("videos")
-    if not videos.exists():
+    """Whether every file the final report reads exists (its shards come from the manifest's audit)."""
+    audit = layout.manifest("audit")
+    if not audit.exists():
         return False
-    groups = sorted(int(g) for g in pd.read_csv(videos, usecols=["group"])["group"].unique())
-    return all(Path(p).exists() for paths in input_files(cfg, layout, groups).values() for p in paths)
+    buckets = planned_buckets(cfg, json.loads(audit.read_text()))
+    return all(Path(p).exists() for paths in input_files(cfg, layout, buckets).values() for p in paths)
 
 
 def run_status(cfg: dict, layout: Layout) -> tuple[pd.DataFrame, pd.DataFrame]:

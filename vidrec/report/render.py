@@ -23,6 +23,7 @@ nav a, a { color: var(--accent); }
 .banner.demo { background: #fff4d6; border: 1px solid #e0b84f; }
 .banner.rehearsal { background: #1a237e; color: #fff; border: 2px solid #0d1440; font-size: 1.1em; }
 .banner.ok { background: #e8f5e9; border: 1px solid #8bc34a; }
+.banner.na { background: #f1f1f1; border: 1px solid #9e9e9e; }
 .scroll { overflow-x: auto; }
 table.tbl { border-collapse: collapse; margin: 6px 0 10px; font-size: 13px; }
 table.tbl th, table.tbl td { border: 1px solid var(--line); padding: 4px 8px; text-align: left;

@@ -1,5 +1,5 @@
 """Multi-view testing (issue 28, part 2): K clips x S crops per video, softmax averaged over all of them;
-the clip level is one view, clip K // 2 in the centre crop (vidrec/evaluation/views.py)."""
+the clip level is one view, clip K // 2 in the centre crop (vidrec/data/views.py)."""
 from __future__ import annotations
 
 import h5py
@@ -10,7 +10,7 @@ import torch
 
 from vidrec.data.dataset import ClipDataset, augment_clips, normalize_clips, spatial_crop_corners, test_views
 from vidrec.evaluation.evaluate import accuracy_tables, predict_clips
-from vidrec.evaluation.views import Views, run_views
+from vidrec.data.views import Views, run_views
 from vidrec.models.model_file import Preprocessing
 from vidrec.runtime import Runtime
 

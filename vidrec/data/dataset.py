@@ -81,7 +81,7 @@ def augment_clips(x: torch.Tensor, crop: int | None, hflip: bool, train: bool,
 
 
 def spatial_crop_corners(height: int, width: int, crop: int, crops: int) -> list[tuple[int, int]]:
-    """Corners (y0, x0) of the test-time spatial crops (vidrec/evaluation/views.py), left/top first.
+    """Corners (y0, x0) of the test-time spatial crops (vidrec/data/views.py), left/top first.
 
     crops=1: the centre crop (the one `augment_clips` takes in evaluation). crops=3: both ends and the
     centre along the longer side (the width when the frame is square), the shorter side centred, as

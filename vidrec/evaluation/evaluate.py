@@ -1,6 +1,6 @@
 """`vidrec evaluate`: accuracy under both protocols and efficiency, measured in the same run.
 
-Each test video is scored on K clips x S crops (vidrec/evaluation/views.py, which defines both levels
+Each test video is scored on K clips x S crops (vidrec/data/views.py, which defines both levels
 once): the K stored clips of its clip spec, each in S spatial crops (`evaluate.crops`). Video level
 (Tran et al.): the softmax averaged over all K x S views. Clip level (the thesis): one view, clip
 K // 2 in the centre crop. evaluation.json states the views and both definitions. Efficiency:
@@ -23,7 +23,7 @@ import torch
 from vidrec.data.dataset import ClipDataset, collate_batch, test_views
 from vidrec.data.prefetch import DeviceFeed
 from vidrec.io import write_csv, write_json
-from vidrec.evaluation.views import Views, run_views
+from vidrec.data.views import Views, run_views
 from vidrec.layout import EVALUATION_FILES, SCORES_FILE, TRAIN_FILES
 from vidrec.models.model_file import Preprocessing, build_model_from_file
 from vidrec.runtime import Runtime, setup_runtime

@@ -6,7 +6,7 @@ batches clips as they arrive and runs the model while the workers decode the nex
 end-to-end rate approaches min(decode rate x workers, model rate) when the two do not share cores.
 Preprocessing after decoding is `vidrec evaluate`'s: normalise, then the centre crop of the
 training augmentation (if any), or with crops=3 three crops along the longer side. Scores are softmax
-probabilities, averaged over a video's K clips x S crops (vidrec/evaluation/views.py).
+probabilities, averaged over a video's K clips x S crops (vidrec/data/views.py).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import torch
 from vidrec.data.dataset import test_views
 from vidrec.data.video import ClipSpec
 from vidrec.errors import VidrecError
-from vidrec.evaluation.views import SPATIAL_CROPS, Views, spatial_crops, stored_size
+from vidrec.data.views import SPATIAL_CROPS, Views, spatial_crops, stored_size
 from vidrec.inference.decode import Decoded, DecodePool, clip_plan, collect_videos
 from vidrec.io import write_csv, write_json
 from vidrec.models.model_file import Preprocessing, build_model_from_file

@@ -14,7 +14,7 @@ import yaml
 
 from vidrec.io import atomic_path, remove_stale_temporaries, write_csv, write_json, write_text
 from vidrec import provenance, rehearsal
-from vidrec.evaluation.views import CLIP_LEVEL, VIDEO_LEVEL
+from vidrec.data.views import CLIP_LEVEL, VIDEO_LEVEL
 from vidrec.layout import REPORT_FILES as OUTPUTS, Layout
 from vidrec.report import figures, render, tables
 from vidrec.report.load import cluster_key, load_results

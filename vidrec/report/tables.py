@@ -22,7 +22,7 @@ from vidrec.catalogue import CARDS, THESIS_PAIR, TORCHVISION_SCHEME
 from vidrec.config import clip_size_text
 from vidrec.errors import ConfigError
 from vidrec.evaluation.stats import clustered_accuracy, clustered_paired_test, holm, wilson_interval
-from vidrec.evaluation.views import Views, run_views
+from vidrec.data.views import Views, run_views
 from vidrec.layout import CLAIMS_FILE
 from vidrec.report.load import Results, cluster_key
 from vidrec.runs import RunSettings

@@ -360,7 +360,12 @@ def test_report_efficiency_shows_end_to_end_or_na():
             "infer_clips_per_s": 10.0, "infer_videos_per_s_one_clip": 10.0, "threads": 2}
     runs = pd.DataFrame([{**base, "model": "with", "infer_videos_per_s_end_to_end": 7.31},
                          {**base, "model": "without"}])
-    res = SimpleNamespace(runs=runs, models=["with", "without"])
+    from vidrec.config import load_config
+
+    # a Results with two runs' evaluation.json rows, the repository's config and no per-video outcomes
+    no_predictions = pd.DataFrame(columns=["model", "split", "seed", "video_id", *tables.LEVELS.values()])
+    known = dict(cfg=load_config(), predictions=no_predictions, videos=pd.DataFrame(columns=["video_id"]))
+    res = SimpleNamespace(runs=runs, models=["with", "without"], **known)
     summary = tables.model_summary(res, 21)
     data, show = tables.efficiency_table(res, summary)
     col = "Videos/s, end-to-end (decode incl., 1 clip)"
@@ -368,5 +373,5 @@ def test_report_efficiency_shows_end_to_end_or_na():
     assert data["videos_per_s_end_to_end"].iloc[0] == 7.31 and np.isnan(data["videos_per_s_end_to_end"].iloc[1])
     # absent everywhere (evaluation.json files from before the measurement): the column says n/a
     summary = tables.model_summary(SimpleNamespace(runs=runs.drop(columns="infer_videos_per_s_end_to_end"),
-                                                   models=["with", "without"]), 21)
+                                                   models=["with", "without"], **known), 21)
     assert tables.efficiency_table(res, summary)[1][col].tolist() == ["n/a", "n/a"]

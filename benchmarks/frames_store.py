@@ -151,29 +151,6 @@ class Memcpy:
                 self.out[j] = self.frames[first:first + self.clip]
 
 
-def train_rate(name: str, batch: int, shape: tuple[int, ...], reps: int = 1) -> float:
-    """Train-step clips/s of `name` on random clips (one warm-up step first)."""
-    import torch
-    import torch.nn.functional as F
-
-    from vidrec.models import create_model
-
-    model = create_model(name, num_classes=101, clip_shape=shape)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    x, y = torch.randn(batch, *shape), torch.randint(0, 101, (batch,))
-
-    def step() -> None:
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-
-    step()
-    start = time.perf_counter()
-    for _ in range(reps):
-        step()
-    return batch * reps / (time.perf_counter() - start)
-
-
 def disk_rows(size: tuple[int, int], clip: int) -> list[dict]:
     """UCF101's disk per layout, from the formula (GB = 1e9 bytes)."""
     frame = size[0] * size[1] * 3
@@ -260,7 +237,9 @@ def main() -> None:
                ("ratio", "loader / memcpy", "x"), ("overhead", "file bytes / pixel bytes", "x")], rows)
     if args.model:
         shape = (3, args.clip, args.crop, args.crop)
-        train = train_rate(args.model, args.train_batch, shape)
+        from loader import train_rate  # the train step as benchmarks/loader.py times it
+
+        train = train_rate(args.model, args.train_batch, shape, reps=1)
         print(f"train step {args.model} at batch {args.train_batch}, {args.clip}x{args.crop}x{args.crop}: "
               f"{train:.2f} clips/s")
         rec.figure("train_step", f"train step, {args.model}, batch {args.train_batch}, "

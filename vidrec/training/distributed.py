@@ -349,11 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"error: {err}")
             return 2
         say(f"SLURM job {os.environ['SLURM_JOB_ID']}, {args.nodes} nodes x {args.procs} processes: {' '.join(cmd)}")
-        try:
-            os.execvp(cmd[0], cmd)
-        except OSError as err:
-            say(f"error: cannot run {cmd[0]}: {err}")
-            return 127
+        return _exec(cmd, say)
     try:
         pool, why = plan(args.gpus)
         if pool is not None:
@@ -367,11 +363,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     where = f"SLURM job {os.environ['SLURM_JOB_ID']}, " if os.environ.get("SLURM_JOB_ID") else ""
     say(f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')} ({where}{why})")
+    return _exec(cmd, say)
+
+
+def _exec(cmd: list[str], say) -> int:
+    """Replace this process by `cmd` (signals then reach it directly); 127 when it cannot start."""
     try:
         os.execvp(cmd[0], cmd)
     except OSError as err:
         say(f"error: cannot run {cmd[0]}: {err}")
-        return 127
+    return 127
 
 
 if __name__ == "__main__":

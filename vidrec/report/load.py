@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidrec.config import dataset_config
+from vidrec import rehearsal
+from vidrec.config import dataset_config, dataset_paths
 from vidrec.layout import Layout, shard_buckets
 from vidrec.runs import resolve_runs, run_instances
 
@@ -43,7 +44,17 @@ def input_files(cfg: dict, layout: Layout, buckets: list[int]) -> dict[str, list
     files["shard_stats"] = [layout.shard_stats(c, b) for c in clip_specs(cfg) for b in buckets]
     # experiments.in_report: true -> the experiments' summaries and figures (else nothing)
     files["experiments"] = [layout.results / f for f in experiment_files(cfg)]
+    files["forecast"] = forecast_inputs(cfg, layout)
     return files
+
+
+def forecast_inputs(cfg: dict, layout: Layout) -> list[Path]:
+    """What the Forecast section (vidrec/report/forecast.py) reads beyond the other inputs: a rehearsal,
+    the split lists (the real job's counts); a real run, its rehearsal's forecast.csv when there is one."""
+    if rehearsal.active(cfg):
+        return [dataset_paths(cfg)["lists"]]
+    path = Layout.of({**cfg, "rehearsal": True}, layout.root).report_file("forecast")
+    return [path] if path.exists() else []
 
 
 def experiment_files(cfg: dict) -> list[str]:

@@ -102,11 +102,14 @@ def rehearsal_forecast(res: Results, reader: ArtifactReader, layout: Layout,
                      f"{per_video:.3g} s/video", f"{n} videos", cfg["decode"]["workers"], 0, rss),
                 ("manifest",) if man else ())
         from vidrec.data.video import ClipSpec
+        from vidrec.diskspace import shard_bytes
 
-        per = ClipSpec.from_config(cfg["clips"][clip]).bytes_per_video
+        spec = ClipSpec.from_config(cfg["clips"][clip])
         stored = float(group["bytes"].sum()) if "bytes" in group else float("nan")
-        disk[clip] = {"videos": counts.videos, "bytes_per_video": per, "bytes": per * counts.videos,
-                      "rehearsal_overhead": stored / max(per * int(group["videos"].sum()), 1)}
+        planned = sum(shard_bytes(spec, int(n)) for n in group["videos"])  # the formula, on the rehearsal's shards
+        disk[clip] = {"videos": counts.videos, "bytes_per_video": spec.bytes_per_video,
+                      "bytes": sum(shard_bytes(spec, n) for n in counts.groups.values()),
+                      "rehearsal_overhead": stored / max(planned, 1)}
     decoded = {clip: tuple(decode_job(clip, g) for g in counts.groups) for clip in disk}
     for clip in disk:
         for split in res.splits:
@@ -207,7 +210,7 @@ def rehearsal_body(frame: pd.DataFrame, plan: fc.Plan, jobs: list[fc.Job], disk:
     fits = frame.loc[frame["rule"] == "train", ["job", "memory"]]
     disk_rows = pd.DataFrame([{"Clip spec": c, "Videos": d["videos"], "MB per video": round(d["bytes_per_video"] / 1e6, 3),
                                "Shards (GB)": round(d["bytes"] / 1e9, 2),
-                               "Stored / formula in the rehearsal": round(d["rehearsal_overhead"], 3)}
+                               "Rehearsal's shards: stored / formula": round(d["rehearsal_overhead"], 3)}
                               for c, d in disk.items()])
     rss = frame["peak_rss_mb"].max()
     return [
@@ -223,7 +226,8 @@ def rehearsal_body(frame: pd.DataFrame, plan: fc.Plan, jobs: list[fc.Job], disk:
                    ("Job-hours on cores", f"{sum(j.seconds * j.threads for j in jobs) / 3600:.2f}"),
                    ("Peak host RSS of a job", "n/a" if pd.isna(rss) else f"{rss:,.0f} MB (Snakemake benchmark files)"),
                    ("Shard disk", f"{sum(d['bytes'] for d in disk.values()) / 1e9:.2f} GB "
-                                  "(K x T x H x W x 3 bytes per video, uncompressed)")]),
+                                  "(vidrec/diskspace.py: K x T x H x W x 3 bytes per video, uncompressed, "
+                                  "plus HDF5's share)")]),
         "<h3>Per stage</h3>", render.table(stage.round(1), "forecast-stages"),
         "<h3>Memory: does each run's batch fit?</h3>",
         render.bullets([f"{j}: {m or 'n/a (no peak recorded in train.json)'}" for j, m in fits.itertuples(index=False)]),

@@ -3,7 +3,7 @@
 A tree in UCF101's layout with all 13,320 names of the official lists (tests/data/ucfTrainTestlist)
 hard-linked to a few short generated 320x240 XviD AVIs (benchmarks/datascale.py), and the repository's
 `ucf101` configuration pointed at it: every configured split and model at full width, the real clip
-specs and protocols. The rehearsal (vidrec/rehearsal.py) decodes a few videos per class, trains one
+specs and protocols. The rehearsal (vidrec/rehearsal.py) decodes a few videos per class, trains two
 epochs of a few steps, evaluates a few videos, and renders a report stamped REHEARSAL, with its
 forecast of the real job (vidrec/report/forecast.py). Recorded (benchmarks/results/rehearsal.json,
 `--out PATH` elsewhere): the command's wall time and jobs per rule, the forecast's DAG total, critical

@@ -1,7 +1,8 @@
 """The forecast (issue 29): its arithmetic by hand, then a rehearsal and the real run it forecasts.
 
 Unit tests check vidrec/forecast.py's sums, schedule, critical path and memory projection against
-numbers worked out by hand. The end-to-end test rehearses a tiny dataset (two classes, groups 1, 8, 9),
+numbers worked out by hand. The end-to-end test rehearses a tiny dataset (two classes, 3 videos each, in
+shards of 2 videos; 2 videos per class rehearsed),
 then runs it for real: the rehearsal's report has the Forecast section (every job, the DAG's total and
 critical path, memory, disk) and forecast.csv; the real run's report sets each job's forecast beside
 its measured time. Nothing here depends on how fast the machine is.
@@ -21,6 +22,7 @@ import yaml
 from conftest import REAL_LISTS, REPO, make_dataset
 from vidrec import forecast as fc
 from vidrec import rehearsal
+from vidrec.data.formats import ucf101
 from vidrec.config import load_config
 
 BIN = Path(sys.executable).parent
@@ -67,9 +69,22 @@ def test_batch_fit_projects_activations_and_names_the_largest_batch():
     assert fc.static_memory_mb(2**20, "SGD") == 12  # weights, gradients, momentum: 3 x 4 bytes
 
 
+def test_real_counts_per_bucket_and_split_by_hand():
+    # 5 videos, 2 per shard: buckets 0 {0, 1}, 1 {2, 3}, 2 {4}; split 1: 3 train, 1 test, 1 unused
+    videos = pd.DataFrame({"video_id": range(5)})
+    membership = pd.DataFrame({"video_id": range(5), "split1": ["train", "test", "train", "unused", "train"],
+                               "split2": ["test", "train", "test", "train", "train"]})
+    counts = fc.real_counts(videos, membership, [1, 2], videos_per_shard=2)
+    assert counts.buckets == {0: 2, 1: 2, 2: 1} and counts.videos == 5
+    assert (counts.train, counts.test) == ({1: 3, 2: 3}, {1: 1, 2: 2})
+    assert fc.real_counts(videos, membership, [2], videos_per_shard=1000).buckets == {0: 5}
+
+
 def test_real_counts_from_the_official_lists():
-    counts = fc.real_counts(REAL_LISTS, [1, 2, 3])
-    assert counts.videos == 13320 and sorted(counts.groups) == list(range(1, 26))
+    manifest = ucf101.build(REAL_LISTS.parent, None, check_files_exist=False, lists=REAL_LISTS)
+    counts = fc.real_counts(manifest.videos, manifest.membership, [1, 2, 3], videos_per_shard=1000)
+    assert counts.videos == 13320 and sorted(counts.buckets) == list(range(14))
+    assert counts.buckets[13] == 320 and set(list(counts.buckets.values())[:13]) == {1000}
     assert (counts.train[1], counts.test[1]) == (9537, 3783)
     assert fc.steps_per_epoch(9537, 48) == 199
 
@@ -100,9 +115,9 @@ def _snakemake(work: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def forecast_runs(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("forecast")
-    _, lists = make_dataset(work / "tiny", ["Alpha", "Beta"], groups=9, clips=1, frames=20)
-    for path in lists.glob("*list0*.txt"):  # groups 1, 8 and 9 only: split 1 tests group 1, trains on 8 and 9
-        keep = [line for line in path.read_bytes().decode().splitlines(True) if re.search(r"_g0[189]_", line)]
+    _, lists = make_dataset(work / "tiny", ["Alpha", "Beta"], groups=15, clips=1, frames=20)
+    for path in lists.glob("*list0*.txt"):  # groups 1, 8 and 15 only: split 1 tests group 1, trains on 8 and 15
+        keep = [line for line in path.read_bytes().decode().splitlines(True) if re.search(r"_g(01|08|15)_", line)]
         path.write_bytes("".join(keep).encode())
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg["dataset"] = "tiny"
@@ -112,11 +127,17 @@ def forecast_runs(tmp_path_factory) -> Path:
         "models": {"p3d63": {"arch": "p3d63", "protocol": "thesis", "args": {"base_width": 4}}},
         "protocol_overrides": {"thesis": {"epochs": 2, "batch_size": 2}}}
     cfg["evaluate"].update(end_to_end_videos=2, batch_size=4)
-    cfg["rehearsal_settings"] = {"groups": [1, 8], "train_steps": 1, "eval_videos": 2}
+    cfg["decode"]["videos_per_shard"] = 2  # 6 videos: buckets 0, 1, 2
+    # per class, the first 2 videos (paths ..._g01_..., ..._g08_...: a test and a training video of split 1)
+    cfg["rehearsal_settings"] = {"videos_per_class": 2, "train_steps": 1, "eval_videos": 2}
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
     _snakemake(work, "--config", "rehearsal=true")
     _snakemake(work)
     return work
+
+
+def rows_of(frame: pd.DataFrame, rule: str) -> pd.DataFrame:
+    return frame[frame["rule"] == rule]
 
 
 def _section(html: str) -> str:
@@ -133,8 +154,10 @@ def test_rehearsal_report_forecasts_every_job_of_the_real_dag(forecast_runs):
         assert what in html, what
     frame = pd.read_csv(report / "forecast.csv")
     jobs = set(frame["job"])
-    # the real DAG: 3 groups decoded (the rehearsal decoded 2), one index, one training, one evaluation
-    assert {f"decode/tiny8/g{g:02d}" for g in (1, 8, 9)} <= jobs
+    # the real DAG: 3 buckets of 2 videos decoded (the rehearsal's held 2, 1, 1), one index, one training,
+    # one evaluation
+    assert {f"decode/tiny8/b{b:03d}" for b in (0, 1, 2)} <= jobs
+    assert set(rows_of(frame, "decode")["real_work"]) == {"2 videos"}
     assert {"manifest", "index/tiny8/split1", "train/split1/p3d63/seed0", "evaluate/split1/p3d63/seed0",
             "total", "critical path"} <= jobs
     rows = frame.set_index("job")
@@ -153,6 +176,6 @@ def test_real_report_sets_each_forecast_beside_its_measured_time(forecast_runs):
     html = _section((report / "index.html").read_text())
     assert "Forecast by the rehearsal of this configuration" in html
     frame = pd.read_csv(report / "forecast.csv").set_index("job")
-    for job in ("train/split1/p3d63/seed0", "evaluate/split1/p3d63/seed0", "decode/tiny8/g09"):
+    for job in ("train/split1/p3d63/seed0", "evaluate/split1/p3d63/seed0", "decode/tiny8/b002"):
         assert frame.loc[job, "actual_s"] > 0 and frame.loc[job, "forecast_s"] > 0
         assert frame.loc[job, "ratio"] == pytest.approx(frame.loc[job, "forecast_s"] / frame.loc[job, "actual_s"])

@@ -9,8 +9,8 @@ are in the measured wall time once, as they are in the real job. The DAG is then
 given cores, job slots and GPUs (`schedule`, longest remaining path first, as a list scheduler), and
 its critical path found (`critical_path`). Memory: `batch_fit` projects the peak to the real batch.
 
-Torch-free; no file is read here except the split lists (`real_counts`): vidrec/report/forecast.py
-gathers the measurements and renders the section.
+Torch-free; no file is read here: vidrec/report/forecast.py builds the real dataset's manifest (for
+`real_counts`), gathers the measurements and renders the section.
 """
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ import heapq
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+
+import pandas as pd
 
 from vidrec import rehearsal
 from vidrec.config import stable_hash
-from vidrec.data.splits import NAME_RE, read_split_lists
+from vidrec.layout import bucket_of
 
 # Share of a device's memory a job may plan to use: the caching allocator's fragmentation and the
 # CUDA context live in the rest.
@@ -47,31 +48,30 @@ def extend(wall_s: float, work: Iterable[tuple[float, float, float]]) -> float:
 # ----------------------------------------------------------------------------- counts
 @dataclass(frozen=True)
 class Counts:
-    """The real job's videos, from the official split lists: per group, and per split train/test."""
+    """The real job's videos, from its dataset's manifest: per shard bucket, and per split train/test."""
 
-    groups: Mapping[int, int]
+    buckets: Mapping[int, int]
     train: Mapping[int, int]
     test: Mapping[int, int]
 
     @property
     def videos(self) -> int:
-        return sum(self.groups.values())
+        return sum(self.buckets.values())
 
 
-def real_counts(lists_dir: Path, splits: Iterable[int]) -> Counts:
-    """Count the listed videos of the configured splits (every video once per group)."""
-    lists = read_split_lists(Path(lists_dir), tuple(splits))
-    names: set[str] = set()
-    train, test = {}, {}
-    for split, parts in lists.items():
-        train[split], test[split] = len(parts["train"]), len(parts["test"])
-        names.update(e.path for e in parts["train"] + parts["test"])
-    groups: dict[int, int] = {}
-    for name in names:
-        m = NAME_RE.match(Path(name).name)
-        if m:
-            groups[int(m["group"])] = groups.get(int(m["group"]), 0) + 1
-    return Counts(dict(sorted(groups.items())), train, test)
+def real_counts(videos: pd.DataFrame, membership: pd.DataFrame, splits: Iterable[int],
+                videos_per_shard: int) -> Counts:
+    """Count the real manifest's videos (vidrec.data.formats.build_manifest: `videos` with video_id,
+    `membership` with split<N> = "train"/"test"/"unused"): every video once in its bucket
+    (vidrec/layout.py's bucket_of: what one decode job decodes), and each configured split's train and
+    test videos."""
+    buckets: dict[int, int] = {}
+    for video_id in videos["video_id"]:
+        b = bucket_of(int(video_id), videos_per_shard)
+        buckets[b] = buckets.get(b, 0) + 1
+    train = {s: int((membership[f"split{s}"] == "train").sum()) for s in splits}
+    test = {s: int((membership[f"split{s}"] == "test").sum()) for s in splits}
+    return Counts(dict(sorted(buckets.items())), train, test)
 
 
 def steps_per_epoch(clips: int, batch: int) -> int:

@@ -109,7 +109,7 @@ class Layout:
 
     def job_benchmark(self, job: str) -> Path:
         """Snakemake's `benchmark:` file of one job, named as the rules name it (vidrec/report/forecast.py):
-        'manifest', 'decode/<clip>/g<GG>', 'index/<clip>/split<N>', 'train/split<N>/<run>/seed<S>',
+        'manifest', 'decode/<clip>/b<BBB>', 'index/<clip>/split<N>', 'train/split<N>/<run>/seed<S>',
         'evaluate/split<N>/<run>/seed<S>', 'report'."""
         return self.benchmarks / f"{job}.tsv"
 

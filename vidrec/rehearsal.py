@@ -3,7 +3,7 @@
 `rehearsal: true` (e.g. `snakemake --cores N report --config rehearsal=true`) keeps everything that can
 break on a real set-up — the real videos and split lists, every configured split and model at full
 width, the real clip specs, the profile and executor — and cuts what only costs time: a few videos per
-class (chosen so that every split keeps training and test videos, on any dataset format), one epoch of a
+class (chosen so that every split keeps training and test videos, on any dataset format), two epochs of a
 few steps, a few test videos, one timed batch. Its artifacts live under `<dataset>-rehearsal` folders
 (`Layout.of`), so a rehearsal never satisfies a real target, and its report is stamped REHEARSAL.
 

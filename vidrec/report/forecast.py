@@ -19,7 +19,7 @@ import pandas as pd
 
 from vidrec import forecast as fc
 from vidrec import rehearsal
-from vidrec.config import dataset_paths
+from vidrec.data import formats
 from vidrec.layout import Layout
 from vidrec.report import render
 from vidrec.report.load import ArtifactReader, Results, forecast_inputs
@@ -48,8 +48,9 @@ def evaluate_job(split: int, run: str, seed: int) -> str:
     return f"evaluate/split{split}/{run}/seed{seed}"
 
 
-def decode_job(clip: str, group: int) -> str:
-    return f"decode/{clip}/g{group:02d}"
+def decode_job(clip: str, bucket: int) -> str:
+    """The decode job of one shard bucket, named as rules/data.smk names its benchmark file."""
+    return f"decode/{clip}/b{bucket:03d}"
 
 
 def index_job(clip: str, split: int) -> str:
@@ -72,12 +73,19 @@ def _row(job: str, rule: str, seconds: float, rehearsed: float | None, unit: str
             "real_work": work, "threads": threads, "gpus": gpus, "peak_rss_mb": rss, "memory": memory}
 
 
+def real_counts(cfg: dict, splits: list[int]) -> fc.Counts:
+    """The real job's counts, from the manifest of the whole dataset a rehearsal subsets (built again
+    from the format's inputs: the rehearsal's own manifest holds only its subset)."""
+    manifest = formats.build_manifest(formats.dataset(cfg), missing=cfg["decode"]["on_bad_video"])
+    return fc.real_counts(manifest.videos, manifest.membership, splits, cfg["decode"]["videos_per_shard"])
+
+
 def rehearsal_forecast(res: Results, reader: ArtifactReader, layout: Layout,
                        resources: Resources) -> tuple[pd.DataFrame, fc.Plan, list[fc.Job], dict]:
     """Every real job's forecast (one row each), the DAG's schedule, its jobs, and the disk per clip spec."""
     cfg, real_cfg = res.cfg, rehearsal.real_config(res.cfg)
     real_runs = resolve_runs(real_cfg)
-    counts = fc.real_counts(dataset_paths(cfg)["lists"], res.splits)
+    counts = real_counts(cfg, res.splits)
     rows, waits = [], {}
 
     def add(row: dict, after: tuple[str, ...]) -> None:
@@ -86,31 +94,36 @@ def rehearsal_forecast(res: Results, reader: ArtifactReader, layout: Layout,
 
     man = benchmark(reader, layout, "manifest")
     if man:
-        add(_row("manifest", "manifest", man["s"], man["s"], "as rehearsed (reads the same lists)", "",
+        add(_row("manifest", "manifest", man["s"], man["s"], "as rehearsed (reads the same dataset)", "",
                  1, 0, man.get("max_rss")), ())
     stats = pd.DataFrame(res.shard_stats)
     disk = {}
-    for clip, group in stats.groupby("clip_spec"):
-        bench = [benchmark(reader, layout, decode_job(clip, int(g))) for g in group["group"]]
-        walls = [b["s"] for b in bench if b]
-        wall = sum(walls) / len(walls) if walls else float(group["seconds"].mean())
-        per_video = float(group["seconds"].sum()) / max(int(group["videos"].sum()), 1)
-        rehearsed_videos = float(group["videos"].mean())
-        rss = max((b.get("max_rss", 0.0) for b in bench if b), default=None)
-        for g, n in counts.groups.items():
-            add(_row(decode_job(clip, g), "decode", fc.extend(wall, [(per_video, n, rehearsed_videos)]), wall,
+    for clip, shards in stats.groupby("clip_spec"):
+        # The rehearsal keeps the real video ids: it decodes the real job's buckets, sparse. Each real
+        # bucket extends its own rehearsed job (the mean one where the rehearsal had none).
+        bench = {int(b): benchmark(reader, layout, decode_job(clip, int(b))) for b in shards["bucket"]}
+        rehearsed = dict(zip(shards["bucket"].astype(int), shards["videos"].astype(int)))
+        walls = [b["s"] for b in bench.values() if b]
+        mean_wall = sum(walls) / len(walls) if walls else float(shards["seconds"].mean())
+        per_video = float(shards["seconds"].sum()) / max(int(shards["videos"].sum()), 1)
+        mean_videos = float(shards["videos"].mean())
+        rss = max((b.get("max_rss", 0.0) for b in bench.values() if b), default=None)
+        for g, n in counts.buckets.items():
+            wall = bench[g]["s"] if bench.get(g) else mean_wall
+            done = rehearsed.get(g, mean_videos)
+            add(_row(decode_job(clip, g), "decode", fc.extend(wall, [(per_video, n, done)]), wall,
                      f"{per_video:.3g} s/video", f"{n} videos", cfg["decode"]["workers"], 0, rss),
                 ("manifest",) if man else ())
         from vidrec.data.video import ClipSpec
         from vidrec.diskspace import shard_bytes
 
         spec = ClipSpec.from_config(cfg["clips"][clip])
-        stored = float(group["bytes"].sum()) if "bytes" in group else float("nan")
-        planned = sum(shard_bytes(spec, int(n)) for n in group["videos"])  # the formula, on the rehearsal's shards
+        stored = float(shards["bytes"].sum()) if "bytes" in shards else float("nan")
+        planned = sum(shard_bytes(spec, int(n)) for n in shards["videos"])  # the formula, on the rehearsal's shards
         disk[clip] = {"videos": counts.videos, "bytes_per_video": spec.bytes_per_video,
-                      "bytes": sum(shard_bytes(spec, n) for n in counts.groups.values()),
+                      "bytes": sum(shard_bytes(spec, n) for n in counts.buckets.values()),
                       "rehearsal_overhead": stored / max(planned, 1)}
-    decoded = {clip: tuple(decode_job(clip, g) for g in counts.groups) for clip in disk}
+    decoded = {clip: tuple(decode_job(clip, g) for g in counts.buckets) for clip in disk}
     for clip in disk:
         for split in res.splits:
             b = benchmark(reader, layout, index_job(clip, split))
@@ -218,7 +231,7 @@ def rehearsal_body(frame: pd.DataFrame, plan: fc.Plan, jobs: list[fc.Job], disk:
                     "job measured on this set-up: its wall time, plus the work the rehearsal cut at the unit cost it "
                     "measured (decode seconds per video; training seconds per clip in the last epoch, after a warm-up "
                     "epoch, the real loader included; inference seconds per clip after a warm-up batch; end-to-end "
-                    "seconds per video). Counts from the split lists: videos per group, training steps per epoch x "
+                    "seconds per video). Counts from the real dataset's manifest: videos per shard bucket, training steps per epoch x "
                     "epochs per run, test clips x clips per video. Not forecast: the report job itself."),
         render.kv([("DAG total", f"{fmt_duration(plan.total_s)} on {where} (longest remaining path first)"),
                    ("Critical path", f"{fmt_duration(plan.critical_s)}: {' -> '.join(plan.critical_path)}"),
@@ -240,7 +253,7 @@ def rehearsal_body(frame: pd.DataFrame, plan: fc.Plan, jobs: list[fc.Job], disk:
 def actual_frame(res: Results, reader: ArtifactReader, layout: Layout, forecast_csv: Path | None) -> tuple[pd.DataFrame, str]:
     """The real run's jobs with their measured wall time and, when its rehearsal's forecast matches this
     configuration, the forecast beside it; and a sentence on where the forecast came from."""
-    names = ["manifest"] + [decode_job(s["clip_spec"], int(s["group"])) for s in res.shard_stats]
+    names = ["manifest"] + [decode_job(s["clip_spec"], int(s["bucket"])) for s in res.shard_stats]
     names += [index_job(c, s) for c in sorted({s["clip_spec"] for s in res.shard_stats}) for s in res.splits]
     for _, r in res.runs.iterrows():
         names += [train_job(int(r["split"]), r["model"], int(r["seed"])),
@@ -289,7 +302,7 @@ def section(res: Results, layout: Layout, resources: Resources | None) -> tuple[
     if rehearsal.active(res.cfg):
         resources = resources or default_resources(res.cfg)
         frame, plan, jobs, disk = rehearsal_forecast(res, reader, layout, resources)
-        reader.read.append(dataset_paths(res.cfg)["lists"])
+        reader.read.extend(formats.inputs(formats.dataset(res.cfg)))
         body = rehearsal_body(frame, plan, jobs, disk, resources, gpu_limit(resources, jobs))
         frame = pd.concat([frame, dag_rows(plan, fc.identity(res.cfg))], ignore_index=True)
     else:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from vidrec import rehearsal
-from vidrec.config import dataset_config, dataset_paths
+from vidrec.config import dataset_config
+from vidrec.data import formats
 from vidrec.layout import Layout, shard_buckets
 from vidrec.runs import resolve_runs, run_instances
 
@@ -50,9 +51,9 @@ def input_files(cfg: dict, layout: Layout, buckets: list[int]) -> dict[str, list
 
 def forecast_inputs(cfg: dict, layout: Layout) -> list[Path]:
     """What the Forecast section (vidrec/report/forecast.py) reads beyond the other inputs: a rehearsal,
-    the split lists (the real job's counts); a real run, its rehearsal's forecast.csv when there is one."""
+    the dataset format's inputs (the real job's counts, from its manifest); a real run, its rehearsal's forecast.csv when there is one."""
     if rehearsal.active(cfg):
-        return [dataset_paths(cfg)["lists"]]
+        return formats.inputs(formats.dataset(cfg))
     path = Layout.of({**cfg, "rehearsal": True}, layout.root).report_file("forecast")
     return [path] if path.exists() else []
 

@@ -91,7 +91,11 @@ def interleaved(fns: dict[str, Callable[[], object]], warmup: int, reps: int) ->
 
 
 def target_met(value: float, target: str) -> bool:
-    """'>= 3' -> value >= 3. Targets are strings so the README shows them exactly as checked."""
+    """'>= 3' -> value >= 3; 'between 0.75 and 1.33' -> 0.75 <= value <= 1.33. Targets are strings so the
+    README shows them exactly as checked."""
+    words = target.split()
+    if len(words) == 4 and words[0] == "between" and words[2] == "and":
+        return float(words[1]) <= value <= float(words[3])
     op, _, bound = target.partition(" ")
     if op not in _COMPARE:
         raise ValueError(f"target {target!r}: expected '<op> <number>' with op one of {sorted(_COMPARE)}")

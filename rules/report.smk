@@ -30,7 +30,19 @@ REPORT_CAPTIONS = {
     "shards_fig": ("shards_fig", "6. Data"),
     "skipped": ("skipped_repaired", "6. Data"),
     "provenance": ("provenance", "7. Provenance"),
+    "forecast": ("forecast", "9. Forecast"),
 }
+# A rehearsal's forecast schedules the real DAG on what this command was given: --cores (0 with a
+# cluster executor: no local limit), --jobs, --resources gpu=N (else every visible GPU).
+try:
+    _FORECAST_CORES = int(workflow.cores)
+except WorkflowError:
+    _FORECAST_CORES = 0
+_FORECAST_GPUS = getattr(workflow.global_resources.get("gpu"), "value", None)  # a Resource, when given
+FORECAST_ARGS = (
+    f"--cores {_FORECAST_CORES} --jobs {workflow.nodes or _FORECAST_CORES}"
+    + (f" --gpus {_FORECAST_GPUS}" if _FORECAST_GPUS is not None else "")
+    if rehearsal.active(config) else "")
 REPORT_OUTPUTS = {
     key: report(
         str(LAYOUT.report_file(key)),
@@ -50,6 +62,7 @@ rule render_report:
         cli=CLI,
         config=config,  # the report shows the configuration as run
         out_dir=lambda w, output: str(Path(output.html).parent),
+        forecast=FORECAST_ARGS,
     log:
         f"{LOGS}/report.log",
     benchmark:
@@ -58,4 +71,4 @@ rule render_report:
     conda:
         ENV
     shell:
-        "{params.cli} report --out-dir {params.out_dir} > {log} 2>&1"
+        "{params.cli} report --out-dir {params.out_dir} {params.forecast} > {log} 2>&1"

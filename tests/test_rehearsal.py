@@ -89,7 +89,7 @@ def test_rehearsal_runs_every_stage_apart_from_the_real_job(rehearsed):
         folder = res / "split1" / run / "seed0"
         train = json.loads((folder / "train.json").read_text())
         ev = json.loads((folder / "evaluation.json").read_text())
-        assert train["epochs"] == 1 and train["train_clips"] <= 2 and "REHEARSAL" in " ".join(train["adjustments"])
+        assert train["epochs"] == 2 and train["train_clips"] <= 2 and "REHEARSAL" in " ".join(train["adjustments"])
         assert ev["n_videos"] == 2
         blob = torch.load(folder / "model.pt", weights_only=True)
         assert "base_width" not in blob["model_args"]  # full width: the registry's default

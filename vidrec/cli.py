@@ -200,7 +200,10 @@ def cmd_report(args: argparse.Namespace) -> None:
         return
     from vidrec.report.build import build_report
 
-    build_report(cfg, layout, out_dir=out)
+    from vidrec.report.forecast import Resources
+
+    given = None if args.cores is None else Resources(args.cores, args.jobs or args.cores, args.gpus)
+    build_report(cfg, layout, out_dir=out, resources=given)
 
 
 # ----------------------------------------------------------------------------- inference verbs
@@ -308,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--progress", action="store_true",
                     help="write the progress report (run status, evaluations so far, training curves) even when "
                     "every run is finished")
+    sp.add_argument("--cores", type=int, default=None,
+                    help="a rehearsal's forecast schedules the real DAG on this many cores (0: no local limit, "
+                    "a cluster; default: this machine's), --jobs job slots and --gpus GPUs (default: every visible)")
+    sp.add_argument("--jobs", type=int, default=None)
+    sp.add_argument("--gpus", type=int, default=None)
     sp = verb("predict", cmd_predict, "classify videos (files or folders) with a trained model")
     sp.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FOLDER")
     sp.add_argument("--model", required=True, help="model.pt from `vidrec train`")

@@ -46,6 +46,7 @@ REPORT_FILES = {
     "shards_fig": "shards.png",
     "skipped": "skipped_repaired.csv",
     "provenance": "provenance.json",
+    "forecast": "forecast.csv",
 }
 # `vidrec report` on unfinished runs: the progress report, never in the final report's folder.
 PROGRESS_FILES = {"html": "index.html", "status": "status.csv", "accuracy": "accuracy.csv",
@@ -105,6 +106,12 @@ class Layout:
     def benchmarks(self) -> Path:
         """Snakemake's per-job `benchmark:` files."""
         return self.results / "benchmarks"
+
+    def job_benchmark(self, job: str) -> Path:
+        """Snakemake's `benchmark:` file of one job, named as the rules name it (vidrec/report/forecast.py):
+        'manifest', 'decode/<clip>/b<BBB>', 'index/<clip>/split<N>', 'train/split<N>/<run>/seed<S>',
+        'evaluate/split<N>/<run>/seed<S>', 'report'."""
+        return self.benchmarks / f"{job}.tsv"
 
     # -- data
     def manifest(self, kind: str) -> Path:

@@ -3,17 +3,24 @@
 `rehearsal: true` (e.g. `snakemake --cores N report --config rehearsal=true`) keeps everything that can
 break on a real set-up — the real videos and split lists, every configured split and model at full
 width, the real clip specs, the profile and executor — and cuts what only costs time: a few videos per
-class (chosen so that every split keeps training and test videos, on any dataset format), one epoch of a
+class (chosen so that every split keeps training and test videos, on any dataset format), two epochs of a
 few steps, a few test videos, one timed batch. Its artifacts live under `<dataset>-rehearsal` folders
 (`Layout.of`), so a rehearsal never satisfies a real target, and its report is stamped REHEARSAL.
 
 Torch-free and config-level: validation applies the caps; the manifest step applies the data subset.
+The caps keep the values they replace (`rehearsal_settings.uncapped`), so `real_config` gives back the
+real job's configuration, which the rehearsal report's forecast costs (vidrec/forecast.py).
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pandas as pd
+
+# What apply_caps replaces: (section, key) -> kept in rehearsal_settings.uncapped before capping.
+CAPPED = (("train", "max_steps"), ("evaluate", "max_videos"), ("evaluate", "speed_batches"),
+          ("evaluate", "end_to_end_videos"), ("evaluate", "batch_size"))
 
 
 def active(cfg: dict) -> bool:
@@ -28,6 +35,8 @@ def apply_caps(cfg: dict) -> dict:
     """In place (idempotent): cap training steps, evaluated videos and timed batches; return cfg."""
     if active(cfg):
         r = settings(cfg)
+        if not r.get("uncapped"):  # first validation: keep the real values (jobs validate again)
+            r["uncapped"] = {sec: {k: cfg[sec][k] for s, k in CAPPED if s == sec} for sec in ("train", "evaluate")}
         cfg["train"]["max_steps"] = r["train_steps"]
         cfg["evaluate"]["max_videos"] = r["eval_videos"]
         cfg["evaluate"]["speed_batches"] = 1
@@ -72,3 +81,15 @@ def subset(videos: pd.DataFrame, membership: pd.DataFrame, cfg: dict) -> tuple[p
     kept = videos["video_id"].isin(keep)
     return (videos[kept].reset_index(drop=True),
             membership[membership["video_id"].isin(keep)].reset_index(drop=True))
+
+
+def real_config(cfg: dict) -> dict:
+    """The configuration of the real job a rehearsal stands for (a copy; a real run's: an equal copy):
+    rehearsal off and the capped values restored."""
+    real = copy.deepcopy(cfg)
+    kept = real.get("rehearsal_settings", {}).pop("uncapped", None) or {}
+    for section, values in kept.items():
+        real[section].update(values)
+    real["rehearsal"] = False
+    return real
+

@@ -86,6 +86,21 @@ def determinism_in_force(device: torch.device) -> dict:
             "cudnn_benchmark": torch.backends.cudnn.benchmark if device.type == "cuda" else None}
 
 
+def memory_peak(device: torch.device) -> dict:
+    """This process's peak memory on its device beside the device's total (train.json; the rehearsal's
+    forecast checks the batch fits): CUDA's max allocated and the card's memory, or on the CPU the
+    peak resident set size and the physical memory."""
+    if device.type == "cuda":
+        return {"peak_memory_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+                "memory_total_mb": torch.cuda.get_device_properties(device).total_memory / 2**20}
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_memory_mb": rss / 2**20 if sys.platform == "darwin" else rss / 1024,
+            "memory_total_mb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20}
+
+
 def setup_runtime(train_cfg: dict, threads: int | None) -> Runtime:
     """Pick the device (CUDA when present unless told otherwise), set its fast paths or the
     deterministic ones, and join the process group when launched by torchrun (WORLD_SIZE > 1)."""

@@ -17,6 +17,7 @@ from vidrec import provenance, rehearsal
 from vidrec.data.views import CLIP_LEVEL, VIDEO_LEVEL
 from vidrec.layout import REPORT_FILES as OUTPUTS, Layout
 from vidrec.report import figures, render, tables
+from vidrec.report import forecast
 from vidrec.report.load import cluster_key, load_results
 
 log = logging.getLogger("vidrec.report")
@@ -31,8 +32,10 @@ def _write_png(path: Path, png: bytes) -> None:
         tmp.write_bytes(png)
 
 
-def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path:
-    """Render the report; return the path of index.html."""
+def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None,
+                 resources: forecast.Resources | None = None) -> Path:
+    """Render the report; return the path of index.html. resources: what a rehearsal's forecast schedules
+    the real DAG on (default: this machine's cores and GPUs)."""
     out = Path(out_dir) if out_dir is not None else layout.report_dir
     for name in OUTPUTS.values():  # a killed earlier render's temporary files
         remove_stale_temporaries(out / name)
@@ -67,6 +70,10 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
     pngs = {k: figures.png_bytes(fig) for k, fig in pngs.items()}
     for key, png in pngs.items():
         _write_png(out / OUTPUTS[key], png)
+
+    fore_data, fore_body, fore_read = forecast.section(res, layout, resources)
+    res.read.extend(fore_read)
+    write_csv(out / OUTPUTS["forecast"], fore_data)
 
     prov = provenance.collect(cfg)
     prov["runs"] = json.loads(tables.runs_table(res).to_json(orient="records"))
@@ -208,6 +215,8 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None) -> Path
     if res.experiments:  # experiments.in_report: true
         sections["experiments"] = _experiments_body(res)
         order.append(("experiments", "8. Experiments of Tran et al."))
+    sections["forecast"] = fore_body  # a rehearsal's forecast of the real job, or the real run's beside it
+    order.append(("forecast", f"{len(order) + 1}. Forecast" + ("" if rehearsal.active(cfg) else " beside actual")))
     subtitle = (f"dataset {res.dataset}{' (synthetic demo)' if demo else ''} | splits "
                 f"{', '.join(map(str, res.splits))} | models {', '.join(res.models)} | generated "
                 f"{prov['generated_utc']} | commit {prov['git']['text']}")

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from vidrec import rehearsal
 from vidrec.config import dataset_config
+from vidrec.data import formats
 from vidrec.layout import Layout, shard_buckets
 from vidrec.runs import resolve_runs, run_instances
 
@@ -43,7 +45,17 @@ def input_files(cfg: dict, layout: Layout, buckets: list[int]) -> dict[str, list
     files["shard_stats"] = [layout.shard_stats(c, b) for c in clip_specs(cfg) for b in buckets]
     # experiments.in_report: true -> the experiments' summaries and figures (else nothing)
     files["experiments"] = [layout.results / f for f in experiment_files(cfg)]
+    files["forecast"] = forecast_inputs(cfg, layout)
     return files
+
+
+def forecast_inputs(cfg: dict, layout: Layout) -> list[Path]:
+    """What the Forecast section (vidrec/report/forecast.py) reads beyond the other inputs: a rehearsal,
+    the dataset format's inputs (the real job's counts, from its manifest); a real run, its rehearsal's forecast.csv when there is one."""
+    if rehearsal.active(cfg):
+        return formats.inputs(formats.dataset(cfg))
+    path = Layout.of({**cfg, "rehearsal": True}, layout.root).report_file("forecast")
+    return [path] if path.exists() else []
 
 
 def experiment_files(cfg: dict) -> list[str]:

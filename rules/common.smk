@@ -11,6 +11,8 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from vidrec.config import CONFIG_ENV, config_for_jobs, dataset_config
 from vidrec.data import formats
 from vidrec import rehearsal
+from vidrec.data.video import ClipSpec
+from vidrec.diskspace import Need, check_free_space, shard_bytes, shard_fix
 from vidrec.layout import Layout, shard_buckets
 from vidrec.runs import is_named_weights, resolve_runs, run_instances
 from vidrec.training.schedule import batch_plan
@@ -141,3 +143,19 @@ def end_to_end_videos(w):
     """The raw videos that evaluation times end to end (evaluate.end_to_end_videos > 0), as an input:
     a missing folder stops the DAG instead of silently dropping the figure."""
     return ancient(str(VIDEOS_DIR)) if config["evaluate"]["end_to_end_videos"] else []
+
+
+def shard_needs(jobs) -> list:
+    """The bytes every scheduled decode job will write (its bucket's videos): the disk check's needs."""
+    return [Need(job.output.shard, shard_bytes(ClipSpec.from_config(config["clips"][job.wildcards.clip]),
+                                               bucket_videos(int(job.wildcards.bucket))),
+                 f"clip spec {job.wildcards.clip}") for job in jobs if job.rule.name == "decode"]
+
+
+def check_shard_space(jobs) -> None:
+    """Stop before the first job when the shards `jobs` decode do not fit their file system (disk.check)."""
+    needs = shard_needs(jobs)
+    clip_runs = {need.what.split()[-1]: [] for need in needs}
+    for name in MODELS:
+        clip_runs.setdefault(run_clip(name), []).append(name)
+    check_free_space(needs, shard_fix(DATASET, clip_runs, config["clips"]))

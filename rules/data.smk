@@ -1,24 +1,11 @@
 # Data stage: (synthetic videos) -> manifest + leakage audit (the dataset's format) -> one HDF5 shard per
 # bucket of videos -> split index.
-from vidrec.diskspace import Need, check_free_space, shard_bytes, shard_fix
-from vidrec.data.video import ClipSpec
-
-
-def shard_needs(jobs) -> list:
-    """The bytes every scheduled decode job will write (its bucket's videos)."""
-    return [Need(job.output.shard, shard_bytes(ClipSpec.from_config(config["clips"][job.wildcards.clip]),
-                                               bucket_videos(int(job.wildcards.bucket))),
-                 f"clip spec {job.wildcards.clip}") for job in jobs if job.rule.name == "decode"]
 
 
 onstart:
     # Before the first job: the shards this run decodes must fit on their file system (disk.check).
     if config["disk"]["check"]:
-        needs = shard_needs(workflow.dag.needrun_jobs())
-        clip_runs = {need.what.split()[-1]: [] for need in needs}
-        for name in MODELS:
-            clip_runs.setdefault(run_clip(name), []).append(name)
-        check_free_space(needs, shard_fix(DATASET, clip_runs, config["clips"]))
+        check_shard_space(workflow.dag.needrun_jobs())
 
 
 if DS.get("synthetic"):

@@ -117,9 +117,9 @@ def accelerator_like(predictor: Predictor, clips_per_s: float):
     """The model stage as an accelerator would run it: the measured model time, without using the CPU."""
     n = len(predictor.class_names)
 
-    def scores(clips):
-        time.sleep(len(clips) / clips_per_s)
-        return np.full((len(clips), n), 1.0 / n)
+    def scores(clips, crops: int = 1):
+        time.sleep(len(clips) * crops / clips_per_s)
+        return np.full((len(clips), n) if crops == 1 else (len(clips), crops, n), 1.0 / n)
     return scores
 
 

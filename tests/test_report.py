@@ -642,7 +642,8 @@ def test_report_in_headless_browser(built, tmp_path):
     _, _, out, _ = built
     seen = open_in_browser(out / "index.html", tmp_path / "profile")
     assert seen["count"] == 5 and seen["broken"] == [], seen
-    assert seen["sections"] == ["accuracy", "claims", "curves", "efficiency", "per-class", "data", "provenance"]
+    assert seen["sections"] == ["accuracy", "claims", "curves", "efficiency", "per-class", "data", "provenance",
+                                "forecast"]
     assert seen["errors"] == []
     assert seen["urls"] and all(u.startswith(("file:", "data:")) for u in seen["urls"]), seen["urls"]
 

@@ -22,7 +22,7 @@ shards: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) shards
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(CORES) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

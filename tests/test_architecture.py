@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import REPO
+from support import REPO
 
 
 def _imports() -> dict[str, set[str]]:

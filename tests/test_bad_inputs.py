@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import BITS, index_video, read_index, run_cli, tiny_config, write_avi
+from support import BITS, index_video, read_index, run_cli, tiny_config, write_avi
 from vidrec.data.shards import check_shard, verify_content_hash, write_shard
 from vidrec.data.formats import ManifestError, ucf101
 from vidrec.data.video import ClipSpec, VideoError, decode_clips, ffmpeg_exe, probe
@@ -333,7 +333,7 @@ LOG_LINE = re.compile(r"\d\d:\d\d:\d\d (INFO|DEBUG) ")
 
 @pytest.fixture(scope="module")
 def predict_model(tmp_path_factory) -> Path:
-    from test_predict import make_model_file
+    from support import make_model_file
 
     return make_model_file(tmp_path_factory.mktemp("quiet_model") / "model.pt")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO
+from support import REPO
 
 BENCH = REPO / "benchmarks"
 sys.path.insert(0, str(BENCH))

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from conftest import REPO
+from support import REPO
 from vidrec.models import convlstm
 from vidrec.models.convlstm import ConvLSTM, ConvLSTMCell
 

@@ -13,7 +13,7 @@ import importlib.util
 
 import pytest
 
-from conftest import REAL_LISTS, REPO
+from support import REAL_LISTS, REPO
 
 pytestmark = pytest.mark.slow
 

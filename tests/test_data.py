@@ -1,7 +1,6 @@
 """Data stage: sampling, decoding, split lists, leakage audit, shards, the Dataset."""
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import REAL_LISTS, REPO, index_video, make_dataset, read_index, write_avi
+from support import REAL_LISTS, REPO, index_video, read_index
 from vidrec.data.dataset import ClipDataset, normalize_clips
 from vidrec.data.shards import build_split_index, check_shard, verify_content_hash, write_shard
 from vidrec.data.formats import ManifestError, check_leakage, leakage_audit, ucf101

@@ -41,11 +41,10 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, run_cli, tiny_config
+from support import BIN, REPO, mini_config, run_cli, run_snakemake, tiny_config
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 
 HARNESS = '''
 """Run vidrec's Trainer in float64 for every job of a JSON spec (plainly or under torchrun)."""
@@ -283,21 +282,16 @@ def test_float32_torchrun_cli_equals_single_process(ddp_data, tmp_path):
 
 
 def test_train_rule_launches_torchrun_only_for_several_gpus(tmp_path):
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_workflow import mini_config
 
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     shells = {}
     for gpus, device in [(2, "cpu"), (4, "cuda"), (1, "auto")]:
         cfg = mini_config()
-        cfg["train"].update({"gpus": gpus, "device": device})
+        cfg.setdefault("train", {}).update({"gpus": gpus, "device": device})
         wd = tmp_path / f"g{gpus}"
         wd.mkdir()
         (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
-        proc = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(wd), "-n", "-p",
-                               "results/mini/split1/p3d63/seed0/evaluation.json"],
-                              capture_output=True, text=True, env=env, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        proc = run_snakemake(wd, "-n", "-p", "results/mini/split1/p3d63/seed0/evaluation.json", env=env, timeout=300)
         lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "vidrec.training.distributed" in ln]
         shells[(gpus, device)] = {"train": next(ln for ln in lines if " train " in ln),
                                   "evaluate": next(ln for ln in lines if " evaluate " in ln)}

@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import run_cli, snakemake_argv, snakemake_env
+from support import run_cli, snakemake_argv, snakemake_env
 from vidrec.data.shards import check_shard, verify_content_hash, write_shard
 from vidrec.data.video import ClipSpec
 

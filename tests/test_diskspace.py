@@ -16,7 +16,7 @@ import h5py
 import pytest
 import yaml
 
-from conftest import run_cli, snakemake_argv, snakemake_env
+from support import TINY_VIDEOS_PER_SHARD, mini_config, run_cli, snakemake_argv, snakemake_env
 from vidrec.data.shards import check_shard
 from vidrec.data.video import ClipSpec
 from vidrec.diskspace import HDF5_BYTES_PER_SHARD, Need, check_free_space, shard_bytes, training_bytes
@@ -76,7 +76,7 @@ def test_shard_bytes_bound_the_shards_write_shard_wrote(tiny_run):
     for shard in sorted((tiny_run["work"] / "shards").glob("b*.h5")):
         with h5py.File(shard, "r") as f:
             n_videos = int(f.attrs["n_videos"])
-        assert n_videos == (videos["video_id"] // 2 == int(shard.stem[1:])).sum()  # tiny_run's shards of 2
+        assert n_videos == (videos["video_id"] // TINY_VIDEOS_PER_SHARD == int(shard.stem[1:])).sum()
         actual, planned = shard.stat().st_size, shard_bytes(spec, n_videos)
         assert actual <= planned <= 1.01 * actual + HDF5_BYTES_PER_SHARD, (shard.name, actual, planned)
 
@@ -101,7 +101,6 @@ def test_training_bytes_hold_two_checkpoints_of_weights_and_momentum():
 
 # ----------------------------------------------------------------------------- before the work
 def test_snakemake_stops_before_the_first_job_when_the_shards_do_not_fit(tmpfs):
-    from test_workflow import mini_config
 
     (tmpfs / "config.yaml").write_text(yaml.safe_dump(mini_config()))
     fill(tmpfs, 64 * 1024)
@@ -215,7 +214,7 @@ def test_disk_check_is_a_schema_setting():
 
 def test_readme_disk_table_is_the_formula_on_the_ucf101_configuration():
     """README's 'Check the disk' table: each clip spec's shards for 13,320 videos, and its runs."""
-    from conftest import REPO
+    from support import REPO
     from vidrec.config import load_config
     from vidrec.io import format_bytes
     from vidrec.runs import resolve_runs

@@ -18,8 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
-from test_workflow import mini_config, snakemake
+from support import REPO, mini_config, run_snakemake
 from vidrec.config import ConfigError, load_config, validate_config
 from vidrec.runs import run_settings
 from vidrec import experiment_runs as spec
@@ -53,7 +52,7 @@ def xp_config(**experiments_over) -> dict:
 def xp(tmp_path_factory) -> Path:
     wd = tmp_path_factory.mktemp("experiments")
     (wd / "config.yaml").write_text(yaml.safe_dump(xp_config()))
-    snakemake(wd, "experiments")
+    run_snakemake(wd, "experiments")
     return wd
 
 
@@ -172,7 +171,7 @@ def test_finetune_starts_from_the_short_run(xp):
     blob, before = short.read_bytes(), short.stat()
     short.write_bytes(blob + b"changed")
     try:
-        proc = snakemake(xp, "-n", "results/mini/split1/x_r2plus1d_18_m8_to_m16/seed0/model.pt")
+        proc = run_snakemake(xp, "-n", "results/mini/split1/x_r2plus1d_18_m8_to_m16/seed0/model.pt")
         text = proc.stdout + proc.stderr
         jobs = [j for j in text.split("\n\n") if "rule train:" in j]
         assert len(jobs) == 1 and "model=x_r2plus1d_18_m8_to_m16" in jobs[0], text
@@ -203,7 +202,7 @@ def test_architecture_sweep_table(xp):
 
 
 def test_second_run_does_nothing(xp):
-    proc = snakemake(xp, "experiments")
+    proc = run_snakemake(xp, "experiments")
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
@@ -211,17 +210,17 @@ def test_report_shows_experiments_when_in_report(xp):
     cfg = xp_config(in_report=True)
     (xp / "config.yaml").write_text(yaml.safe_dump(cfg))
     try:
-        dry = snakemake(xp, "-n", "report")
+        dry = run_snakemake(xp, "-n", "report")
         text = dry.stdout + dry.stderr
         assert "experiment_clip_length_transfer" not in text  # the experiments are up to date
-        snakemake(xp, "report")
+        run_snakemake(xp, "report")
         html = (xp / "results/mini/report/index.html").read_text()
         assert '<section id="experiments">' in html
         for name in EXPERIMENTS:
             assert f'id="experiment-{name}"' in html
         # switched off, the report neither shows nor needs them
         (xp / "config.yaml").write_text(yaml.safe_dump(xp_config()))
-        snakemake(xp, "report")
+        run_snakemake(xp, "report")
         assert '<section id="experiments">' not in (xp / "results/mini/report/index.html").read_text()
     finally:
         (xp / "config.yaml").write_text(yaml.safe_dump(xp_config()))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_predict import CLASSES, make_model_file
+from support import PREDICT_CLASSES, make_model_file
 from vidrec.cli import main
 from vidrec.inference import export as ex
 from vidrec.inference.export import ExportError, export_model, exported_metadata, fixed_clip, load_exported
@@ -35,7 +35,7 @@ def model_file(request, tmp_path_factory):
 def _inputs(model_file) -> tuple[list[np.ndarray], torch.nn.Module]:
     """A fixed random clip (batch 1), and a decoded, normalised clip of a generated video as
     `vidrec predict` feeds the model (batch 3): batch sizes other than the traced one."""
-    from conftest import index_video
+    from support import index_video
     from vidrec.data.video import decode_clips
     from vidrec.inference.predict import Predictor
 
@@ -53,7 +53,7 @@ def _check_equal(model_file, out, fmt):
             ref = model(torch.from_numpy(x)).numpy()
         np.testing.assert_allclose(run(x), ref, atol=1e-4, rtol=1e-4)
     meta = exported_metadata(out)
-    assert meta["class_names"] == CLASSES and meta["clip_shape"] == [3, 4, 32, 32]
+    assert meta["class_names"] == PREDICT_CLASSES and meta["clip_shape"] == [3, 4, 32, 32]
     assert meta["clip"]["sampling"] == "uniform" and meta["format"] == fmt
 
 

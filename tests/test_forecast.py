@@ -9,23 +9,19 @@ its measured time. Nothing here depends on how fast the machine is.
 """
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import REAL_LISTS, REPO, make_dataset
+from support import REAL_LISTS, make_dataset, repo_config, run_snakemake
 from vidrec import forecast as fc
 from vidrec import rehearsal
 from vidrec.data.formats import ucf101
 from vidrec.config import load_config
 
-BIN = Path(sys.executable).parent
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -105,10 +101,7 @@ def test_rehearsal_keeps_the_capped_values_and_names_the_same_real_job():
 
 # ----------------------------------------------------------------------------- rehearsal, then the real run
 def _snakemake(work: Path, *args: str) -> str:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(work), "--cores", "2",
-                           "report", *args], capture_output=True, text=True, env=env, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    proc = run_snakemake(work, "report", *args)
     return proc.stdout + proc.stderr
 
 
@@ -119,15 +112,15 @@ def forecast_runs(tmp_path_factory) -> Path:
     for path in lists.glob("*list0*.txt"):  # groups 1, 8 and 15 only: split 1 tests group 1, trains on 8 and 15
         keep = [line for line in path.read_bytes().decode().splitlines(True) if re.search(r"_g(01|08|15)_", line)]
         path.write_bytes("".join(keep).encode())
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = repo_config()
     cfg["dataset"] = "tiny"
     cfg["clips"]["tiny8"] = {"frames": 8, "crop": 192, "size": 32, "sampling": "uniform", "clips_per_video": 2}
     cfg["datasets"]["tiny"] = {
         "root": str(work / "tiny"), "splits": [1], "clip": "tiny8",
         "models": {"p3d63": {"arch": "p3d63", "protocol": "thesis", "args": {"base_width": 4}}},
         "protocol_overrides": {"thesis": {"epochs": 2, "batch_size": 2}}}
-    cfg["evaluate"].update(end_to_end_videos=2, batch_size=4)
-    cfg["decode"]["videos_per_shard"] = 2  # 6 videos: buckets 0, 1, 2
+    cfg["evaluate"] = {"end_to_end_videos": 2, "batch_size": 4}
+    cfg["decode"] = {"videos_per_shard": 2}  # 6 videos: buckets 0, 1, 2
     # per class, the first 2 videos (paths ..._g01_..., ..._g08_...: a test and a training video of split 1)
     cfg["rehearsal_settings"] = {"videos_per_class": 2, "train_steps": 1, "eval_videos": 2}
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, snakemake_argv, snakemake_env, write_avi
+from support import REPO, repo_config, snakemake_argv, snakemake_env, write_avi
 from vidrec.config import load_config
 from vidrec.data import formats
 from vidrec.data.formats import ManifestError, csv, folders, hmdb51, ucf101
@@ -214,7 +214,7 @@ def test_ucf101_names_live_in_its_format_module_only():
 # ----------------------------------------------------------------------------- whole workflow runs
 def _tiny_config(root: Path, fmt: str, **ds_extra) -> dict:
     """The repository's config with a `tiny` dataset of format fmt: 8x32x32 whole-frame clips, one narrow model."""
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = repo_config()
     cfg["clips"]["tiny8"] = {"frames": 8, "crop": None, "size": 32, "sampling": "uniform", "clips_per_video": 1}
     cfg["datasets"]["tiny"] = {
         "root": str(root), "format": fmt, "splits": [1], "clip": "tiny8",
@@ -305,7 +305,7 @@ def test_full_size_hmdb51_dry_run_plans_every_split(tmp_path):
     write_hmdb51(root, per_class, lambda cls, i, s: 1 if (i + 33 * s) % len(per_class[cls]) < 70 else
                  2 if (i + 33 * s) % len(per_class[cls]) < 100 else 0)
     assert hmdb51.count_videos(root) == 6766
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = repo_config()
     cfg["dataset"] = "hmdb51"
     cfg["datasets"]["hmdb51"]["root"] = str(root)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from conftest import REPO
+from support import REPO
 
 BENCH = REPO / "benchmarks"
 # The lent image's interpreter (device README: Python 3.12 on Linux x86-64), for dependency markers.

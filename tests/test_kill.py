@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import snakemake_argv, snakemake_env
+from support import snakemake_argv, snakemake_env
 from vidrec.data.shards import verify_content_hash
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from support import REPO
 
 SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent))
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO
+from support import REPO
 from vidrec.models import create_model
 from vidrec.models.model_file import (ModelFileError, Preprocessing, build_model_from_file, init_from,
                                       load_model_file, save_model_file)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from conftest import REPO
+from support import REPO
 from vidrec.catalogue import CARDS, MODEL_NAMES, card, published_text
 from vidrec.models import (
     ConvLSTM,

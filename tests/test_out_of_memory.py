@@ -17,9 +17,9 @@ def _raise_oom(*args, **kwargs):
 def config_file(tmp_path):
     import yaml
 
-    from conftest import REPO
+    from support import repo_config
 
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = repo_config()
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -6,7 +6,7 @@ import tomllib
 
 import yaml
 
-from conftest import REPO
+from support import REPO
 
 
 def _pin(requirement: str) -> tuple[str, str]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
 
-from conftest import REPO
+from support import REPO, mini_config, repo_config, run_snakemake
 
 # Runs Snakemake in-process, then reports which heavy modules the parse imported.
 PROBE = """
@@ -25,7 +24,7 @@ print("PROBE " + json.dumps({"code": code, "heavy": sorted(m for m in ("torch", 
 
 
 def test_dry_run_writes_nothing_and_imports_no_torch_or_matplotlib(tmp_path):
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = repo_config()
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     before = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")}
     done = subprocess.run([sys.executable, "-c", PROBE, str(REPO / "Snakefile"), str(tmp_path)],
@@ -39,14 +38,10 @@ def test_dry_run_writes_nothing_and_imports_no_torch_or_matplotlib(tmp_path):
 def test_jobs_run_vidrec_without_it_on_path(tmp_path):
     """`.venv/bin/snakemake` with a PATH that has no vidrec (no activated virtualenv): every job still
     finds vidrec, because rules run it with the interpreter that runs Snakemake (issue 20)."""
-    from test_workflow import mini_config
 
     cfg = mini_config()
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     path = "/usr/bin:/bin"
     assert subprocess.run(["sh", "-c", "command -v vidrec"], env={"PATH": path}).returncode != 0
-    done = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-s", str(REPO / "Snakefile"),
-                           "-d", str(tmp_path), "--cores", "2", "shards"],
-                          capture_output=True, text=True, timeout=600, env={"PATH": path, "HOME": str(tmp_path)})
-    assert done.returncode == 0, done.stderr[-4000:]
+    run_snakemake(tmp_path, "shards", env={"PATH": path, "HOME": str(tmp_path)}, timeout=600)
     assert (tmp_path / "results/mini/mini8/split1/index.csv").exists()

@@ -17,38 +17,12 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import index_frame, write_avi
+from support import PREDICT_CLASSES, PREDICT_CROP, index_frame, make_model_file, write_avi
 from vidrec.cli import main
 from vidrec.data.shards import write_shard
 from vidrec.data.video import ClipSpec, decode_clips, sample_indices
 from vidrec.inference.decode import DecodePool, clip_plan, collect_videos
 from vidrec.inference.predict import Predictor, measure_end_to_end, predict_command, result_json
-from vidrec.models import create_model
-
-CLASSES = ["Alpha", "Beta", "Gamma"]
-# 8 frames, 2 phase-shifted clips (even: the centre clip is clip 1), 40 px then a centre crop of 32
-# after decoding, as a model trained with augment.crop would have
-CLIP = {"frames": 8, "crop": 192, "size": 40, "sampling": "uniform", "clips_per_video": 2, "stride": 1}
-CROP = 32
-
-
-def make_model_file(path: Path, arch: str = "p3d63", clip: dict = CLIP, crop: int | None = CROP,
-                    classes=CLASSES, base_width: int = 4, seed: int = 0) -> Path:
-    """A model.pt in the layout `Trainer.finish` writes, with random weights."""
-    torch.manual_seed(seed)
-    side = crop or clip["size"]
-    clip_shape = [3, clip["frames"], side, side]
-    args = {"base_width": base_width, "dropout": 0.5}
-    model = create_model(arch, num_classes=len(classes), clip_shape=clip_shape, **args)
-    with torch.no_grad():  # materialise lazy parameters; make BatchNorm statistics non-trivial
-        model.train()(torch.randn(2, *clip_shape))
-    torch.save({"arch": arch, "model_args": args, "num_classes": len(classes), "class_names": list(classes),
-                "clip": dict(clip), "clip_name": "test", "clip_shape": clip_shape,
-                "normalize": {"mean": [0.43, 0.40, 0.37], "std": [0.23, 0.22, 0.22]},
-                "augment": {"crop": crop, "hflip": False}, "state_dict": model.state_dict(),
-                "run": {"dataset": "test", "model": arch, "protocol_name": "thesis"}}, path)
-    return path
-
 
 def moving_frames(n: int, w: int, h: int, seed: int) -> list[np.ndarray]:
     """Index-striped frames (see conftest) with a moving block, so clips differ by content."""
@@ -114,7 +88,7 @@ def test_cli_prints_topk_writes_csv_and_reports_the_corrupt_file(videos, model_f
     assert [ln.split("\t")[0] for ln in lines] == sorted(str(videos[k]) for k in ("avi", "mp4", "small"))
     for ln in lines:
         fields = ln.split("\t")[1].split("  ")
-        assert len(fields) == 2 and all(f.split()[0] in CLASSES for f in fields)
+        assert len(fields) == 2 and all(f.split()[0] in PREDICT_CLASSES for f in fields)
     assert f"unreadable: {videos['corrupt']}:" in proc.err
     assert "notes.txt" not in proc.err + proc.out
     df = pd.read_csv(out, keep_default_na=False)
@@ -125,7 +99,7 @@ def test_cli_prints_topk_writes_csv_and_reports_the_corrupt_file(videos, model_f
     assert df.loc[df["error"] != "", "video"].tolist() == [str(videos["corrupt"])]
     assert (ok["top1_prob"].astype(float) >= ok["top2_prob"].astype(float)).all()
     assert (ok["top1_prob"].astype(float) + ok["top2_prob"].astype(float) <= 1 + 1e-6).all()
-    assert set(ok["top1_class"]) <= set(CLASSES) and (ok["clips"] == 1).all()
+    assert set(ok["top1_class"]) <= set(PREDICT_CLASSES) and (ok["clips"] == 1).all()
     small = ok[ok["video"] == str(videos["small"])].iloc[0]
     assert int(small["n_frames"]) == 9 and "crop_shrunk_to_144" in small["repairs"]
 
@@ -146,9 +120,9 @@ def test_json_output_and_per_file_errors(videos, model_file, tmp_path, capsys):
         assert v["clips"] == 2 and len(v["top"]) == 3  # top-5 of 3 classes
         probs = [t["probability"] for t in v["top"]]
         assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1, abs=1e-5)
-        assert [CLASSES[t["label"]] for t in v["top"]] == [t["class_name"] for t in v["top"]]
+        assert [PREDICT_CLASSES[t["label"]] for t in v["top"]] == [t["class_name"] for t in v["top"]]
         assert np.array(v["frame_indices"]).shape == (2, 8)
-    assert data["clip"]["size"] == 40 and data["clip"]["crop_after_decode"] == CROP
+    assert data["clip"]["size"] == 40 and data["clip"]["crop_after_decode"] == PREDICT_CROP
     assert run.videos_per_s > 0
 
 
@@ -328,7 +302,7 @@ def test_decoding_overlaps_the_model(videos, predictor, helpers, monkeypatch, tm
             (folder / "model_started").touch()
             helpers.wait_for(folder / "decode1_started", "video 1's decode never started while the model ran")
         calls.append(len(clips))
-        return np.full((len(clips), len(CLASSES)), 1 / len(CLASSES))
+        return np.full((len(clips), len(PREDICT_CLASSES)), 1 / len(PREDICT_CLASSES))
 
     monkeypatch.setattr(predictor, "scores", model)
     with DecodePool(1, fn=helpers.handshake_decode, window=4) as pool:

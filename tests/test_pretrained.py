@@ -71,7 +71,7 @@ def _ucf101_with_the_finetuning_entry() -> dict:
     """config.yaml with its commented-out Kinetics-400 fine-tuning entry switched on."""
     import yaml
 
-    from conftest import REPO
+    from support import REPO
 
     lines = (REPO / "config.yaml").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("# r2plus1d_18_k400:"))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import run_cli
+from support import run_cli
 from test_report import make_results
 from vidrec.errors import ConfigError
 from vidrec.layout import PROGRESS_FILES, Layout

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import REAL_LISTS, REPO
+from support import BIN, REAL_LISTS, REPO
 
 pytestmark = pytest.mark.slow
 RUNS = ("convlstm_c2d63", "p3d199", "r2plus1d_18")
@@ -99,7 +99,7 @@ def test_rehearsal_runs_every_stage_apart_from_the_real_job(rehearsed):
 
 def test_rehearsal_never_satisfies_a_real_target(rehearsed):
     work, _, bench = rehearsed
-    snakemake = Path(sys.executable).parent / "snakemake"
+    snakemake = BIN / "snakemake"
     proc = subprocess.run([str(snakemake), "-s", str(REPO / "Snakefile"), "-d", str(work), "-n", "report"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -10,26 +10,20 @@ every split index keeps its bytes and its mtime. Adding a seed schedules only th
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO
+from support import mini_config, run_snakemake
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 MODEL_OUT = "results/mini/split{}/p3d63/seed0/model.pt"
 
 
 def _config() -> dict:
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_workflow import mini_config
 
     cfg = mini_config()
     ds = cfg["datasets"]["mini"]
@@ -40,12 +34,8 @@ def _config() -> dict:
 
 
 def _snakemake(wd: Path, *args: str) -> str:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(wd), "--cores", "2",
-                           *args], capture_output=True, text=True, env=env, timeout=900)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"snakemake {' '.join(args)}:\n{out[-6000:]}"
-    return out
+    proc = run_snakemake(wd, *args)
+    return proc.stdout + proc.stderr
 
 
 def _job_stats(out: str) -> dict[str, int]:

@@ -26,18 +26,16 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO
+from support import BIN, REPO, mini_config, repo_config, run_snakemake, snakemake_argv
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 ETC = Path("/etc/slurm")
 MARK = "# written by vidrec tests/test_slurm.py (removed when the test ends)"
 TOOLS = ["slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sinfo", "munged", "mungekey"]
@@ -207,7 +205,7 @@ def slurm(tmp_path_factory):
 
 def slurm_config() -> dict:
     """test_workflow's miniature synthetic set, one narrow model, one epoch; GPU requested (auto)."""
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = repo_config()
     cfg["dataset"] = "mini"
     cfg["clips"]["mini8"] = {"frames": 8, "crop": 192, "size": 32, "sampling": "uniform", "clips_per_video": 2}
     cfg["datasets"]["mini"] = {
@@ -218,7 +216,7 @@ def slurm_config() -> dict:
         "models": {"p3d63": {"arch": "p3d63", "protocol": "thesis", "args": {"base_width": 8}}},
         "protocol_overrides": {"thesis": {"epochs": 1, "batch_size": 8}},
     }
-    cfg["train"].update({"device": "auto", "gpus": 1, "threads": 1})  # auto: asks SLURM for 1 GPU
+    cfg["train"] = {"device": "auto", "gpus": 1, "threads": 1}  # auto: asks SLURM for 1 GPU
     return cfg
 
 
@@ -244,13 +242,10 @@ def test_demo_dag_runs_through_slurm(slurm, tmp_path):
     # every SLURM job costs ~10 s of Snakemake job-step start-up plus the plugin's status polling,
     # and the data jobs would take minutes. Everything after it (train asking for a GPU,
     # evaluate, the report) goes through SLURM.
-    local = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(wd),
-                            "--cores", "2", "shards"], capture_output=True, text=True, env=env, timeout=300)
-    assert local.returncode == 0, (local.stdout + local.stderr)[-4000:]
+    run_snakemake(wd, "shards", env=env, timeout=300)
     start = time.monotonic()
-    proc = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(wd),
-                           "--profile", str(REPO / "workflow/profiles/slurm"), *SITE_OVERRIDES, "report"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = run_snakemake(wd, "--profile", str(REPO / "workflow/profiles/slurm"), *SITE_OVERRIDES, "report",
+                         check=False, cores=None, env=env, timeout=600)
     out = proc.stdout + proc.stderr
     print(f"snakemake through SLURM: {time.monotonic() - start:.0f} s")
     assert proc.returncode == 0, f"{out[-6000:]}\n{slurm.logs()}"
@@ -294,12 +289,10 @@ def test_multinode_training_is_one_sbatch_job_over_the_nodes(tmp_path):
     """train.nodes: 2, train.gpus: 4 through workflow/profiles/slurm: the sbatch line the executor plugin
     itself builds for the train job (a recording sbatch stands in for SLURM's), the launch the job's
     shell runs, and the refusal of a local run."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_workflow import mini_config
 
     wd = tmp_path / "wd"
     cfg = mini_config()
-    cfg["train"].update({"nodes": 2, "gpus": 4, "device": "cuda"})
+    cfg.setdefault("train", {}).update({"nodes": 2, "gpus": 4, "device": "cuda"})
     for f in ("results/mini/mini8/split1/index.csv", "results/mini/manifest/classes.txt"):  # the train job's inputs
         (wd / f).parent.mkdir(parents=True, exist_ok=True)
         (wd / f).write_text("")
@@ -309,7 +302,7 @@ def test_multinode_training_is_one_sbatch_job_over_the_nodes(tmp_path):
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("SLURM_JOB_ID", None)
     target = "results/mini/split1/p3d63/seed0/model.pt"
-    argv = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(wd), "--allowed-rules", "train"]
+    argv = snakemake_argv(wd, "--allowed-rules", "train", cores=None)
     local = subprocess.run([*argv, "--cores", "1", target], capture_output=True, text=True, env=env, timeout=300)
     assert local.returncode != 0
     assert "train.nodes is 2: a training across several nodes runs only on a SLURM cluster" in local.stdout + local.stderr

@@ -24,7 +24,7 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 torch = pytest.importorskip("torch")
 
-from conftest import REAL_LISTS  # noqa: E402
+from support import REAL_LISTS  # noqa: E402
 from vidrec.data import synth  # noqa: E402
 
 SMALL = dict(width=80, height=60, fps=8, min_seconds=0.5, max_seconds=1.0, progress=False)

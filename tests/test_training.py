@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import REPO, run_cli
+from support import REPO, run_cli
 from vidrec.config import load_config
 from vidrec.runs import run_settings
 from vidrec.evaluation.evaluate import accuracy_tables, topk_correct

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from conftest import index_video
+from support import index_video, repo_config
 from vidrec.data.dataset import ClipDataset, augment_clips, collate_batch
 from vidrec.data.shards import check_shard, shard_config_hash, write_shard
 from vidrec.data.video import ClipSpec, crop_resize, decode_clips
@@ -127,12 +127,9 @@ def test_clip_modes_read_every_item(tmp_path, clips):
 
 # ----------------------------------------------------------------------------- configuration
 def _config(**overrides):
-    import yaml
-
-    from conftest import REPO
     from vidrec.config import validate_config
 
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = repo_config()
     for key, value in overrides.items():
         node = cfg
         *path, last = key.split(".")
@@ -170,7 +167,7 @@ def test_the_readme_disk_table_is_the_spec_formula():
     (the official lists: every video is in split 1's train or test list)."""
     import re
 
-    from conftest import REAL_LISTS, REPO
+    from support import REAL_LISTS, REPO
 
     videos = sum(len(f.read_text().split()) // (2 if f.name.startswith("train") else 1)
                  for f in (REAL_LISTS / "trainlist01.txt", REAL_LISTS / "testlist01.txt"))

@@ -118,14 +118,14 @@ def test_evaluate_states_its_views_and_both_levels(tmp_path):
     evaluation.json names the views and both levels; the video level is the mean over K x 3 views."""
     import json
 
-    from test_predict import CLIP, make_model_file
+    from support import PREDICT_CLIP, make_model_file
     from vidrec.config import load_config
     from vidrec.evaluation.evaluate import evaluate_run
 
     model = make_model_file(tmp_path / "model.pt")
     rng = np.random.default_rng(1)
     with h5py.File(tmp_path / "g.h5", "w") as f:
-        f["clips"] = rng.integers(0, 256, (4, CLIP["frames"], 40, 40, 3), dtype=np.uint8)
+        f["clips"] = rng.integers(0, 256, (4, PREDICT_CLIP["frames"], 40, 40, 3), dtype=np.uint8)
     pd.DataFrame({"video_id": [0, 1], "shard": str(tmp_path / "g.h5"), "row": [0, 2], "n_clips": 2,
                   "label": [0, 1], "subset": "test"}).to_csv(tmp_path / "index.csv", index=False)
     torch.set_num_threads(1)

@@ -7,55 +7,21 @@ stopping before any job, and that changing one model's parameter reruns that mod
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO
+from support import mini_config, run_snakemake
 
 pytestmark = pytest.mark.slow
-
-BIN = Path(sys.executable).parent
-
-
-def mini_config(**over) -> dict:
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    cfg["dataset"] = "mini"
-    cfg["clips"]["mini8"] = {"frames": 8, "crop": 192, "size": 32, "sampling": "uniform", "clips_per_video": 2}
-    cfg["datasets"]["mini"] = {
-        "root": "data/mini",
-        "synthetic": {"classes": 3, "groups": 21, "clips_per_group": 1, "min_seconds": 1.0,
-                      "max_seconds": 1.4, "seed": 0},
-        "splits": [1], "clip": "mini8",
-        "models": {"p3d63": {"arch": "p3d63", "protocol": "thesis", "args": {"base_width": 8}},
-                   "r3d_18": {"arch": "r3d_18", "protocol": "tran", "args": {"base_width": 8}}},
-        "protocol_overrides": {"thesis": {"epochs": 1, "batch_size": 8},
-                               "tran": {"epochs": 1, "batch_size": 8, "augment": {"crop": 28, "hflip": False}}},
-    }
-    cfg["decode"]["videos_per_shard"] = 21  # 63 videos: 3 shards
-    for k, v in over.items():
-        cfg[k] = v
-    return cfg
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-                           "--cores", "2", *args], capture_output=True, text=True, env=env, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
-    return proc
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     wd = tmp_path_factory.mktemp("workflow")
     (wd / "config.yaml").write_text(yaml.safe_dump(mini_config()))
-    snakemake(wd, "report")
+    run_snakemake(wd, "report")
     return wd
 
 
@@ -75,7 +41,7 @@ def test_full_run_produces_every_stage(workdir):
 
 
 def test_second_run_does_nothing(workdir):
-    proc = snakemake(workdir, "report")
+    proc = run_snakemake(workdir, "report")
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
@@ -84,7 +50,7 @@ def test_changed_param_reruns_exactly_the_dependent_jobs(workdir):
     cfg["datasets"]["mini"]["models"]["p3d63"]["args"]["base_width"] = 4
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
     try:
-        proc = snakemake(workdir, "-n", "report")
+        proc = run_snakemake(workdir, "-n", "report")
         text = proc.stdout + proc.stderr
         table = text[text.index("Job stats"):]
         jobs = dict(line.split()[:2] for line in table.splitlines()[3:] if len(line.split()) == 2
@@ -110,7 +76,7 @@ def test_bad_config_stops_before_any_job(tmp_path, key, value, message):
         node = node[p]
     node[last] = value
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    proc = snakemake(tmp_path, "-n", "report", check=False)
+    proc = run_snakemake(tmp_path, "-n", "report", check=False)
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
     assert not (tmp_path / "results" / "mini" / "manifest").exists()

@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dag import LISTS, list_videos  # noqa: E402
 from record import REPO, Record, add_out_argument, load_average  # noqa: E402
 
+from vidrec.config import load_config  # noqa: E402
+
 # distinct video lengths (s): their mean is UCF101's 7.2 s, their spread a few of its typical lengths
 LENGTHS = (2.5, 4.5, 6.5, 8.5, 14.0)
 def distinct_videos(folder: Path, lengths: tuple[float, ...], fps: int = 25) -> list[Path]:
@@ -124,7 +126,7 @@ def main() -> None:
         jobs = job_benchmarks(workdir)
         shards = sorted(workdir.glob(f"data/ucf101/shards/{args.clip}/b*.h5"))
         with open(workdir / "results/ucf101/manifest/videos.csv", newline="") as f:
-            size = yaml.safe_load((workdir / "config.yaml").read_text()).get("decode", {}).get("videos_per_shard", 1000)
+            size = load_config(workdir / "config.yaml")["decode"]["videos_per_shard"]
             per_bucket = Counter(f"b{int(r['video_id']) // size:03d}" for r in csv.DictReader(f))
         shard_bytes = sum(s.stat().st_size for s in shards)
     decode = [j for j in jobs if j["rule"] == "decode"]

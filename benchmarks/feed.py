@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loader import build_index as loader_index  # noqa: E402
-from record import REPO, RESULTS_DIR, Record, default_out, interleaved, slug  # noqa: E402 (the checkout on sys.path)
+from record import RESULTS_DIR, Record, default_out, interleaved, slug  # noqa: E402 (the checkout on sys.path)
 
+from vidrec.config import load_config  # noqa: E402
 from vidrec.data.dataset import ClipDataset  # noqa: E402
 from vidrec.data.prefetch import DeviceFeed  # noqa: E402
 from vidrec.data.video import ClipSpec  # noqa: E402
@@ -152,10 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not cuda:
         print("no CUDA device visible: run with --device cpu for the CPU figures; no results file written")
         return 0
-    rt = setup_runtime({"device": "cuda" if cuda else "cpu", "amp": "bf16", "channels_last": True,
+    cfg = load_config()
+    rt = setup_runtime({**cfg["train"], "device": "cuda" if cuda else "cpu", "amp": "bf16", "channels_last": True,
                         "threads": args.threads}, args.threads)
     hw = torch.cuda.get_device_name(rt.device) if cuda else "CPU"
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     rec = Record("feed", parameters={"device": hw, "models": args.models, "videos": args.videos, "copies": args.copies,
                                      "steps": args.steps, "reps": args.reps, "cpu_batch": args.cpu_batch,
                                      "threads": args.threads, "amp": "bf16" if cuda else "off",

@@ -36,6 +36,7 @@ import torchvision
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import Record, gpu_out  # noqa: E402 (puts the checkout on sys.path)
 
+from vidrec.config import load_config  # noqa: E402
 from vidrec.models import create_model, model_complexity  # noqa: E402
 from vidrec.runtime import setup_runtime  # noqa: E402
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
               "no results file written")
         return 0
     rec = Record("gpu")
-    rt = setup_runtime({"device": args.device, "amp": args.amp, "channels_last": args.channels_last,
+    rt = setup_runtime({**load_config()["train"], "device": args.device, "amp": args.amp, "channels_last": args.channels_last,
                         "threads": args.threads or torch.get_num_threads()}, args.threads)
     hw = torch.cuda.get_device_name(rt.device) if rt.device.type == "cuda" else "CPU"
     print(f"{hw}; torch {torch.__version__}, torchvision {torchvision.__version__}, CUDA {torch.version.cuda}, "

@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO
+from support import REPO
 from vidrec.config import ConfigError, load_config
 from vidrec.runs import resolve_runs, run_settings
 from vidrec.preflight import check_environment
@@ -38,11 +38,8 @@ def test_bad_values_name_their_key(tmp_path, override, key):
 
 
 def test_defaults_come_from_the_schema(tmp_path):
-    raw = yaml.safe_load((REPO / "config.yaml").read_text())
-    raw.pop("decode")
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    cfg = load_config(path)
+    assert "decode" not in yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg = load_config(REPO / "config.yaml")
     assert cfg["decode"] == {"on_bad_video": "fail", "threads": 1, "workers": 1, "videos_per_shard": 1000}
     assert cfg["datasets"]["ucf101"]["frame_size"] == [320, 240]
     assert cfg["report"] == {"primary_comparison": {"pair": None, "level": "clip"}}
@@ -154,3 +151,71 @@ def test_the_demo_protocol_labels_show_their_overrides():
     cfg["datasets"]["demo"]["models"]["p3d63"]["args"] = {}
     assert protocol_text(resolve_runs(cfg)["p3d63"]).startswith("thesis: 15 epochs")
     assert "overrides" not in runs["p3d63"].identity()  # a label: the protocol itself holds the values
+
+
+# ----------------------------------------------------------------------------- one owner per default
+def _schema_defaults() -> dict[str, list]:
+    """Every property name of the schema that has a default -> the defaults it has (a name can recur)."""
+    from vidrec.config import SCHEMA_PATH
+
+    found: dict[str, list] = {}
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for name, sub in (node.get("properties") or {}).items():
+                if isinstance(sub, dict) and "default" in sub:
+                    found.setdefault(name, []).append(sub["default"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(yaml.safe_load(SCHEMA_PATH.read_text()))
+    return found
+
+
+def test_config_yaml_restates_no_schema_default():
+    """config.yaml holds what differs from the schema's defaults (the schema owns each default once)."""
+    from vidrec.config import SCHEMA_PATH
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    restated = []
+
+    def walk(node, sch, path) -> None:
+        if not isinstance(node, dict) or not isinstance(sch, dict):
+            return
+        if "$ref" in sch:
+            sch = schema["definitions"][sch["$ref"].rsplit("/", 1)[-1]]
+        for key, value in node.items():
+            sub = (sch.get("properties") or {}).get(key, sch.get("additionalProperties"))
+            if isinstance(sub, dict) and "default" in sub and sub["default"] == value:
+                restated.append(f"{'.'.join([*path, key])}: {value!r}")
+            walk(value, sub, [*path, key])
+
+    walk(yaml.safe_load((REPO / "config.yaml").read_text()), schema, [])
+    assert restated == [], "config.yaml restates the schema's defaults: " + "; ".join(restated)
+
+
+def test_code_restates_no_schema_default():
+    """No `settings.get("key", <the schema's default>)` in the library or rules: a validated config has
+    every default filled in, so such a fallback is a second, silently diverging owner of the default."""
+    import ast
+
+    defaults = _schema_defaults()
+    restated = []
+    files = [*sorted((REPO / "vidrec").rglob("*.py")), *sorted((REPO / "rules").glob("*.smk"))]
+    for path in files:
+        if path.suffix == ".smk":
+            continue  # Snakemake syntax; rules only call library code
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                    and len(node.args) == 2 and isinstance(node.args[0], ast.Constant)
+                    and node.args[0].value in defaults):
+                try:
+                    fallback = ast.literal_eval(node.args[1])
+                except ValueError:
+                    continue  # not a literal: not a restated default
+                if fallback in defaults[node.args[0].value]:
+                    restated.append(f"{path.relative_to(REPO)}:{node.lineno} .get({node.args[0].value!r}, {fallback!r})")
+    assert restated == [], "code restates the schema's defaults: " + "; ".join(restated)

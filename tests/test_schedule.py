@@ -52,7 +52,7 @@ def test_batch_plan_schedule_words_and_errors():
     plan = batch_plan(proto, devices=4, nodes=2)
     assert (plan.per_device, plan.world) == (2, 8)
     assert plan.text() == "batch 48 = 2 per device x 4 devices x 2 nodes x 3 accumulated micro-batches"
-    assert batch_plan({"batch_size": 16}, 1).text() == "batch 16"  # the label as before
+    assert batch_plan({"batch_size": 16, "accumulate": 1}, 1).text() == "batch 16"  # the label as before
     assert effective_lr(proto) == pytest.approx(0.01 * 48 / 256)
     assert schedule_text(proto) == [
         "Nesterov momentum 0.9", "linear scaling rule: lr 0.01 x 48/256 = 0.001875",
@@ -61,7 +61,7 @@ def test_batch_plan_schedule_words_and_errors():
     with pytest.raises(ConfigError, match="not divisible by 4 device.*accumulate 3 = 24"):
         batch_plan({**proto, "batch_size": 36}, devices=4, nodes=2)
     with pytest.raises(ConfigError, match="scheduler_interval: step"):
-        build_schedule(None, {"warmup": {"steps": 3}, "scheduler_interval": "epoch"}, 10)
+        build_schedule(None, {"warmup": {"steps": 3, "start_factor": 0.01}, "scheduler_interval": "epoch"}, 10)
 
 
 def test_warmup_reaches_the_base_lr_at_the_stated_step():
@@ -79,9 +79,9 @@ def test_warmup_reaches_the_base_lr_at_the_stated_step():
     assert lrs == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1, 0.1, 0.05, 0.05, 0.025])
     assert lrs[4] == 0.1  # exactly the base lr
     # {epochs: 2} per optimizer step with 3 steps per epoch: 6 steps; per epoch: 2 scheduler steps
-    assert build_schedule(torch.optim.SGD([param], lr=0.1), {"warmup": {"epochs": 2}, "scheduler_interval": "step"},
+    assert build_schedule(torch.optim.SGD([param], lr=0.1), {"warmup": {"epochs": 2, "start_factor": 0.01}, "scheduler_interval": "step"},
                           3).total_iters == 6
-    assert build_schedule(torch.optim.SGD([param], lr=0.1), {"warmup": {"epochs": 2}}, 3).total_iters == 2
+    assert build_schedule(torch.optim.SGD([param], lr=0.1), {"warmup": {"epochs": 2, "start_factor": 0.01}, "scheduler_interval": "epoch"}, 3).total_iters == 2
     assert build_schedule(opt, {"warmup": None}, 3, main=main) is main  # no warm-up: the scheduler as it was
 
 

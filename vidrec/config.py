@@ -6,6 +6,7 @@ The schema (workflow/schemas/config.schema.yaml) is the single source of default
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -45,10 +46,26 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return parts or "(top level)"
 
 
+@functools.lru_cache(maxsize=1)
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def fill_defaults(block: dict, definition: str) -> dict:
+    """Fill in place (and return) the schema's defaults of `definitions.<definition>` into a block put
+    together after validation, e.g. a protocol merged with its overrides (overrides carry no defaults)."""
+    schema = _schema()
+    validator = _defaults_filling_validator()({**schema["definitions"][definition],
+                                               "definitions": schema["definitions"]})
+    for _ in validator.iter_errors(block):
+        pass  # each part was validated where it was written; this pass only fills defaults
+    return block
+
+
 def validate_config(cfg: dict) -> dict:
     """Validate in place (filling schema defaults) and check cross-references; return cfg."""
     _exponent_strings_to_floats(cfg)
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema = copy.deepcopy(_schema())
     validator = _defaults_filling_validator()(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
@@ -102,7 +119,7 @@ def check_references(cfg: dict) -> None:
             elif init and (init == run or init not in ds["models"]):
                 problems.append(f"config key '{key}.init_from': '{init}' is not another run under "
                                 f"'datasets.{dname}.models' (known: {sorted(set(ds['models']) - {run})})")
-        for pname in ds.get("protocol_overrides", {}):
+        for pname in ds["protocol_overrides"]:
             if pname not in cfg["protocols"]:
                 problems.append(f"config key 'datasets.{dname}.protocol_overrides.{pname}': "
                                 f"no protocol of that name")
@@ -133,7 +150,7 @@ def check_references(cfg: dict) -> None:
                                            "config key 'experiments' (run {run})")
             except ExperimentError:
                 pass  # reported by check_experiments
-    pair = cfg.get("report", {}).get("primary_comparison", {}).get("pair")
+    pair = cfg["report"]["primary_comparison"]["pair"]
     if pair and cfg["dataset"] in cfg["datasets"]:
         runs = cfg["datasets"][cfg["dataset"]]["models"]
         unknown = [m for m in pair if m not in runs]
@@ -157,7 +174,7 @@ def _crop_problems(cfg: dict, ds: dict, runs: dict, where: str) -> list[str]:
         if spec.get("protocol") not in cfg["protocols"] or cname not in cfg["clips"]:
             continue  # reported as unknown names
         augment = dict(cfg["protocols"][spec["protocol"]].get("augment") or {})
-        for over in (ds.get("protocol_overrides", {}).get(spec["protocol"]), spec.get("protocol_overrides")):
+        for over in (ds["protocol_overrides"].get(spec["protocol"]), spec.get("protocol_overrides")):
             augment.update((over or {}).get("augment") or {})
         crop, size = augment.get("crop"), cfg["clips"][cname]["size"]
         height, width = (size, size) if isinstance(size, int) else size

@@ -88,7 +88,7 @@ def hardware() -> dict:
 
 
 def collect(cfg: dict) -> dict:
-    t = cfg.get("train", {})
+    t = cfg["train"]
     return {
         "generated_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "git": git_info(),

@@ -87,7 +87,7 @@ def real_config(cfg: dict) -> dict:
     """The configuration of the real job a rehearsal stands for (a copy; a real run's: an equal copy):
     rehearsal off and the capped values restored."""
     real = copy.deepcopy(cfg)
-    kept = real.get("rehearsal_settings", {}).pop("uncapped", None) or {}
+    kept = real["rehearsal_settings"].pop("uncapped", None) or {}
     for section, values in kept.items():
         real[section].update(values)
     real["rehearsal"] = False

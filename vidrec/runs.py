@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from vidrec import rehearsal
 from vidrec.catalogue import TORCHVISION_SCHEME
-from vidrec.config import dataset_config, model_input_shape, stable_hash
+from vidrec.config import dataset_config, fill_defaults, model_input_shape, stable_hash
 from vidrec.errors import ConfigError
 from vidrec.merge import deep_merge
 
@@ -137,13 +137,14 @@ def merge_protocol(base: Mapping[str, Any], extra: Mapping[str, Any] | None) -> 
 def _resolve(cfg: dict, ds_name: str, name: str, spec: Mapping[str, Any]) -> RunSettings:
     ds = dataset_config(cfg, ds_name)
     protocol = merge_protocol(cfg["protocols"][spec["protocol"]],
-                              ds.get("protocol_overrides", {}).get(spec["protocol"], {}))
+                              ds["protocol_overrides"].get(spec["protocol"], {}))
     if spec.get("protocol_overrides"):  # the run's own overrides, over the dataset's
         protocol = merge_protocol(protocol, spec["protocol_overrides"])
+    protocol = fill_defaults(protocol, "protocol")  # e.g. an override's warm-up gets its start_factor
     overrides = changed_settings(cfg["protocols"][spec["protocol"]], protocol)
     protocol, adjustments = rehearsal.protocol(protocol, cfg)
     augment = protocol.get("augment") or {}
-    if augment.get("hflip") and not ds.get("hflip_safe", True):
+    if augment.get("hflip") and not ds["hflip_safe"]:
         protocol = deep_merge(protocol, {"augment": {"hflip": False}})
         adjustments.append(f"horizontal flips off: dataset '{ds_name}' declares them unsafe (hflip_safe: false)")
     clip_name = spec.get("clip") or ds["clip"]

@@ -102,13 +102,13 @@ def memory_peak(device: torch.device) -> dict:
 
 
 def setup_runtime(train_cfg: dict, threads: int | None) -> Runtime:
-    """Pick the device (CUDA when present unless told otherwise), set its fast paths or the
+    """train_cfg: a validated config's `train` block. Pick the device (CUDA when present unless told otherwise), set its fast paths or the
     deterministic ones, and join the process group when launched by torchrun (WORLD_SIZE > 1)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    want = train_cfg.get("device", "auto")
+    want = train_cfg["device"]
     use_cuda = torch.cuda.is_available() and want in ("auto", "cuda")
-    deterministic = bool(train_cfg.get("deterministic", False))
+    deterministic = bool(train_cfg["deterministic"])
     if want == "cuda" and not torch.cuda.is_available():
         raise ConfigError("config key 'train.device' is 'cuda' but no CUDA device is visible; "
                           "use 'auto' or 'cpu'")
@@ -126,13 +126,13 @@ def setup_runtime(train_cfg: dict, threads: int | None) -> Runtime:
         torch.backends.cudnn.benchmark = not deterministic
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-        amp = AMP_DTYPES[train_cfg.get("amp", "bf16")]
-        channels_last = bool(train_cfg.get("channels_last", True))
+        amp = AMP_DTYPES[train_cfg["amp"]]
+        channels_last = bool(train_cfg["channels_last"])
     else:
         device, amp = torch.device("cpu"), None
         # CPU processes on one machine share its cores: the rule's threads are split among them
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        torch.set_num_threads(max(1, (threads or train_cfg.get("threads", 1)) // local_world))
+        torch.set_num_threads(max(1, (threads or train_cfg["threads"]) // local_world))
     enforce_determinism(deterministic)
     owns_group = world > 1 and not dist.is_initialized()
     if owns_group:

@@ -60,7 +60,7 @@ class BatchPlan:
 def batch_plan(protocol: Mapping[str, Any], devices: int, nodes: int = 1) -> BatchPlan:
     """The protocol's global batch split over `devices` processes per node, `nodes` nodes and its
     `accumulate` micro-batches; ConfigError naming the keys when it does not divide."""
-    batch, accumulate = int(protocol["batch_size"]), int(protocol.get("accumulate", 1))
+    batch, accumulate = int(protocol["batch_size"]), int(protocol["accumulate"])
     devices, nodes = max(1, int(devices)), max(1, int(nodes))
     parts = devices * nodes * accumulate
     if batch % parts:
@@ -83,7 +83,7 @@ def warmup_length(protocol: Mapping[str, Any], steps_per_epoch: int) -> int:
     warm = protocol.get("warmup")
     if not warm:
         return 0
-    interval = protocol.get("scheduler_interval", "epoch")
+    interval = protocol["scheduler_interval"]
     if ("epochs" in warm) == ("steps" in warm):
         raise ConfigError("config key 'warmup': give exactly one of 'epochs' or 'steps', e.g. {epochs: 5}")
     if "steps" in warm:
@@ -107,10 +107,10 @@ def schedule_text(protocol: Mapping[str, Any]) -> list[str]:
     warm = protocol.get("warmup")
     if warm:
         unit = "epochs" if "epochs" in warm else "steps"
-        out.append(f"linear warm-up {warm[unit]} {unit} from {float(warm.get('start_factor', 0.01)):g} x lr")
-    if protocol.get("scheduler_interval", "epoch") == "step":
+        out.append(f"linear warm-up {warm[unit]} {unit} from {float(warm['start_factor']):g} x lr")
+    if protocol["scheduler_interval"] == "step":
         out.append("schedule stepped per optimizer step")
-    if int(protocol.get("accumulate", 1)) > 1:
+    if int(protocol["accumulate"]) > 1:
         out.append(f"gradients accumulated over {protocol['accumulate']} micro-batches "
                    "(BatchNorm statistics per micro-batch)")
     return out
@@ -124,6 +124,6 @@ def build_schedule(optimizer, protocol: Mapping[str, Any], steps_per_epoch: int,
         return main
     from torch.optim.lr_scheduler import LinearLR, SequentialLR
 
-    warm = LinearLR(optimizer, start_factor=float(protocol["warmup"].get("start_factor", 0.01)),
+    warm = LinearLR(optimizer, start_factor=float(protocol["warmup"]["start_factor"]),
                     end_factor=1.0, total_iters=n)
     return warm if main is None else SequentialLR(optimizer, [warm, main], milestones=[n])

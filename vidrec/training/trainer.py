@@ -220,7 +220,7 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(self.train_loader) / self.accumulate)
         self.scheduler = build_schedule(self.optimizer, self.proto, self.steps_per_epoch,
                                         build_scheduler(self.optimizer, self.proto.get("scheduler")))
-        self.per_step_schedule = self.proto.get("scheduler_interval", "epoch") == "step"
+        self.per_step_schedule = self.proto["scheduler_interval"] == "step"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.rt.amp_dtype == torch.float16)
         self.net = self.ddp = self.model
         # Stopping at a step boundary (module docstring): why (a signal's name), the deadline inside a
@@ -526,7 +526,7 @@ class Trainer:
             # the global batch as it was made (per-device batch x devices x nodes x accumulate) and the lr
             **self.plan.to_dict(), "lr": effective_lr(self.proto),
             "lr_scaling_rule": bool(self.proto.get("lr_scaling")), "warmup": self.proto.get("warmup"),
-            "scheduler_interval": self.proto.get("scheduler_interval", "epoch"),
+            "scheduler_interval": self.proto["scheduler_interval"],
             "final_train_acc": self.metrics[-1]["train_acc"] if self.metrics else math.nan,
             "final_val_acc": self.metrics[-1]["val_acc"] if self.metrics else math.nan,
             **determinism_in_force(self.rt.device),

@@ -176,8 +176,8 @@ def _crop_problems(cfg: dict, ds: dict, runs: dict, where: str) -> list[str]:
         augment = dict(cfg["protocols"][spec["protocol"]].get("augment") or {})
         for over in (ds["protocol_overrides"].get(spec["protocol"]), spec.get("protocol_overrides")):
             augment.update((over or {}).get("augment") or {})
-        crop, size = augment.get("crop"), cfg["clips"][cname]["size"]
-        height, width = (size, size) if isinstance(size, int) else size
+        crop = augment.get("crop")
+        height, width = clip_hw(cfg["clips"][cname]["size"])
         if crop and crop > min(height, width):
             problems.append(f"{where.format(run=run)}: protocol '{spec['protocol']}' crops {crop}x{crop} (augment.crop) "
                             f"but clip spec '{cname}' stores {height}x{width}; lower the crop in the run's "
@@ -258,18 +258,25 @@ def dataset_config(cfg: dict, name: str | None = None) -> dict:
     return cfg["datasets"][name]
 
 
+def clip_hw(size: int | list[int] | tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of a clip spec's `size`: an int is a square, a pair is [height, width]."""
+    if isinstance(size, int):
+        return size, size
+    height, width = size
+    return int(height), int(width)
+
+
 def clip_size_text(clip: dict) -> str:
     """'128x171 (whole frame)' or '160x160 (centre 192 crop)': what a clip spec stores, for tables."""
-    size = clip["size"]
-    height, width = (size, size) if isinstance(size, int) else size
+    height, width = clip_hw(clip["size"])
     crop = clip.get("crop")
     return f"{height}x{width} ({'whole frame' if crop is None else f'centre {crop} crop'})"
 
 
 def model_input_shape(clip: dict, augment: dict | None = None) -> tuple[int, int, int, int]:
     """(C, T, H, W) the network sees: the stored clip, or its crop when the protocol crops."""
-    crop, size = (augment or {}).get("crop"), clip["size"]
-    height, width = (crop, crop) if crop else (size, size) if isinstance(size, int) else size
+    crop = (augment or {}).get("crop")
+    height, width = (crop, crop) if crop else clip_hw(clip["size"])
     return (3, clip["frames"], int(height), int(width))
 
 

@@ -18,6 +18,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from vidrec.config import clip_hw
 from vidrec.errors import VidrecError
 from vidrec.workers import libraries_verbose
 
@@ -125,14 +126,6 @@ def sample_indices(n_frames: int, spec: ClipSpec) -> tuple[np.ndarray, str]:
 
 
 # ----------------------------------------------------------------------------- crop / resize
-def clip_hw(size: int | Sequence[int]) -> tuple[int, int]:
-    """(height, width) of a clip spec's `size`: an int is a square, a pair is [height, width]."""
-    if isinstance(size, int):
-        return size, size
-    height, width = size
-    return int(height), int(width)
-
-
 def crop_resize(frame: np.ndarray, crop: int | None, size: int | Sequence[int]) -> tuple[np.ndarray, str]:
     """Centre square crop of side `crop` (None: the whole frame), resized to `size` (an int for a
     square, or (height, width)), INTER_AREA when shrinking.

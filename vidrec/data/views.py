@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from vidrec.config import clip_hw
+
 SPATIAL_CROPS = (1, 3)  # the crop counts a run can be tested with
 # the two levels in words, for every text that states them (the report's accuracy section)
 CLIP_LEVEL = ("one view: clip K // 2 (0-based) of the video's K test clips (the centre clip for odd K, the "
@@ -75,12 +77,6 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
-def stored_size(clip: Mapping[str, Any]) -> tuple[int, int]:
-    """(height, width) of a clip spec's stored frames."""
-    size = clip["size"]
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
 def spatial_crops(crops: int, crop: int | None, height: int, width: int) -> tuple[int, str | None]:
     """The crops a model is tested with, and why it is fewer than asked (None when as asked).
 
@@ -96,5 +92,5 @@ def spatial_crops(crops: int, crop: int | None, height: int, width: int) -> tupl
 
 def run_views(clip: Mapping[str, Any], augment: Mapping[str, Any] | None, crops: int) -> tuple[Views, str | None]:
     """A run's test views from its clip spec, its protocol's augmentation and `evaluate.crops`."""
-    s, why = spatial_crops(crops, (augment or {}).get("crop"), *stored_size(clip))
+    s, why = spatial_crops(crops, (augment or {}).get("crop"), *clip_hw(clip["size"]))
     return Views(int(clip["clips_per_video"]), s), why

@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vidrec.config import clip_hw
 from vidrec.data.dataset import test_views
 from vidrec.data.video import ClipSpec
 from vidrec.errors import VidrecError
-from vidrec.data.views import SPATIAL_CROPS, Views, spatial_crops, stored_size
+from vidrec.data.views import SPATIAL_CROPS, Views, spatial_crops
 from vidrec.inference.decode import Decoded, DecodePool, clip_plan, collect_videos
 from vidrec.io import write_csv, write_json
 from vidrec.models.model_file import Preprocessing, build_model_from_file
@@ -129,7 +130,7 @@ class Predictor:
         """K clips x S crops of this model, or VidrecError when it has fewer spatial views than asked."""
         if crops not in SPATIAL_CROPS:
             raise VidrecError(f"--crops {crops}: use one of {SPATIAL_CROPS}")
-        got, why = spatial_crops(crops, self.preprocess.crop, *stored_size(self.blob["clip"]))
+        got, why = spatial_crops(crops, self.preprocess.crop, *clip_hw(self.blob["clip"]["size"]))
         if got != crops:
             raise VidrecError(f"--crops {crops}: {why}")
         return Views(clips, crops)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 __all__ = ["CARDS", "MODEL_NAMES", "THESIS_PAIR", "TORCHVISION_SCHEME", "Card", "Family", "Published", "card",
-           "published_text", "torchvision_weights_problem"]
+           "published_text", "torchvision_weights_problem", "weights_name"]
 
 _QIU = "Qiu, Yao, Mei, ICCV 2017 (arXiv 1711.10305)"
 _THESIS = "Park, ConvLSTM-C2D thesis, Chung-Ang Univ. 2020"
@@ -170,6 +170,13 @@ def published_text(name: str) -> str:
 TORCHVISION_SCHEME = "torchvision:"
 """`init_from` values starting with this name torchvision's published weights, e.g.
 torchvision:R2Plus1D_18_Weights.KINETICS400_V1."""
+
+
+def weights_name(init_from: object) -> str | None:
+    """'torchvision:R2Plus1D_18_Weights.KINETICS400_V1' -> 'R2Plus1D_18_Weights.KINETICS400_V1': the published
+    weights an `init_from` names; None for anything else (another run's name, a model file's path)."""
+    text = str(init_from)
+    return text[len(TORCHVISION_SCHEME):] if text.startswith(TORCHVISION_SCHEME) else None
 
 
 def torchvision_weights_problem(arch: str, name: str) -> str | None:

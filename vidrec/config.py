@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from vidrec.catalogue import MODEL_NAMES, TORCHVISION_SCHEME, torchvision_weights_problem
+from vidrec.catalogue import MODEL_NAMES, torchvision_weights_problem, weights_name
 from vidrec import rehearsal
 from vidrec.errors import ConfigError
 
@@ -114,7 +114,7 @@ def check_references(cfg: dict) -> None:
             if spec.get("clip") and spec["clip"] not in cfg["clips"]:
                 problems.append(f"config key '{key}.clip': unknown clip spec '{spec['clip']}'")
             init = spec.get("init_from")
-            if init and init.startswith(TORCHVISION_SCHEME):
+            if init and weights_name(init):
                 problems += _named_weights_problems(f"config key '{key}.init_from'", init, spec)
             elif init and (init == run or init not in ds["models"]):
                 problems.append(f"config key '{key}.init_from': '{init}' is not another run under "
@@ -158,7 +158,7 @@ def check_references(cfg: dict) -> None:
             problems.append(f"config key 'report.primary_comparison.pair': {unknown} not among the runs of dataset "
                             f"'{cfg['dataset']}' ({sorted(runs)})")
     init = cfg["train"].get("init_from")
-    if init and init.startswith(TORCHVISION_SCHEME) and cfg["dataset"] in cfg["datasets"]:
+    if init and weights_name(init) and cfg["dataset"] in cfg["datasets"]:
         for run, spec in cfg["datasets"][cfg["dataset"]]["models"].items():
             problems += _named_weights_problems(f"config key 'train.init_from' (run {run})", init, spec)
     if problems:
@@ -187,7 +187,7 @@ def _crop_problems(cfg: dict, ds: dict, runs: dict, where: str) -> list[str]:
 
 def _named_weights_problems(where: str, init: str, spec: dict) -> list[str]:
     """Published weights (torchvision:<Weights>.<member>) fit one architecture, at base_width 64."""
-    problem = torchvision_weights_problem(spec["arch"], init[len(TORCHVISION_SCHEME):]) if spec["arch"] in MODEL_NAMES \
+    problem = torchvision_weights_problem(spec["arch"], weights_name(init)) if spec["arch"] in MODEL_NAMES \
         else None
     width = (spec.get("args") or {}).get("base_width", 64)
     if problem is None and width != 64:

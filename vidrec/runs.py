@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from vidrec import rehearsal
-from vidrec.catalogue import TORCHVISION_SCHEME
+from vidrec.catalogue import weights_name
 from vidrec.config import dataset_config, fill_defaults, model_input_shape, stable_hash
 from vidrec.errors import ConfigError
 from vidrec.merge import deep_merge
@@ -98,7 +98,7 @@ class RunSettings:
         """How the run's weights start, in words (train.json, evaluation.json and the report say it)."""
         if self.init_from_run:
             return f"fine-tuned from run {self.init_from_run} (its model of the same split and seed)"
-        if self.init_from and is_named_weights(self.init_from):
+        if self.init_from and weights_name(self.init_from):
             return f"pre-trained: {self.init_from}"
         if self.init_from:
             return f"initialised from {self.init_from}"
@@ -153,7 +153,7 @@ def _resolve(cfg: dict, ds_name: str, name: str, spec: Mapping[str, Any]) -> Run
     train = {k: v for k, v in cfg["train"].items() if k not in ("seeds", "init_from")}
     seeds = tuple(int(s) for s in (spec.get("seeds") or cfg["train"]["seeds"]))
     init = spec.get("init_from")  # another run's name, or named weights such as torchvision:<Weights>
-    from_run = init if init and not is_named_weights(init) else None
+    from_run = init if init and not weights_name(init) else None
     return RunSettings(
         dataset=ds_name, name=name, arch=spec["arch"], model_args=freeze(args),
         protocol_name=spec["protocol"], protocol=freeze(protocol), clip_name=clip_name,
@@ -176,9 +176,6 @@ def changed_settings(base: Mapping[str, Any], merged: Mapping[str, Any], prefix:
     return out
 
 
-def is_named_weights(init: str) -> bool:
-    """Published weights by name (torchvision:<Weights>.<member>, vidrec/catalogue.py) rather than a run or a file."""
-    return init.startswith(TORCHVISION_SCHEME)
 
 
 def resolve_runs(cfg: dict, dataset: str | None = None) -> dict[str, RunSettings]:

@@ -21,7 +21,8 @@ from torch import nn
 from vidrec.data.dataset import augment_clips, normalize_clips
 from vidrec.errors import VidrecError
 from vidrec.io import torch_save
-from vidrec.models.pretrained import PretrainedError, load_weights, weights_name
+from vidrec.catalogue import weights_name
+from vidrec.models.pretrained import PretrainedError, load_weights
 from vidrec.models.registry import create_model
 
 # What rebuilding a network needs; the rest (class names, clip settings, preprocessing, run) describes it.

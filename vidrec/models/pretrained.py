@@ -15,19 +15,12 @@ from urllib.parse import urlparse
 
 import torch
 
-from vidrec.catalogue import TORCHVISION_SCHEME as SCHEME
+from vidrec.catalogue import TORCHVISION_SCHEME
 from vidrec.errors import VidrecError
 
 
 class PretrainedError(VidrecError):
     """Named weights are unknown, do not fit the architecture, or are not in the cache."""
-
-
-def weights_name(source: str | Path) -> str | None:
-    """'torchvision:R2Plus1D_18_Weights.KINETICS400_V1' -> 'R2Plus1D_18_Weights.KINETICS400_V1'; None
-    for anything else (a model file's path)."""
-    text = str(source)
-    return text[len(SCHEME):] if text.startswith(SCHEME) else None
 
 
 def _weights(name: str):
@@ -36,8 +29,8 @@ def _weights(name: str):
     try:
         return get_weight(name)
     except (ValueError, KeyError, AttributeError) as err:
-        raise PretrainedError(f"init_from '{SCHEME}{name}': torchvision has no weights of that name ({err}); "
-                              f"name a member of a weights enum, e.g. {SCHEME}R2Plus1D_18_Weights.KINETICS400_V1") from None
+        raise PretrainedError(f"init_from '{TORCHVISION_SCHEME}{name}': torchvision has no weights of that name ({err}); "
+                              f"name a member of a weights enum, e.g. {TORCHVISION_SCHEME}R2Plus1D_18_Weights.KINETICS400_V1") from None
 
 
 def weights_file(name: str) -> Path:
@@ -54,11 +47,11 @@ def load_weights(name: str) -> dict[str, torch.Tensor]:
         state = weights.get_state_dict(progress=False, weights_only=True, map_location="cpu")
     except (URLError, TimeoutError, ConnectionError) as err:
         raise PretrainedError(
-            f"{path}: the weights {SCHEME}{name} are not in torch's cache and could not be downloaded ({err}). "
+            f"{path}: the weights {TORCHVISION_SCHEME}{name} are not in torch's cache and could not be downloaded ({err}). "
             f"On a machine with network, fetch {weights.url} and put it at that path (the cache is "
             "$TORCH_HOME/hub/checkpoints/, default ~/.cache/torch/hub/checkpoints/), then rerun") from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise PretrainedError(f"{path}: cannot read the cached weights {SCHEME}{name} ({err}); delete the file "
+        raise PretrainedError(f"{path}: cannot read the cached weights {TORCHVISION_SCHEME}{name} ({err}); delete the file "
                               f"and fetch {weights.url} again") from None
     if not isinstance(state, dict):
         raise PretrainedError(f"{path}: not a state_dict (a {type(state).__name__}); fetch {weights.url} again")

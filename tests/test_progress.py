@@ -13,7 +13,7 @@ from test_report import make_results
 from vidrec.errors import ConfigError
 from vidrec.layout import PROGRESS_FILES, Layout
 from vidrec.report.progress import DONE, EVALUATING, NOT_STARTED, TRAINING, build_progress_report, final_inputs_complete
-from vidrec.training.progress import EVENT_FILE_GLOB, SCALARS, open_sink
+from vidrec.training.tensorboard import EVENT_FILE_GLOB, SCALARS, open_sink
 
 
 # ----------------------------------------------------------------------------- TensorBoard

@@ -8,7 +8,7 @@ float tensors (N, 3, T, H, W); every model has `forward_features(x) -> (N, F)` a
 from . import convlstm_c2d, frame_baseline, p3d, tran  # noqa: F401  (register the families)
 from .complexity import count_params, model_complexity
 from .convlstm import ConvLSTM, ConvLSTMCell
-from .layout import to_channels_last
+from .memory_format import to_channels_last
 from .registry import clip_args, create_model, list_models, model_factory, register_model
 
 __all__ = [

@@ -66,7 +66,7 @@ from vidrec.runs import RunSettings
 from vidrec.runtime import Runtime, determinism_in_force, memory_peak, setup_runtime
 from vidrec.training.distributed import convert_sync_batchnorm, requeue_slurm_job, slurm_time_left
 from vidrec.training.schedule import batch_plan, build_schedule, effective_lr
-from vidrec.training.progress import open_sink
+from vidrec.training.tensorboard import open_sink
 
 log = logging.getLogger("vidrec.train")
 

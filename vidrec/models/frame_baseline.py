@@ -14,6 +14,7 @@ from typing import Any
 from torch import Tensor, nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
+from .init import resnet_init
 from .registry import register_model
 
 __all__ = ["FrameResNet", "frame_resnet50"]
@@ -51,12 +52,7 @@ class FrameResNet(ResNet):
         self.dropout = nn.Dropout(dropout)
         self.num_features = w * 8 * Bottleneck.expansion
         self.fc = nn.Linear(self.num_features, num_classes)
-        for m in self.modules():  # torchvision's init
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
+        resnet_init(self, init_linear=False)  # as torchvision's 2-D ResNet
         if zero_init_residual:  # as torchvision's ResNet(zero_init_residual=True)
             for m in self.modules():
                 if isinstance(m, Bottleneck):

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .init import resnet_init
 from .registry import register_model
 
 __all__ = [
@@ -312,15 +313,7 @@ class P3DNet(nn.Module):
 
 def _init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
     """torchvision's ResNet init; modules that declare `owns_init` (ConvLSTM cells) keep their own."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv3d, nn.Conv2d)):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, (nn.BatchNorm3d, nn.BatchNorm2d)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
+    resnet_init(model)
     for m in model.modules():
         if getattr(m, "owns_init", False):
             m.reset_parameters()

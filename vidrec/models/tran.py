@@ -30,6 +30,7 @@ from typing import Any
 from torch import Tensor, nn
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, Conv3DNoTemporal, Conv3DSimple, VideoResNet
 
+from .init import resnet_init
 from .registry import register_model
 
 __all__ = [
@@ -135,17 +136,7 @@ class TranVideoResNet(VideoResNet):
         self.dropout = nn.Dropout(dropout)
         self.num_features = w * 8 * block.expansion
         self.fc = nn.Linear(self.num_features, num_classes)
-        for m in self.modules():  # torchvision's init
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.constant_(m.bias, 0)
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.constant_(m.bias, 0)
+        resnet_init(self)
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, BasicBlock):

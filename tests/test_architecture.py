@@ -78,9 +78,12 @@ def test_cycle_detection_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-@pytest.mark.parametrize("module", ["vidrec.layout", "vidrec.catalogue", "vidrec.experiment_runs", "vidrec.config"])
-def test_fact_owners_import_no_torch_or_matplotlib(module):
+@pytest.mark.parametrize("module, call", [
+    ("vidrec.layout", ""), ("vidrec.catalogue", ""), ("vidrec.experiment_runs", ""),
+    ("vidrec.config", "vidrec.config.load_config(None)"),  # validation too: every snakemake call runs it
+])
+def test_fact_owners_import_no_torch_or_matplotlib(module, call):
     """The Snakefile asks these at parse time: torch (4 s) or matplotlib there would slow every rerun."""
-    code = f"import sys, {module}; print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"
+    code = f"import sys, {module}; {call}; print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

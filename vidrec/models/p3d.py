@@ -2,7 +2,7 @@
 
 Paper: Z. Qiu, T. Yao, T. Mei, "Learning Spatio-Temporal Representation with Pseudo-3D Residual
 Networks", ICCV 2017 (arXiv 1711.10305). Unit definitions, ReLU placement and layout follow the
-official network as summarised in the project's architecture reference (architectures.md):
+official network:
 
 - bottleneck `1x1x1 (C) -> BN -> ReLU`, spatio-temporal part, `1x1x1 (4C) -> BN`, `+ shortcut`, ReLU;
   S = 1x3x3 conv, T = 3x1x1 conv, no conv biases; a downsampling unit puts its spatial stride on

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 from pathlib import Path
 
@@ -26,6 +27,7 @@ torch = pytest.importorskip("torch")
 
 from support import REAL_LISTS  # noqa: E402
 from vidrec.data import synth  # noqa: E402
+from vidrec.data.synth.render import crop_box  # noqa: E402
 
 SMALL = dict(width=80, height=60, fps=8, min_seconds=0.5, max_seconds=1.0, progress=False)
 
@@ -134,7 +136,7 @@ def test_motion_and_appearance_distributions_do_not_depend_on_class():
 
 def test_everything_that_moves_stays_inside_the_centre_crop():
     w, h = 160, 120
-    x0, y0, side = synth._crop_box(w, h)
+    x0, y0, side = crop_box(w, h)
     inside = np.zeros((h, w), bool)
     inside[round(y0):round(y0 + side), round(x0):round(x0 + side)] = True
     for cdef in synth.CLASS_DEFS[::3]:
@@ -301,16 +303,18 @@ def test_killed_run_leaves_no_truncated_video(tmp_path, monkeypatch):
                     raise Killed()
                 yield f
 
-    real_write, calls = synth.write_avi, []
+    from vidrec.data.synth import generate
+
+    real_write, calls = generate.write_avi, []
 
     def dying_write(path, frames, fps):
         calls.append(path)
         return real_write(path, Frames(frames, len(calls) == 3), fps)
 
-    monkeypatch.setattr(synth, "write_avi", dying_write)
+    monkeypatch.setattr(generate, "write_avi", dying_write)
     with pytest.raises(Killed):
         synth.generate_dataset(tmp_path / "run" / "v", tmp_path / "run" / "l", **kw)
-    monkeypatch.setattr(synth, "write_avi", real_write)
+    monkeypatch.setattr(generate, "write_avi", real_write)
     files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
     assert len(files) == 2, files  # the two finished videos; no temp file, no partial third one
     assert not (tmp_path / "run" / "v" / ".synth.json").exists()
@@ -322,10 +326,12 @@ def test_stale_temp_files_are_removed(tmp_path):
     kw = dict(classes=2, groups=1, clips_per_group=1, seed=0, **SMALL)
     name = synth.class_names(2)[0]
     (tmp_path / "v" / name).mkdir(parents=True)
-    stale = tmp_path / "v" / name / f".v_{name}_g01_c01.avi.999.tmp.avi"
+    stale = tmp_path / "v" / name / f".v_{name}_g01_c01.avi.999999999.tmp.avi"  # no such process
     stale.write_bytes(b"RIFF partial")
+    running = tmp_path / "v" / name / f".v_{name}_g01_c02.avi.{os.getppid()}.tmp.avi"  # its writer runs
+    running.write_bytes(b"RIFF partial")
     synth.generate_dataset(tmp_path / "v", tmp_path / "l", **kw)
-    assert not stale.exists()
+    assert not stale.exists() and running.exists()
 
 
 # ----------------------------------------------------------------------------- learnability

@@ -12,6 +12,7 @@ import errno
 import io
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,12 +31,19 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+# `.<name>.<pid>.tmp`, or `.<name>.<pid>.tmp<suffix>` for writers that pick a format from the extension
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp(?:\.[A-Za-z0-9]+)?$")
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success fsync it and rename it into place."""
+def atomic_path(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success fsync it and rename it into place.
+
+    keep_suffix: the temporary name ends in `path`'s suffix too (an encoder that picks the container
+    from the extension, as OpenCV's VideoWriter does, writes the right format)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix if keep_suffix else ''}")
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -93,24 +101,43 @@ def format_bytes(n: float) -> str:
 
 
 def remove_stale_temporaries(path: str | Path) -> list[Path]:
-    """Delete the temporary files (`.<name>.<pid>.tmp`) a killed writer of `path` left beside it.
+    """Delete the temporary files `atomic_path` made for `path` whose writer was killed.
 
     A SIGKILL skips `atomic_path`'s clean-up; the rerun of that job calls this so its folder holds
     only artifacts (a shard's temporary file is a few GB on UCF101). Only files whose writer process
     is gone (on this machine) are removed."""
     path = Path(path)
-    removed = []
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+    return _remove_stale(path.parent, path.name)
+
+
+def remove_stale_temporaries_in(folder: str | Path) -> list[Path]:
+    """`remove_stale_temporaries` for every artifact of `folder` at once (a folder of many small files)."""
+    return _remove_stale(Path(folder), None)
+
+
+def _remove_stale(folder: Path, name: str | None) -> list[Path]:
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for tmp in folder.iterdir():
+        match = _TEMPORARY.match(tmp.name)
+        if match is None or (name is not None and match["name"] != name) or not tmp.is_file():
+            continue
         try:
-            os.kill(int(tmp.name.rsplit(".", 2)[-2]), 0)
+            os.kill(int(match["pid"]), 0)
             continue  # its writer still runs
         except ProcessLookupError:
             pass
-        except (ValueError, PermissionError):
+        except PermissionError:
             continue  # not ours to judge
         tmp.unlink(missing_ok=True)
         removed.append(tmp)
     return removed
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -52,7 +52,7 @@ def missing_inputs(ds: dict) -> list[str]:
 
 
 def synthetic_video_count(synthetic: dict) -> int:
-    """Videos `vidrec synth` writes: classes x groups x clips per group (vidrec/data/synth.py)."""
+    """Videos `vidrec synth` writes: classes x groups x clips per group (vidrec/data/synth/)."""
     return synthetic["classes"] * synthetic["groups"] * synthetic["clips_per_group"]
 
 

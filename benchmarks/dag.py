@@ -27,7 +27,6 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import REPO, Record, add_out_argument, load_average  # noqa: E402
 
 LISTS = REPO / "tests" / "data" / "ucfTrainTestlist"  # the official lists, committed as test data

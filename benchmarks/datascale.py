@@ -31,7 +31,6 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dag import LISTS, list_videos  # noqa: E402
 from record import REPO, Record, add_out_argument, load_average  # noqa: E402
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,8 +20,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import Record, add_out_argument  # noqa: E402 (puts the checkout on sys.path)
+from record import Record, add_out_argument
 
 from vidrec.data.shards import write_shard  # noqa: E402
 from vidrec.data.video import ClipSpec, crop_resize, ffmpeg_exe  # noqa: E402

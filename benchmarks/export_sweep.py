@@ -29,8 +29,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # record.py, also when imported by the tests
-from record import Record, add_out_argument  # noqa: E402 - puts the checkout on sys.path too
+from record import Record, add_out_argument
 
 from vidrec.config import load_config  # noqa: E402
 from vidrec.inference.export import FORMATS, export_model, fixed_clip  # noqa: E402

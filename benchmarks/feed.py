@@ -31,9 +31,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loader import build_index as loader_index  # noqa: E402
-from record import RESULTS_DIR, Record, default_out, interleaved, slug  # noqa: E402 (the checkout on sys.path)
+from record import RESULTS_DIR, Record, default_out, interleaved, slug
 
 from vidrec.config import load_config  # noqa: E402
 from vidrec.data.dataset import ClipDataset  # noqa: E402

@@ -27,7 +27,6 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import REPO, Record, add_out_argument, load_average  # noqa: E402
 
 TARGET = "between 0.75 and 1.33"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,8 +30,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import Record, add_out_argument, interleaved  # noqa: E402 (puts the checkout on sys.path)
+from record import Record, add_out_argument, interleaved
 
 UCF101_VIDEOS = 13_320
 UCF101_MEAN_FRAMES = 7 * 25  # mean length about 7 s at 25 fps (UCF101 as distributed)

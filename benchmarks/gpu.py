@@ -33,8 +33,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import Record, gpu_out  # noqa: E402 (puts the checkout on sys.path)
+from record import Record, gpu_out
 
 from vidrec.config import load_config  # noqa: E402
 from vidrec.models import create_model, model_complexity  # noqa: E402

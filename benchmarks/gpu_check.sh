@@ -66,7 +66,7 @@ if [ "$dry" = 1 ]; then
 else
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$log_dir/check.txt"
   "$python" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device visible'" || exit 98
-  gpu="$("$python" -c "import sys; sys.path.insert(0, 'benchmarks'); from record import slug; import torch; print(slug(torch.cuda.get_device_name(0)))")"
+  gpu="$(PYTHONPATH="benchmarks:$PYTHONPATH" "$python" -c "from record import slug; import torch; print(slug(torch.cuda.get_device_name(0)))")"
   results="benchmarks/results"
   gpu_args=()
   feed_args=(--device cuda)

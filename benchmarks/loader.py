@@ -18,7 +18,6 @@ benchmarks/render.py.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,9 +27,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decode import make_videos  # noqa: E402
-from record import Record, add_out_argument, interleaved  # noqa: E402 (puts the checkout on sys.path)
+from record import Record, add_out_argument, interleaved
 
 from vidrec.data.dataset import ClipDataset, normalize_clips  # noqa: E402
 from vidrec.data.shards import build_split_index, write_shard  # noqa: E402

@@ -32,14 +32,12 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torchvision
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import Record, add_out_argument, interleaved, load_average  # noqa: E402 (puts the checkout on sys.path)
+from record import Record, add_out_argument, interleaved, load_average
 
 from vidrec.models import ConvLSTM, create_model, model_complexity  # noqa: E402
 

@@ -18,12 +18,10 @@ import argparse
 import csv
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import Record, add_out_argument  # noqa: E402
 
 ACCURACY = [("clip_top1", "clip top-1"), ("clip_top5", "clip top-5"), ("video_top1", "video top-1"),

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -36,9 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decode import make_videos  # noqa: E402  (benchmarks/decode.py: the decode benchmark's videos)
-from record import Record, add_out_argument  # noqa: E402 (puts the checkout on sys.path)
+from record import Record, add_out_argument
 
 from vidrec.evaluation.evaluate import inference_speed  # noqa: E402
 from vidrec.inference.decode import DecodePool, clip_plan  # noqa: E402

@@ -37,11 +37,8 @@ REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 FORMAT = 1
 
-if str(REPO) not in sys.path:  # run as `python benchmarks/<script>.py` from a checkout
-    sys.path.insert(0, str(REPO))
-
-from vidrec import provenance  # noqa: E402
-from vidrec.io import write_text  # noqa: E402
+from vidrec import provenance
+from vidrec.io import write_text
 
 _COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 

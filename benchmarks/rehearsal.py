@@ -27,7 +27,6 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datascale import build_tree  # noqa: E402
 from dag import LISTS  # noqa: E402
 from record import REPO, Record, add_out_argument  # noqa: E402

@@ -24,7 +24,6 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import BENCH_DIR, RESULTS_DIR, load  # noqa: E402
 
 README = BENCH_DIR / "README.md"

@@ -84,6 +84,7 @@ def test_cycle_detection_finds_a_cycle():
 ])
 def test_fact_owners_import_no_torch_or_matplotlib(module, call):
     """The Snakefile asks these at parse time: torch (4 s) or matplotlib there would slow every rerun."""
-    code = f"import sys, {module}; {call}; print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"
+    code = "; ".join([f"import sys, {module}", *([call] if call else []),
+                      "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -16,10 +16,10 @@ import torch
 
 from support import REPO
 
+from record import load
+from render import fmt
+
 BENCH = REPO / "benchmarks"
-sys.path.insert(0, str(BENCH))
-from record import load  # noqa: E402
-from render import fmt  # noqa: E402
 
 
 def _bench(*args: str, check: bool = True) -> subprocess.CompletedProcess:

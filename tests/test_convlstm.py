@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from support import REPO
 from vidrec.models import convlstm
 from vidrec.models.convlstm import ConvLSTM, ConvLSTMCell
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-from models import PlainConvLSTM  # noqa: E402  (the benchmark's plain per-step reference)
+from models import PlainConvLSTM  # benchmarks/models.py's plain per-step reference
 
 torch.set_num_threads(1)
 

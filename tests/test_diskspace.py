@@ -134,7 +134,7 @@ def test_decode_on_a_full_disk_is_a_named_error_and_the_rerun_completes(tiny_run
     assert sorted(p.name for p in tmpfs.iterdir()) == ["filler"]
     filler.unlink()
     run_cli(*args)
-    assert check_shard(out)["n_videos"] == 2 and stats.exists()
+    assert check_shard(out)["n_videos"] == TINY_VIDEOS_PER_SHARD and stats.exists()
 
 
 def test_training_on_a_full_disk_keeps_the_last_checkpoint_and_resumes(tiny_run, tmpfs):

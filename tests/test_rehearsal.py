@@ -11,10 +11,8 @@ R(2+1)D-18 on Tran et al.'s clips, so both clip specs and both protocols run) wi
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -41,11 +39,9 @@ def first_classes(lists: Path, out: Path, n: int) -> Path:
 
 
 def _bench():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("bench_rehearsal", REPO / "benchmarks" / "rehearsal.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import rehearsal  # benchmarks/rehearsal.py (pytest's pythonpath)
+
+    return rehearsal
 
 
 @pytest.fixture(scope="module")

@@ -96,6 +96,10 @@ def test_test_clips_are_the_consecutive_specs_stored_clips_byte_for_byte(videos,
     assert np.array_equal(ClipDataset(anystart, clips="all", raw=True).read(range(9)), stored)
     starts = ClipDataset(anystart, clips="all").drawn_starts().tolist()
     assert starts == [0, 12, 24, 0, 4, 7, 0, 0, 0]
+    from vidrec.inference.decode import clip_plan  # `vidrec predict` decodes the same test clips
+
+    assert clip_plan(ANY, 3) == (ClipSpec(16, 192, 32, "consecutive", 3), [0, 1, 2])
+    assert clip_plan(ANY, 1) == (ClipSpec(16, 192, 32, "consecutive", 3), [1])
 
 
 def test_a_short_video_is_padded_with_its_last_frame_and_says_so(videos):

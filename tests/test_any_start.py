@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from torch.utils.data import DataLoader
 
-from conftest import index_video, read_index, run_cli, tiny_config
+from support import index_video, read_index, run_cli, tiny_config
 from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.data.shards import build_split_index, check_shard, verify_content_hash, write_shard
 from vidrec.data.video import ClipSpec, VideoError

@@ -337,7 +337,7 @@ def _clip_length(shard: str) -> tuple[int, int]:
     """(frames, stride) of the clips an any-start shard's spec cuts, from its `clip_spec` attribute."""
     with h5py.File(shard, "r") as f:
         spec = json.loads(f.attrs["clip_spec"])
-    return int(spec["frames"]), int(spec.get("stride", 1))
+    return int(spec["frames"]), int(spec["stride"])
 
 
 def raw_row_offsets(clips: h5py.Dataset) -> np.ndarray | None:

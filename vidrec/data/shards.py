@@ -111,8 +111,8 @@ def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path
 
     with atomic_path(out_path) as tmp:
         with _new_hdf5_file(tmp) as f:
-            write = _write_frames if spec.any_start else _write_clips
-            counts = write(f, spec, len(tasks), decoded(), labels, digest)
+            counts = _write_frames(f, spec, decoded(), labels, digest) if spec.any_start else \
+                _write_clips(f, spec, len(tasks), decoded(), labels, digest)
             # Completion attributes last: a file without them is never treated as a shard.
             f.attrs["config_hash"] = shard_config_hash(spec)
             f.attrs["clip_spec"] = json.dumps(spec.__dict__, sort_keys=True)
@@ -163,8 +163,8 @@ def _write_clips(f: h5py.File, spec: ClipSpec, n_tasks: int, decoded: Iterable[t
     return {"n_clips": n, "n_videos": n // K}
 
 
-def _write_frames(f: h5py.File, spec: ClipSpec, n_tasks: int, decoded: Iterable[tuple[int, object]],
-                  labels: dict, digest) -> dict[str, int]:
+def _write_frames(f: h5py.File, spec: ClipSpec, decoded: Iterable[tuple[int, object]], labels: dict,
+                  digest) -> dict[str, int]:
     """Every frame of each video in `frames` (one frame per chunk, appended in video order, so the
     frames of a video follow each other in the file), and per video its first row and frame count;
     returns the count attributes (n_clips: the K test clips of each video)."""

@@ -1,14 +1,15 @@
 """PyTorch Dataset over HDF5 clip shards (the per-split view): stored clips, or clips cut at load time
 from an any-start spec's store of every frame (vidrec/data/video.py, ClipSpec).
 
-Files open lazily in the process that reads them (never in `__init__`: h5py handles do not survive
-fork/spawn). `__getitems__` reads a whole batch at once, in-process (moving 1.2 MB clips between
+Files open lazily in the process that reads them (`__init__` keeps none open: h5py handles do not
+survive fork/spawn). `__getitems__` reads a whole batch at once, in-process (moving 1.2 MB clips between
 worker processes is costly). Each clip is one uncompressed chunk (or a row of a contiguous dataset),
 so its bytes sit at a fixed file offset: they are read with one `os.preadv` each straight into the
 batch buffer (pinned when a GPU consumes it), at page-cache-to-memory speed, where h5py's read path
 costs several times more per clip (benchmarks/results/loader.json, loader_over_h5py). Any-start
 shards store one frame per chunk, written in order, so a clip's frames are read the same way, one
-`os.preadv` per run of frames that follow each other in the file (benchmarks/results/frames_store.json). Shards whose
+`os.preadv` per run of frames that follow each other in the file
+(benchmarks/results/frames_store.json). Shards whose
 layout does not allow this (compressed, other chunking) are read through h5py, as before. Never
 h5py's fancy indexing with a row list: with one clip per chunk it read 8 clips in 0.8 s against
 1.2 ms for 8 single-row slices.
@@ -310,11 +311,11 @@ class ClipDataset(Dataset):
                     data.read_direct(out, np.s_[rows[j][0]:rows[j][-1] + 1:self.stride], np.s_[j])
                 continue
             # through h5py: per shard, runs of consecutive rows as slices
-            rows_, inverse = np.unique(rows[pos, 0], return_inverse=True)
-            block = np.empty((len(rows_), *data.shape[1:]), np.uint8)
-            for run in np.split(np.arange(len(rows_)), np.flatnonzero(np.diff(rows_) != 1) + 1):
+            unique, inverse = np.unique(rows[pos, 0], return_inverse=True)
+            block = np.empty((len(unique), *data.shape[1:]), np.uint8)
+            for run in np.split(np.arange(len(unique)), np.flatnonzero(np.diff(unique) != 1) + 1):
                 a, b = int(run[0]), int(run[-1]) + 1
-                data.read_direct(block, np.s_[rows_[a]:rows_[a] + b - a], np.s_[a:b])
+                data.read_direct(block, np.s_[unique[a]:unique[a] + b - a], np.s_[a:b])
             out[pos] = block[inverse.reshape(-1)]
         return batch
 

@@ -1,20 +1,19 @@
-"""Clips from any start frame: a store of every frame, clips cut at load time (issue 28, part 1: the design).
+"""Clips from any start frame (issue 28, part 1): the product's loader on an any-start shard against a memcpy.
 
-Training clips of L consecutive frames that start at any frame (the paper's temporal jitter) need
-every frame of a video at hand, not K stored clips. This measures the storage that would serve them,
-without changing the shards: every frame of a few generated videos (random pixels, which no codec or
-filter would shrink) at the clip spec's size, written into one HDF5 file as a (frames, H, W, 3) uint8
-dataset, uncompressed, chunked one frame per chunk or one clip length (L frames) per chunk; a loader
-then cuts batches of clips at random starts (uniform over each video's valid starts), reading each
-clip's bytes at their file offsets (one `os.preadv` per run of contiguous chunks, as ClipDataset reads
-stored clips), and, interleaved with it, the same clips through h5py's slicing and a plain memcpy of the
-same bytes from memory (one copy per clip into a preallocated batch), all in one process, one thread:
-clips/s per core. Target: the loader >= 0.3x the memcpy, as for the stored-clip loader
+An any-start clip spec (`sampling: any_start`) stores every frame of each video once, one frame per
+HDF5 chunk, and ClipDataset cuts clips of L consecutive frames at load time, reading each clip's frames
+at their file offsets (`os.preadv`, one read per run of frames that follow each other in the file).
+This decodes a few generated AVIs (lengths evenly spread over --frames) with the product's writer
+(`write_shard`) into one shard, builds its split index, and times in one process, one thread,
+interleaved: ClipDataset(clips="random") reading batches of clips at the starts it draws for each epoch
+(uniform over each video's valid starts), the same clips through its h5py path, and a memcpy of the
+same bytes (the shard's frames held in memory, one copy per clip into a preallocated batch): clips/s
+per core. Target: the loader >= 0.3x the memcpy, as for the stored-clip loader
 (benchmarks/results/loader.json, which also holds the CPU train steps the loader must feed). With
---model it also times that network's train step on the clip here. The disk a store of every UCF101 frame takes follows from a formula,
-not a measurement: 13,320 videos x mean frames per video (about 7 s at 25 fps, data facts) x H x W x 3
-bytes, beside the stored-clip shards' K x L x H x W x 3 bytes per video; the file's measured bytes
-over its raw pixel bytes give HDF5's overhead.
+--model it also times that network's train step on the clip here. The disk an any-start store of
+UCF101 takes follows from the product's formula (`ClipSpec.bytes_per_video`: 13,320 videos x the mean
+frames per video it assumes x H x W x 3 bytes), beside stored-clip shards' K x L x H x W x 3 bytes per
+video; the shard's measured bytes over its pixel bytes give HDF5's overhead.
 
     python benchmarks/frames_store.py [--videos 6] [--frames 40 120] [--size 128 171] [--clip 16]
         [--batch 16] [--reps 5] [--model r2plus1d_18]   # --model: minutes on a CPU
@@ -22,144 +21,89 @@ over its raw pixel bytes give HDF5's overhead.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 
+from decode import make_videos
 from record import Record, add_out_argument, interleaved
 
+from vidrec.data.dataset import ClipDataset
+from vidrec.data.shards import build_split_index, write_shard
+from vidrec.data.video import ClipSpec
+
 UCF101_VIDEOS = 13_320
-UCF101_MEAN_FRAMES = 7 * 25  # mean length about 7 s at 25 fps (UCF101 as distributed)
 
 
-def write_store(path: Path, lengths: list[int], size: tuple[int, int], chunk_frames: int,
-                seed: int = 0) -> np.ndarray:
-    """Every frame of len(lengths) videos into `path` (dataset `frames`, chunks of `chunk_frames` frames,
-    `starts`: each video's first row); returns the frames written, (sum(lengths), H, W, 3) uint8."""
-    rng = np.random.default_rng(seed)
-    frames = rng.integers(0, 256, (sum(lengths), *size, 3), dtype=np.uint8)
-    with h5py.File(path, "w") as f:
-        d = f.create_dataset("frames", shape=frames.shape, dtype=np.uint8, chunks=(chunk_frames, *size, 3))
-        for a in range(0, len(frames), chunk_frames):  # chunk by chunk, in order: the file holds them in order
-            d[a:a + chunk_frames] = frames[a:a + chunk_frames]
-        f["starts"] = np.cumsum([0, *lengths[:-1]])
-        f["lengths"] = np.asarray(lengths)
-    return frames
+def build_shard(tmp: Path, lengths: list[int], spec: ClipSpec) -> tuple[pd.DataFrame, Path]:
+    """Generated AVIs of these lengths (frames at 25 fps) decoded by the product into one shard; its index."""
+    for v, n in enumerate(lengths):
+        (tmp / str(v)).mkdir()
+        make_videos(tmp / str(v), 1, seconds=(n + 0.5) / 25)
+    videos = pd.DataFrame({"video_id": range(len(lengths)), "path": [f"{v}/v_000.avi" for v in range(len(lengths))],
+                           "label": 0})
+    shard = tmp / "b000.h5"
+    write_shard(videos, tmp, spec, shard)
+    return build_split_index(pd.DataFrame({"video_id": videos["video_id"], "split1": "train"}), [shard], 1), shard
 
 
-def chunk_offsets(d: h5py.Dataset) -> np.ndarray | None:
-    """File offset of each chunk (in row order) when every chunk is stored whole and unfiltered, else None."""
-    rows = d.chunks[0]
-    n = -(-d.shape[0] // rows)
-    offsets = np.full(n, -1, np.int64)
-    if d.id.get_create_plist().get_nfilters():
+class H5pyClipDataset(ClipDataset):
+    """ClipDataset reading through h5py (its path for shards it cannot read by offset)."""
+
+    def _offsets(self, shard: int) -> None:
         return None
 
-    def visit(info) -> None:
-        offsets[info.chunk_offset[0] // rows] = info.byte_offset
 
-    d.id.chunk_iter(visit)
-    return offsets if (offsets >= 0).all() else None
+class Batches:
+    """`batches` batches of `batch` videos (drawn once, with replacement); each call is a new epoch, so a
+    new start for every clip."""
 
+    def __init__(self, ds: ClipDataset, batch: int, batches: int):
+        rng = np.random.default_rng(0)
+        self.ds, self.items, self.epoch = ds, rng.integers(0, len(ds), (batches, batch)), 0
 
-class Starts:
-    """Random clip starts, uniform over every video's valid starts, from (seed, draw)."""
-
-    def __init__(self, starts: np.ndarray, lengths: np.ndarray, clip: int, batch: int, batches: int):
-        self.first, self.valid = starts, lengths - clip + 1
-        self.batch, self.batches, self.draw = batch, batches, 0
-
-    def __call__(self) -> np.ndarray:
-        """Rows of the clips' first frames, (batches, batch)."""
-        rng = np.random.default_rng([0, self.draw])
-        self.draw += 1
-        video = rng.integers(0, len(self.first), (self.batches, self.batch))
-        return self.first[video] + (rng.random(video.shape) * self.valid[video]).astype(np.int64)
+    def next_epoch(self) -> None:
+        self.ds.set_epoch(self.epoch)
+        self.epoch += 1
 
 
-class OffsetLoader:
-    """Clips cut at load time by reading their frames' bytes at the chunks' file offsets."""
-
-    def __init__(self, path: Path, clip: int, batch: int, starts: Starts):
-        with h5py.File(path, "r") as f:
-            d = f["frames"]
-            self.offsets, self.rows = chunk_offsets(d), d.chunks[0]
-            self.shape = d.shape[1:]
-        if self.offsets is None:
-            raise SystemExit(f"{path}: chunks not stored raw; nothing to read by offset")
-        self.frame_bytes = int(np.prod(self.shape))
-        self.fd = os.open(path, os.O_RDONLY)
-        self.out = np.empty((batch, clip, *self.shape), np.uint8)
-        self.clip, self.starts = clip, starts
-
-    def segments(self, first: int) -> list[tuple[int, int, int]]:
-        """(file offset, bytes, position in the clip) of each run of contiguous chunks the clip spans."""
-        out: list[tuple[int, int, int]] = []
-        row, end = first, first + self.clip
-        while row < end:
-            c = row // self.rows
-            take = min(end, (c + 1) * self.rows) - row
-            offset = int(self.offsets[c]) + (row - c * self.rows) * self.frame_bytes
-            pos = (row - first) * self.frame_bytes
-            if out and out[-1][0] + out[-1][1] == offset:  # the next chunk follows in the file: one read
-                out[-1] = (out[-1][0], out[-1][1] + take * self.frame_bytes, out[-1][2])
-            else:
-                out.append((offset, take * self.frame_bytes, pos))
-            row += take
-        return out
+class Loader(Batches):
+    """The product's read: ClipDataset.read_tensor of each batch, at this epoch's starts."""
 
     def __call__(self) -> None:
-        for batch in self.starts():
-            for j, first in enumerate(batch):
-                view = memoryview(self.out[j].reshape(-1)).cast("B")
-                for offset, size, pos in self.segments(int(first)):
-                    done = 0
-                    while done < size:
-                        done += os.preadv(self.fd, [view[pos + done:pos + size]], offset + done)
+        self.next_epoch()
+        for idx in self.items:
+            self.out = self.ds.read_tensor(idx).numpy()
 
 
-class H5pyLoader:
-    """The same clips through h5py's slicing (read_direct of L consecutive rows)."""
+class Memcpy(Batches):
+    """The same clips copied from the shard's frames held in memory: one copy per clip into the batch."""
 
-    def __init__(self, path: Path, clip: int, batch: int, starts: Starts):
-        self.d = h5py.File(path, "r")["frames"]
-        self.out = np.empty((batch, clip, *self.d.shape[1:]), np.uint8)
-        self.clip, self.starts = clip, starts
+    def __init__(self, ds: ClipDataset, batch: int, batches: int, frames: np.ndarray):
+        super().__init__(ds, batch, batches)
+        self.frames = frames
+        self.out = np.empty((batch, ds.frames, *frames.shape[1:]), np.uint8)
 
     def __call__(self) -> None:
-        for batch in self.starts():
-            for j, first in enumerate(batch):
-                self.d.read_direct(self.out, np.s_[first:first + self.clip], np.s_[j])
-
-
-class Memcpy:
-    """The same clips copied from the frames held in memory: one copy per clip into the batch buffer."""
-
-    def __init__(self, frames: np.ndarray, clip: int, batch: int, starts: Starts):
-        self.frames, self.out = frames, np.empty((batch, clip, *frames.shape[1:]), np.uint8)
-        self.clip, self.starts = clip, starts
-
-    def __call__(self) -> None:
-        for batch in self.starts():
-            for j, first in enumerate(batch):
-                self.out[j] = self.frames[first:first + self.clip]
+        self.next_epoch()
+        first = self.ds.row + self.ds.drawn_starts()
+        for idx in self.items:
+            for j, f in enumerate(first[idx]):
+                self.out[j] = self.frames[f:f + self.ds.frames]
 
 
 def disk_rows(size: tuple[int, int], clip: int) -> list[dict]:
-    """UCF101's disk per layout, from the formula (GB = 1e9 bytes)."""
-    frame = size[0] * size[1] * 3
-    every = UCF101_VIDEOS * UCF101_MEAN_FRAMES * frame / 1e9
-    rows = [{"layout": f"every frame, {size[0]}x{size[1]} (clips cut at load time, any start, any length)",
-             "frames_per_video": UCF101_MEAN_FRAMES, "gb": every},
-            {"layout": f"every 2nd frame, {size[0]}x{size[1]} (clips of stride 2 only)",
-             "frames_per_video": UCF101_MEAN_FRAMES / 2, "gb": every / 2}]
-    for k in (1, 10):
-        rows.append({"layout": f"K = {k} stored clips of {clip} frames (today's shards)",
-                     "frames_per_video": k * clip, "gb": UCF101_VIDEOS * k * clip * frame / 1e9})
+    """UCF101's disk per layout, from the product's formula (ClipSpec.bytes_per_video; GB = 1e9 bytes)."""
+    rows = []
+    for spec, layout in [(ClipSpec(clip, None, size, "any_start", 10), "every frame, clips cut at load time "
+                          "(any start, any length up to the video's)")] + \
+            [(ClipSpec(clip, None, size, "consecutive", k), f"K = {k} stored clips of {clip} frames "
+              "(sampling: consecutive)") for k in (1, 10)]:
+        rows.append({"layout": f"{layout}, {size[0]}x{size[1]}", "frames_per_video": spec.frames_per_video,
+                     "gb": UCF101_VIDEOS * spec.bytes_per_video / 1e9})
     return rows
 
 
@@ -189,50 +133,39 @@ def main() -> None:
         "batch": args.batch, "batches": args.batches, "reps": args.reps, "threads": 1,
         "model": args.model or None, "train_batch": args.train_batch if args.model else None})
     clip_bytes = args.clip * size[0] * size[1] * 3
-    rows = []
+    spec = ClipSpec(args.clip, None, size, "any_start", 10)
     with tempfile.TemporaryDirectory() as tmp:
-        for chunk, name in ((1, "frame"), (args.clip, "clip")):
-            path = Path(tmp) / f"frames_{name}.h5"
-            frames = write_store(path, lengths, size, chunk)
-            with h5py.File(path, "r") as f:
-                first, length = f["starts"][()], f["lengths"][()]
-            check = [cls(*src, args.clip, args.batch, Starts(first, length, args.clip, args.batch, 1))
-                     for cls, src in ((Memcpy, (frames,)), (OffsetLoader, (path,)), (H5pyLoader, (path,)))]
-            for fn in check:
-                fn()
-            if not all(np.array_equal(check[0].out, fn.out) for fn in check[1:]):
-                raise SystemExit(f"{path}: the loaders read other bytes than the frames written")
-            starts = Starts(first, length, args.clip, args.batch, args.batches)
-            fns = {"memcpy": Memcpy(frames, args.clip, args.batch, starts),
-                   "offsets": OffsetLoader(path, args.clip, args.batch, starts),
-                   "h5py": H5pyLoader(path, args.clip, args.batch, starts)}
-            seconds = interleaved(fns, warmup=1, reps=args.reps)  # the warm-up fills the page cache
-            rate = {k: args.batch * args.batches / s for k, s in seconds.items()}
-            rows.append({"chunk": "1 frame" if chunk == 1 else f"{chunk} frames (one clip length)",
-                         "loader": rate["offsets"],
-                         "h5py": rate["h5py"], "memcpy": rate["memcpy"],
-                         "ratio": rate["offsets"] / rate["memcpy"],
-                         "overhead": path.stat().st_size / frames.nbytes})
-            print(f"chunks of {chunk:>2} frames: loader {rate['offsets']:8.1f} clips/s, h5py {rate['h5py']:8.1f}, "
-                  f"memcpy {rate['memcpy']:8.1f} ({rate['offsets'] / rate['memcpy']:.2f}x); "
-                  f"file / pixels {rows[-1]['overhead']:.4f}")
-    per_frame, per_clip = rows
-    rec.figure("loader_frame_chunks", f"loader, any-start clips, one frame per chunk, batch {args.batch}",
-               per_frame["loader"], "clips/s")
-    rec.figure("memcpy", f"memcpy of the same bytes, batch {args.batch}", per_frame["memcpy"], "clips/s")
-    rec.figure("loader_over_memcpy", "loader (one frame per chunk) / memcpy of the same bytes",
-               per_frame["ratio"], "x", target=">= 0.3")
-    rec.figure("clip_chunks_over_memcpy", f"loader ({args.clip} frames per chunk) / memcpy of the same bytes",
-               per_clip["ratio"], "x", target=">= 0.3")
-    rec.figure("loader_over_h5py", "loader (one frame per chunk) / the same through h5py's slicing",
-               per_frame["loader"] / per_frame["h5py"], "x")
-    rec.figure("loader_mb_per_s", "loader (one frame per chunk), bytes delivered",
-               per_frame["loader"] * clip_bytes / 1e6, "MB/s")
-    rec.table("layouts", f"Any-start {args.clip}-frame clips at {size[0]}x{size[1]} from a store of every frame, "
+        index, shard = build_shard(Path(tmp), lengths, spec)
+        with h5py.File(shard, "r") as f:
+            frames = f["frames"][()]
+        fns = {"loader": Loader(ClipDataset(index, clips="random", raw=True), args.batch, args.batches),
+               "h5py": Loader(H5pyClipDataset(index, clips="random", raw=True), args.batch, args.batches),
+               "memcpy": Memcpy(ClipDataset(index, clips="random", raw=True), args.batch, args.batches, frames)}
+        if fns["loader"].ds._offsets(0) is None:
+            raise SystemExit(f"{shard}: the product's loader cannot read this shard by file offsets")
+        for fn in fns.values():
+            fn()
+        if not all(np.array_equal(fns["memcpy"].out, fn.out) for fn in fns.values()):
+            raise SystemExit(f"{shard}: the loaders read other bytes than the frames written")
+        seconds = interleaved(fns, warmup=1, reps=args.reps)  # every call a new epoch: new starts
+        overhead = shard.stat().st_size / frames.nbytes
+    rate = {k: args.batch * args.batches / s for k, s in seconds.items()}
+    print(f"ClipDataset {rate['loader']:8.1f} clips/s, its h5py path {rate['h5py']:8.1f}, memcpy {rate['memcpy']:8.1f} "
+          f"({rate['loader'] / rate['memcpy']:.2f}x); shard bytes / pixel bytes {overhead:.4f}")
+    rec.figure("loader", f"ClipDataset, any-start clips from the product's shard, batch {args.batch}",
+               rate["loader"], "clips/s")
+    rec.figure("memcpy", f"memcpy of the same bytes, batch {args.batch}", rate["memcpy"], "clips/s")
+    rec.figure("loader_over_memcpy", "ClipDataset (by file offset) / memcpy of the same bytes",
+               rate["loader"] / rate["memcpy"], "x", target=">= 0.3")
+    rec.figure("loader_over_h5py", "ClipDataset by file offset / its h5py path", rate["loader"] / rate["h5py"], "x")
+    rec.figure("loader_mb_per_s", "ClipDataset, bytes delivered", rate["loader"] * clip_bytes / 1e6, "MB/s")
+    rec.figure("shard_overhead", "any-start shard: file bytes / pixel bytes (one frame per chunk)", overhead, "x")
+    rec.table("loader", f"Any-start {args.clip}-frame clips at {size[0]}x{size[1]} from the product's shard, "
               "in-process, 1 thread (clips/s per core)",
-              [("chunk", "chunk", None), ("loader", "loader, by file offset", "clips/s"),
-               ("h5py", "h5py slicing", "clips/s"), ("memcpy", "memcpy", "clips/s"),
-               ("ratio", "loader / memcpy", "x"), ("overhead", "file bytes / pixel bytes", "x")], rows)
+              [("read", "read", None), ("clips_per_s", "rate", "clips/s"), ("vs_memcpy", "/ memcpy", "x")],
+              [{"read": name, "clips_per_s": rate[key], "vs_memcpy": rate[key] / rate["memcpy"]}
+               for key, name in (("loader", "ClipDataset, by file offset"), ("h5py", "ClipDataset, h5py path"),
+                                 ("memcpy", "memcpy of the same bytes"))])
     if args.model:
         shape = (3, args.clip, args.crop, args.crop)
         from loader import train_rate  # the train step as benchmarks/loader.py times it
@@ -243,10 +176,10 @@ def main() -> None:
         rec.figure("train_step", f"train step, {args.model}, batch {args.train_batch}, "
                    f"{args.clip}x{args.crop}x{args.crop}, 1 thread", train, "clips/s")
         rec.figure("loader_over_train", f"loader (one frame per chunk) / {args.model}'s train step",
-                   per_frame["loader"] / train, "x", target=">= 3")
-    rec.table("disk", f"UCF101 on disk by formula: {UCF101_VIDEOS:,} videos x frames per video x "
-              f"{size[0]} x {size[1]} x 3 bytes (mean length about 7 s at 25 fps = {UCF101_MEAN_FRAMES} frames; "
-              "not measured)",
+                   rate["loader"] / train, "x", target=">= 3")
+    rec.table("disk", f"UCF101 on disk by the product's formula (ClipSpec.bytes_per_video): {UCF101_VIDEOS:,} videos "
+              f"x frames per video x {size[0]} x {size[1]} x 3 bytes (an any-start spec assumes "
+              f"{spec.frames_per_video:.0f} frames per video, vidrec/data/video.py; not measured)",
               [("layout", "layout", None), ("frames_per_video", "frames per video", None), ("gb", "UCF101", "GB")],
               disk_rows(size, args.clip))
     rec.write(args.out)

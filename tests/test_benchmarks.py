@@ -78,8 +78,8 @@ def test_loader_benchmark_records(tmp_path):
 def test_frames_store_benchmark_records(tmp_path):
     _bench("benchmarks/frames_store.py", "--videos", "2", "--frames", "20", "30", "--size", "16", "24", "--clip",
            "4", "--batch", "2", "--batches", "1", "--reps", "1", "--model", "", "--out", str(tmp_path / "x.json"))
-    data = _recorded(tmp_path / "x.json", "frames_store", {"loader_over_memcpy", "clip_chunks_over_memcpy"},
-                     {"layouts", "disk"})
+    data = _recorded(tmp_path / "x.json", "frames_store", {"loader_over_memcpy", "loader_over_h5py"},
+                     {"loader", "disk"})
     every = data["tables"]["disk"]["rows"][0]
     assert every["gb"] == pytest.approx(13320 * 175 * 16 * 24 * 3 / 1e9)  # videos x mean frames x frame bytes
 

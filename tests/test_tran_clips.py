@@ -145,7 +145,7 @@ def test_the_tran_protocol_and_clip_spec_as_configured():
     cfg = _config()
     tran, clip = cfg["protocols"]["tran"], cfg["clips"]["tran16"]
     assert tran["train_clips"] == "random" and tran["augment"] == {"crop": 112, "hflip": True}
-    assert ClipSpec.from_config(clip) == ClipSpec(16, None, (128, 171), "consecutive", 10, 1)
+    assert ClipSpec.from_config(clip) == ClipSpec(16, None, (128, 171), "any_start", 10, 1)
     assert model_input_shape(clip, tran["augment"]) == (3, 16, 112, 112)
     assert model_input_shape(clip, {"crop": None}) == (3, 16, 128, 171)
     assert cfg["datasets"]["ucf101"]["models"]["r2plus1d_18"]["clip"] == "tran16"

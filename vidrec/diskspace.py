@@ -23,14 +23,25 @@ from vidrec.io import existing_folder, format_bytes
 # them against shards written by write_shard.
 HDF5_BYTES_PER_CLIP = 128
 HDF5_BYTES_PER_SHARD = 256 * 1024
+# An any-start shard (every frame, one frame per chunk): per frame its chunk-index entry and frame
+# number (int32); per video the row of labels, ids, first frame, frame count and repair string
+# (HDF5_BYTES_PER_CLIP bounds that too). Upper bound, held against a written shard by tests/test_any_start.py.
+HDF5_BYTES_PER_FRAME = 96
 # A training folder holds at most two checkpoints at once: the last one and its replacement being
 # written beside it (model.pt, weights only, replaces the last one at the end).
 CHECKPOINTS_AT_ONCE = 2
 SKIP_HINT = "or, if you know better, skip this check with --config disk='{check: false}'"
 
 
-def shard_bytes(spec: ClipSpec, n_videos: int) -> int:
-    """Bytes of a shard of `n_videos` videos decoded at `spec` (pixels are stored uncompressed)."""
+def shard_bytes(spec: ClipSpec, n_videos: int, frames_per_video: float | None = None) -> int:
+    """Bytes of a shard of `n_videos` videos decoded at `spec` (pixels are stored uncompressed).
+
+    An any-start spec stores every frame: `frames_per_video` when known, else the spec's assumption
+    (ClipSpec.frames_per_video, vidrec/data/video.py's MEAN_FRAMES_PER_VIDEO)."""
+    if spec.any_start:
+        frames = n_videos * (spec.frames_per_video if frames_per_video is None else max(frames_per_video, spec.span))
+        frame_bytes = spec.height * spec.width * 3
+        return int(frames * (frame_bytes + HDF5_BYTES_PER_FRAME) + n_videos * HDF5_BYTES_PER_CLIP + HDF5_BYTES_PER_SHARD)
     n_clips = n_videos * spec.clips_per_video
     return n_videos * spec.bytes_per_video + n_clips * (HDF5_BYTES_PER_CLIP + 4 * spec.frames) + HDF5_BYTES_PER_SHARD
 
@@ -79,9 +90,12 @@ def shard_fix(dataset: str, clip_runs: dict[str, list[str]], clips: dict[str, di
     specs = []
     for name, runs in sorted(clip_runs.items()):
         spec = ClipSpec.from_config(clips[name])
-        specs.append(f"clips.{name} ({spec.clips_per_video} clip(s) of {spec.frames}x{spec.height}x{spec.width}, "
-                     f"{format_bytes(spec.bytes_per_video)} per video; clips_per_video sets it) for "
-                     f"{', '.join(runs) or 'experiments only'}")
+        stored = (f"every frame at {spec.height}x{spec.width}, {spec.frames_per_video:.0f} assumed, "
+                  f"{format_bytes(spec.bytes_per_video)} per video; a smaller size or sampling: consecutive "
+                  "with few clips_per_video stores less" if spec.any_start else
+                  f"{spec.clips_per_video} clip(s) of {spec.frames}x{spec.height}x{spec.width}, "
+                  f"{format_bytes(spec.bytes_per_video)} per video; clips_per_video sets it")
+        specs.append(f"clips.{name} ({stored}) for {', '.join(runs) or 'experiments only'}")
     return (f"To need less: fewer clips per video, or leave out the runs of a spec under datasets.{dataset}.models "
             f"({'; '.join(specs)}); to use another disk, run from a working directory there (shards are written "
             f"to data/{dataset}/shards/ under it) or make data/ a link to it")

@@ -1,17 +1,22 @@
-"""PyTorch Dataset over HDF5 clip shards (the per-split view).
+"""PyTorch Dataset over HDF5 clip shards (the per-split view): stored clips, or clips cut at load time
+from an any-start spec's store of every frame (vidrec/data/video.py, ClipSpec).
 
-Files open lazily in the process that reads them (never in `__init__`: h5py handles do not survive
-fork/spawn). `__getitems__` reads a whole batch at once, in-process (moving 1.2 MB clips between
+Files open lazily in the process that reads them (`__init__` keeps none open: h5py handles do not
+survive fork/spawn). `__getitems__` reads a whole batch at once, in-process (moving 1.2 MB clips between
 worker processes is costly). Each clip is one uncompressed chunk (or a row of a contiguous dataset),
 so its bytes sit at a fixed file offset: they are read with one `os.preadv` each straight into the
 batch buffer (pinned when a GPU consumes it), at page-cache-to-memory speed, where h5py's read path
-costs several times more per clip (benchmarks/results/loader.json, loader_over_h5py). Shards whose
+costs several times more per clip (benchmarks/results/loader.json, loader_over_h5py). Any-start
+shards store one frame per chunk, written in order, so a clip's frames are read the same way, one
+`os.preadv` per run of frames that follow each other in the file
+(benchmarks/results/frames_store.json). Shards whose
 layout does not allow this (compressed, other chunking) are read through h5py, as before. Never
 h5py's fancy indexing with a row list: with one clip per chunk it read 8 clips in 0.8 s against
 1.2 ms for 8 single-row slices.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -21,6 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
+
+from vidrec.data.video import clip_starts
 
 
 def normalize_clips(x: torch.Tensor, mean: Sequence[float], std: Sequence[float],
@@ -117,19 +124,26 @@ test_views.__test__ = False  # not a pytest test, whatever its name
 class ClipDataset(Dataset):
     """Clips of one subset of a split, as uint8 (C, T, H, W) tensors or normalised floats.
 
-    index: the split's index.csv (video_id, shard, row, n_clips, label, subset).
-    clips: "centre" -> the centre clip of each video (the thesis's protocol);
-           "all" -> every stored clip (video-level evaluation);
-           "random" -> one stored clip per video, drawn afresh each epoch: jitter over K fixed
-           offsets (the K clips stored at evenly spaced starts), not Tran et al.'s temporal jitter,
-           which starts a clip at any frame. The draw of epoch e is a function of (seed, e) alone,
-           so it is reproducible, the same on every DDP rank, and `set_epoch` reaches DataLoader
-           workers that already run
+    index: the split's index.csv (video_id, shard, row, n_clips, label, subset; any-start shards add
+      n_frames, and `row` is then the video's first frame).
+    clips: "centre" -> the centre clip of each video (clip K // 2, the thesis's protocol);
+           "all" -> every test clip (video-level evaluation): the K stored clips, or the K evenly
+           spaced clips of an any-start video (`clip_starts`: those a consecutive spec with the same K
+           stores);
+           "random" -> one clip per video, drawn afresh each epoch. Stored clips: one of the K stored at
+           fixed, evenly spaced starts (jitter over K fixed offsets), drawn from (seed, epoch).
+           Any-start shards: a clip of consecutive frames starting at any frame, the start uniform over
+           [0, n_frames - span] (Tran et al.'s temporal jitter): floor(u x (n_frames - span + 1)), u the
+           video_id-th double of the PCG64 stream seeded by SeedSequence((seed, epoch)), so a video's
+           start depends on (seed, epoch, video_id) alone. Either draw is reproducible, the same on
+           every DDP rank, and `set_epoch` reaches DataLoader workers that already run
            (the epoch lives in shared memory; persistent workers hold a copy of everything else).
     raw=True returns uint8 so normalisation can run on the training device (4x less to copy), as a
     (N, C, T, H, W) view of the shards' (N, T, H, W, C) bytes: channels_last_3d memory, not copied
     into another order on the host (`normalize_clips` writes the layout the device wants).
     pin=True reads batches straight into page-locked memory, for asynchronous copies to a GPU.
+    An any-start index makes the dataset read its clip length and stride from the first shard's
+    `clip_spec` attribute (the file is closed again).
     """
 
     def __init__(self, index: pd.DataFrame | str | Path, subset: str | None = None, clips: str = "centre",
@@ -138,15 +152,23 @@ class ClipDataset(Dataset):
         df = pd.read_csv(index) if isinstance(index, (str, Path)) else index
         if subset is not None:
             df = df[df["subset"] == subset]
+        self.any_start = "n_frames" in df.columns
+        n_frames = df["n_frames"] if self.any_start else 0
         if clips in ("centre", "random"):  # random: clip_index is the draw's offset, filled per epoch
             first = df["n_clips"] // 2 if clips == "centre" else 0
-            items = pd.DataFrame({"shard": df["shard"], "row": df["row"] + first, "label": df["label"],
-                                  "video_id": df["video_id"], "clip_index": first, "n_clips": df["n_clips"]})
+            stored = first if not self.any_start else 0
+            items = pd.DataFrame({"shard": df["shard"], "row": df["row"] + stored, "label": df["label"],
+                                  "video_id": df["video_id"], "clip_index": first, "n_clips": df["n_clips"],
+                                  "n_frames": n_frames})
+            if self.any_start and clips == "random":
+                items["clip_index"] = -1  # no test clip: a start drawn per epoch (drawn_starts)
         elif clips == "all":
             rep = df.loc[df.index.repeat(df["n_clips"])].copy()
             rep["clip_index"] = rep.groupby("video_id").cumcount()
-            rep["row"] = rep["row"] + rep["clip_index"]
-            items = rep[["shard", "row", "label", "video_id", "clip_index"]]
+            rep["n_frames"] = rep["n_frames"] if self.any_start else 0
+            if not self.any_start:
+                rep["row"] = rep["row"] + rep["clip_index"]
+            items = rep[["shard", "row", "label", "video_id", "clip_index", "n_clips", "n_frames"]]
         else:
             raise ValueError(f"clips must be 'centre', 'all' or 'random', not {clips!r}")
         items = items.reset_index(drop=True)
@@ -159,6 +181,17 @@ class ClipDataset(Dataset):
         self.clip_index = items["clip_index"].to_numpy(np.int64)
         self.random = clips == "random"
         self.n_clips = items["n_clips"].to_numpy(np.int64) if self.random else None
+        self._data = "frames" if self.any_start else "clips"  # the shards' dataset the rows address
+        if self.any_start:
+            self.n_frames = items["n_frames"].to_numpy(np.int64)
+            self.frames, self.stride = _clip_length(self.shards[0]) if self.shards else (1, 1)
+            self.span = (self.frames - 1) * self.stride + 1
+            # each test clip's first frame, as the consecutive spec with the same K stores it
+            k, self.start = items["n_clips"].to_numpy(np.int64), np.zeros(len(items), np.int64)
+            for c in np.unique(k):
+                sel = np.flatnonzero((k == c) & (self.clip_index >= 0))
+                self.start[sel] = clip_starts(self.n_frames[sel], self.span, int(c))[np.arange(len(sel)),
+                                                                                      self.clip_index[sel]]
         # (seed, epoch) of the current draw, shared with worker processes; _drawn caches its result
         self._draw_key = torch.tensor([int(seed), 0], dtype=torch.int64).share_memory_()
         self._drawn: tuple[tuple[int, int], np.ndarray] | None = None
@@ -178,15 +211,33 @@ class ClipDataset(Dataset):
             self._draw_key[0] = int(seed)
         self._draw_key[1] = int(epoch)
 
-    def drawn_clips(self) -> np.ndarray:
-        """Clip index (within its video) of every item for the current epoch."""
-        if not self.random:
-            return self.clip_index
+    def _draw(self) -> np.ndarray:
+        """This epoch's draw (clips="random"): a stored clip per item, or an any-start clip's first frame."""
         key = (int(self._draw_key[0]), int(self._draw_key[1]))
         if self._drawn is None or self._drawn[0] != key:
             rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
-            self._drawn = key, rng.integers(0, self.n_clips)
+            if not self.any_start:
+                drawn = rng.integers(0, self.n_clips)
+            elif len(self.video_ids):
+                u = rng.random(int(self.video_ids.max()) + 1)[self.video_ids]
+                drawn = (u * (self.n_frames - self.span + 1)).astype(np.int64)
+            else:
+                drawn = np.zeros(0, np.int64)
+            self._drawn = key, drawn
         return self._drawn[1]
+
+    def drawn_clips(self) -> np.ndarray:
+        """Clip index (within its video) of every item for the current epoch; -1 for an any-start
+        training clip (it starts at any frame: `drawn_starts`)."""
+        if not self.random or self.any_start:
+            return self.clip_index
+        return self._draw()
+
+    def drawn_starts(self) -> np.ndarray:
+        """First frame (within its video) of every item's clip for the current epoch (any-start shards)."""
+        if not self.any_start:
+            raise ValueError("drawn_starts: stored clips have no start to draw (an any-start spec's shards do)")
+        return self._draw() if self.random else self.start
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -204,22 +255,30 @@ class ClipDataset(Dataset):
             self._files, self._direct, self._pid = {}, {}, os.getpid()
         if shard not in self._files:
             self._files[shard] = h5py.File(self.shards[shard], "r")
-        return self._files[shard]["clips"]
+        return self._files[shard][self._data]
 
     def _offsets(self, shard: int) -> tuple[int, np.ndarray] | None:
         """(fd, file offset of each row) when every row is stored raw and whole, else None."""
-        clips = self._file(shard)
+        data = self._file(shard)
         if shard not in self._direct:
             self._direct[shard] = None
-            offsets = raw_row_offsets(clips)
+            offsets = raw_row_offsets(data)
             if offsets is not None:
                 fd = os.open(self.shards[shard], os.O_RDONLY)
-                probe = np.empty(clips.shape[1:], np.uint8)
-                if len(offsets) and not (_pread(fd, probe, int(offsets[0])) and (probe == clips[0]).all()):
+                probe = np.empty(data.shape[1:], np.uint8)
+                if len(offsets) and not (_pread(fd, probe, int(offsets[0])) and (probe == data[0]).all()):
                     os.close(fd)  # the library's offsets do not address this file's bytes: use h5py
                 else:
                     self._direct[shard] = (fd, offsets)
         return self._direct[shard]
+
+    def _rows(self, indices: np.ndarray) -> np.ndarray:
+        """(N, rows per item) rows of the shards' dataset that make each item's clip, in clip order."""
+        if self.any_start:
+            first = self.row[indices] + self.drawn_starts()[indices]
+            return first[:, None] + np.arange(self.frames)[None, :] * self.stride
+        offset = self.drawn_clips()[indices] if self.random else 0
+        return (self.row[indices] + offset)[:, None]
 
     def read(self, indices: Sequence[int]) -> np.ndarray:
         """uint8 (N, T, H, W, C) for these items, in the order asked (repeats allowed)."""
@@ -230,8 +289,8 @@ class ClipDataset(Dataset):
         tensor, so the pinned allocator sees the asynchronous copy that uses it before reusing it."""
         indices = np.asarray(indices, np.int64)
         first = self._file(int(self.shard_of[indices[0]]))
-        offset = self.drawn_clips()[indices] if self.random else np.zeros(len(indices), np.int64)
-        shape = (len(indices), *first.shape[1:])
+        rows = self._rows(indices)
+        shape = (len(indices), *((self.frames, *first.shape[1:]) if self.any_start else first.shape[1:]))
         # numpy's allocation asks for huge pages: a fresh 59 MB batch faults in faster than with torch's
         batch = torch.empty(shape, dtype=torch.uint8, pin_memory=True) if self.pin else \
             torch.from_numpy(np.empty(shape, np.uint8))
@@ -241,17 +300,22 @@ class ClipDataset(Dataset):
             direct = self._offsets(int(shard))
             if direct is not None:
                 fd, starts = direct
-                for j, row in zip(pos, self.row[indices[pos]] + offset[pos]):
-                    if not _pread(fd, out[j], int(starts[row])):
-                        raise OSError(f"{self.shards[shard]}: row {row} is cut short; the shard is truncated: "
-                                      "delete it and rerun the decode stage")
+                for j in pos:
+                    if not _pread_rows(fd, starts, rows[j], out[j]):
+                        raise OSError(f"{self.shards[shard]}: rows {rows[j][[0, -1]].tolist()} are cut short; the "
+                                      "shard is truncated: delete it and rerun the decode stage")
                 continue
-            clips = self._file(int(shard))  # through h5py: per shard, runs of consecutive rows as slices
-            rows, inverse = np.unique(self.row[indices[pos]] + offset[pos], return_inverse=True)
-            block = np.empty((len(rows), *clips.shape[1:]), np.uint8)
-            for run in np.split(np.arange(len(rows)), np.flatnonzero(np.diff(rows) != 1) + 1):
+            data = self._file(int(shard))
+            if self.any_start:  # through h5py: each clip's frames as one (strided) slice
+                for j in pos:
+                    data.read_direct(out, np.s_[rows[j][0]:rows[j][-1] + 1:self.stride], np.s_[j])
+                continue
+            # through h5py: per shard, runs of consecutive rows as slices
+            unique, inverse = np.unique(rows[pos, 0], return_inverse=True)
+            block = np.empty((len(unique), *data.shape[1:]), np.uint8)
+            for run in np.split(np.arange(len(unique)), np.flatnonzero(np.diff(unique) != 1) + 1):
                 a, b = int(run[0]), int(run[-1]) + 1
-                clips.read_direct(block, np.s_[rows[a]:rows[a] + b - a], np.s_[a:b])
+                data.read_direct(block, np.s_[unique[a]:unique[a] + b - a], np.s_[a:b])
             out[pos] = block[inverse.reshape(-1)]
         return batch
 
@@ -268,6 +332,13 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         batch = self.__getitems__([i])
         return batch["clips"][0], int(batch["labels"][0])
+
+
+def _clip_length(shard: str) -> tuple[int, int]:
+    """(frames, stride) of the clips an any-start shard's spec cuts, from its `clip_spec` attribute."""
+    with h5py.File(shard, "r") as f:
+        spec = json.loads(f.attrs["clip_spec"])
+    return int(spec["frames"]), int(spec["stride"])
 
 
 def raw_row_offsets(clips: h5py.Dataset) -> np.ndarray | None:
@@ -290,6 +361,15 @@ def raw_row_offsets(clips: h5py.Dataset) -> np.ndarray | None:
 
     clips.id.chunk_iter(visit)
     return offsets if (offsets >= 0).all() else None  # an unwritten (fill-value) row: let h5py read it
+
+
+def _pread_rows(fd: int, offsets: np.ndarray, rows: np.ndarray, out: np.ndarray) -> bool:
+    """Fill `out` (C-contiguous, len(rows) rows) with these rows, one read per run of rows whose bytes
+    follow each other in the file; False when the file ends first."""
+    flat = out.reshape(len(rows), -1)
+    at = offsets[rows]
+    cuts = [0, *(np.flatnonzero(np.diff(at) != flat.shape[1]) + 1).tolist(), len(rows)]
+    return all(_pread(fd, flat[a:b], int(at[a])) for a, b in zip(cuts[:-1], cuts[1:]))
 
 
 def _pread(fd: int, out: np.ndarray, offset: int) -> bool:

@@ -74,6 +74,8 @@ def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path
                 progress: bool = False) -> dict:
     """Decode `videos` (rows of videos.csv) into one HDF5 shard; return decode statistics.
 
+    Stored clips (uniform, consecutive) go to `clips`, one clip per row; an any-start spec's videos go
+    to `frames`, every frame once, one frame per row (docs/architecture.md, "Shard layout").
     on_bad_video="fail" raises the first VideoError (naming the file); "skip" leaves the video out
     and lists it in the statistics, which are written beside the shard.
     """
@@ -83,7 +85,6 @@ def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path
     tasks = [(int(r.video_id), str(Path(videos_dir) / r.path), spec, threads) for r in videos.itertuples()]
     labels = dict(zip(videos.video_id, videos.label))
     names = dict(zip(videos.video_id, videos.path))
-    K, T, H, W = spec.clips_per_video, spec.frames, spec.height, spec.width
     skipped, repairs_log, backends = [], [], {"opencv": 0, "ffmpeg": 0}
     digest = hashlib.sha256()
     start = time.perf_counter()
@@ -92,58 +93,108 @@ def write_shard(videos: pd.DataFrame, videos_dir: Path, spec: ClipSpec, out_path
         from tqdm import tqdm
 
         bar = tqdm(total=len(tasks), desc=out_path.name, unit="video")
+
+    def decoded() -> Iterator[tuple[int, object]]:
+        """The videos that decoded, in video_id order; the others skipped (or raised)."""
+        for video_id, result in _decode_all(tasks, workers, threads):
+            if bar:
+                bar.update()
+            if isinstance(result, VideoError):
+                if on_bad_video == "fail":
+                    raise result
+                skipped.append({"video_id": video_id, "path": names[video_id], "reason": result.reason})
+                continue
+            backends[result.backend] += 1
+            if result.repairs[0]:
+                repairs_log.append({"video_id": video_id, "path": names[video_id], "repair": result.repairs[0]})
+            yield video_id, result
+
     with atomic_path(out_path) as tmp:
         with _new_hdf5_file(tmp) as f:
-            n_max = len(tasks) * K
-            clips = f.create_dataset("clips", (n_max, T, H, W, 3), np.uint8, chunks=(1, T, H, W, 3))
-            frame_idx = f.create_dataset("frame_indices", (n_max, T), np.int32)
-            rows = {"labels": [], "video_ids": [], "clip_index": [], "repairs": []}
-            n = 0
-            for video_id, result in _decode_all(tasks, workers, threads):
-                if bar:
-                    bar.update()
-                if isinstance(result, VideoError):
-                    if on_bad_video == "fail":
-                        raise result
-                    skipped.append({"video_id": video_id, "path": names[video_id], "reason": result.reason})
-                    continue
-                clips[n:n + K] = result.clips
-                frame_idx[n:n + K] = result.frame_indices
-                digest.update(result.clips.tobytes())
-                backends[result.backend] += 1
-                for k in range(K):
-                    rows["labels"].append(labels[video_id])
-                    rows["video_ids"].append(video_id)
-                    rows["clip_index"].append(k)
-                    rows["repairs"].append(result.repairs[k])
-                if result.repairs[0]:
-                    repairs_log.append({"video_id": video_id, "path": names[video_id], "repair": result.repairs[0]})
-                n += K
-            for name in ("clips", "frame_indices"):
-                _truncate(f, name, n)
-            f["labels"] = np.asarray(rows["labels"], np.int16)
-            f["video_ids"] = np.asarray(rows["video_ids"], np.int32)
-            f["clip_index"] = np.asarray(rows["clip_index"], np.int16)
-            f.create_dataset("repairs", data=np.asarray(rows["repairs"], dtype=h5py.string_dtype()))
-            for key in ("labels", "video_ids"):
-                digest.update(f[key][()].tobytes())
+            counts = _write_frames(f, spec, decoded(), labels, digest) if spec.any_start else \
+                _write_clips(f, spec, len(tasks), decoded(), labels, digest)
             # Completion attributes last: a file without them is never treated as a shard.
             f.attrs["config_hash"] = shard_config_hash(spec)
             f.attrs["clip_spec"] = json.dumps(spec.__dict__, sort_keys=True)
             f.attrs["content_hash"] = digest.hexdigest()
-            f.attrs["n_clips"] = n
-            f.attrs["n_videos"] = n // K
+            for key, value in counts.items():
+                f.attrs[key] = value
             f.attrs["versions"] = json.dumps(library_versions(), sort_keys=True)
             f.attrs["complete"] = True
     if bar:
         bar.close()
     seconds = time.perf_counter() - start
-    stats = {"shard": out_path.name, "videos": len(tasks) - len(skipped), "clips": n,
+    stats = {"shard": out_path.name, "videos": len(tasks) - len(skipped), "clips": int(counts["n_clips"]),
+             **({"frames": int(counts["n_frames"])} if spec.any_start else {}),
              "skipped": skipped, "repairs": repairs_log, "backends": backends,
              "seconds": round(seconds, 3), "videos_per_s": round((len(tasks)) / max(seconds, 1e-9), 2),
              "workers": workers, "bytes": out_path.stat().st_size, "config_hash": shard_config_hash(spec),
              "content_hash": digest.hexdigest()}  # = the shard's attribute: same config, same hash
     return stats
+
+
+def _write_clips(f: h5py.File, spec: ClipSpec, n_tasks: int, decoded: Iterable[tuple[int, object]],
+                 labels: dict, digest) -> dict[str, int]:
+    """Stored clips: K rows of `clips` per video (one clip per chunk); returns the count attributes."""
+    K, T, H, W = spec.clips_per_video, spec.frames, spec.height, spec.width
+    n_max = n_tasks * K
+    clips = f.create_dataset("clips", (n_max, T, H, W, 3), np.uint8, chunks=(1, T, H, W, 3))
+    frame_idx = f.create_dataset("frame_indices", (n_max, T), np.int32)
+    rows = {"labels": [], "video_ids": [], "clip_index": [], "repairs": []}
+    n = 0
+    for video_id, result in decoded:
+        clips[n:n + K] = result.clips
+        frame_idx[n:n + K] = result.frame_indices
+        digest.update(result.clips.tobytes())
+        for k in range(K):
+            rows["labels"].append(labels[video_id])
+            rows["video_ids"].append(video_id)
+            rows["clip_index"].append(k)
+            rows["repairs"].append(result.repairs[k])
+        n += K
+    for name in ("clips", "frame_indices"):
+        _truncate(f, name, n)
+    f["labels"] = np.asarray(rows["labels"], np.int16)
+    f["video_ids"] = np.asarray(rows["video_ids"], np.int32)
+    f["clip_index"] = np.asarray(rows["clip_index"], np.int16)
+    f.create_dataset("repairs", data=np.asarray(rows["repairs"], dtype=h5py.string_dtype()))
+    for key in ("labels", "video_ids"):
+        digest.update(f[key][()].tobytes())
+    return {"n_clips": n, "n_videos": n // K}
+
+
+def _write_frames(f: h5py.File, spec: ClipSpec, decoded: Iterable[tuple[int, object]], labels: dict,
+                  digest) -> dict[str, int]:
+    """Every frame of each video in `frames` (one frame per chunk, appended in video order, so the
+    frames of a video follow each other in the file), and per video its first row and frame count;
+    returns the count attributes (n_clips: the K test clips of each video)."""
+    H, W = spec.height, spec.width
+    frames = f.create_dataset("frames", (0, H, W, 3), np.uint8, chunks=(1, H, W, 3), maxshape=(None, H, W, 3))
+    frame_idx = f.create_dataset("frame_indices", (0,), np.int32, chunks=(4096,), maxshape=(None,))
+    rows = {"labels": [], "video_ids": [], "first_frame": [], "n_frames": [], "repairs": []}
+    n = 0
+    for video_id, result in decoded:
+        pixels, count = result.clips[0], result.clips.shape[1]
+        frames.resize(n + count, axis=0)
+        frames[n:n + count] = pixels
+        frame_idx.resize(n + count, axis=0)
+        frame_idx[n:n + count] = result.frame_indices[0]
+        digest.update(pixels.tobytes())
+        rows["labels"].append(labels[video_id])
+        rows["video_ids"].append(video_id)
+        rows["first_frame"].append(n)
+        rows["n_frames"].append(count)
+        rows["repairs"].append(result.repairs[0])
+        n += count
+    f["labels"] = np.asarray(rows["labels"], np.int16)
+    f["video_ids"] = np.asarray(rows["video_ids"], np.int32)
+    f["first_frame"] = np.asarray(rows["first_frame"], np.int64)
+    f["n_frames"] = np.asarray(rows["n_frames"], np.int32)
+    f.create_dataset("repairs", data=np.asarray(rows["repairs"], dtype=h5py.string_dtype()))
+    for key in ("labels", "video_ids"):
+        digest.update(f[key][()].tobytes())
+    n_videos = len(rows["video_ids"])
+    return {"n_clips": n_videos * spec.clips_per_video, "n_videos": n_videos, "n_frames": n}
 
 
 @contextlib.contextmanager
@@ -199,10 +250,14 @@ def verify_content_hash(path: Path) -> bool:
     """Recompute the content hash from the stored pixels and labels."""
     digest = hashlib.sha256()
     with h5py.File(path, "r") as f:
-        K = json.loads(f.attrs["clip_spec"])["clips_per_video"]
-        clips = f["clips"]
-        for i in range(0, clips.shape[0], K):
-            digest.update(clips[i:i + K].tobytes())
+        if "frames" in f:  # an any-start shard: each video's frames
+            for first, count in zip(f["first_frame"][()], f["n_frames"][()]):
+                digest.update(f["frames"][first:first + count].tobytes())
+        else:
+            K = json.loads(f.attrs["clip_spec"])["clips_per_video"]
+            clips = f["clips"]
+            for i in range(0, clips.shape[0], K):
+                digest.update(clips[i:i + K].tobytes())
         for key in ("labels", "video_ids"):
             digest.update(f[key][()].tobytes())
         return digest.hexdigest() == f.attrs["content_hash"]
@@ -212,7 +267,10 @@ def build_split_index(membership: pd.DataFrame, shard_paths: list[Path], split: 
                       videos: pd.DataFrame | None = None) -> pd.DataFrame:
     """The per-split view: one row per stored video with its shard, first row and subset.
 
-    With `videos` (videos.csv) the path and class name of each video are attached too.
+    Stored clips: `row` is the video's first clip in `clips`, `n_clips` its clip count. Any-start
+    shards: `row` is the video's first frame in `frames`, `n_frames` (only in their index) its frame
+    count, `n_clips` the spec's K test clips. With `videos` (videos.csv) the path and class name of each
+    video are attached too.
     """
     col = f"split{split}"
     if col not in membership.columns:
@@ -223,6 +281,11 @@ def build_split_index(membership: pd.DataFrame, shard_paths: list[Path], split: 
         with h5py.File(p, "r") as f:
             vids = f["video_ids"][()]
             labels = f["labels"][()]
+            if "frames" in f:  # any-start: one row per video already
+                k = json.loads(f.attrs["clip_spec"])["clips_per_video"]
+                parts.append(pd.DataFrame({"video_id": vids, "shard": str(p), "row": f["first_frame"][()],
+                                           "n_frames": f["n_frames"][()], "n_clips": k, "label": labels}))
+                continue
         if len(vids) == 0:
             continue
         starts = np.flatnonzero(np.r_[True, vids[1:] != vids[:-1]])

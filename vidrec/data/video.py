@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -52,6 +52,11 @@ def ffmpeg_exe() -> str:
 
 
 # ----------------------------------------------------------------------------- sampling
+# Frames per video that an any-start spec's disk figures assume (vidrec/diskspace.py, the forecast):
+# UCF101's mean length, about 7 s at 25 fps. The manifest records no frame counts, so this is the one
+# place the assumption is made; a dataset of longer videos needs proportionally more disk.
+MEAN_FRAMES_PER_VIDEO = 7 * 25
+
 @dataclass(frozen=True)
 class ClipSpec:
     """How a video becomes stored clips.
@@ -60,6 +65,10 @@ class ClipSpec:
       (Tran et al. resize the whole 320x240 frame to 128x171).
     size: an int (size x size) or (height, width). Kept as given, so the shard identity of square
       specs (the hash of these fields) is what it was before non-square sizes existed.
+    sampling: uniform | consecutive store K clips per video (`sample_indices`); any_start stores every
+      frame of the video once, and clips of `frames` consecutive frames at `stride` are cut at load
+      time: in training from any start frame (Tran et al.'s temporal jitter), in testing the K
+      (`clips_per_video`) evenly spaced clips a consecutive spec with the same K stores.
     """
 
     frames: int = 16
@@ -85,9 +94,33 @@ class ClipSpec:
         return clip_hw(self.size)[1]
 
     @property
+    def any_start(self) -> bool:
+        """Every frame stored, clips cut at load time (sampling: any_start)."""
+        return self.sampling == "any_start"
+
+    @property
+    def span(self) -> int:
+        """Frames one clip of consecutive frames covers: (T - 1) x stride + 1."""
+        return (self.frames - 1) * self.stride + 1
+
+    @property
+    def test_clips_spec(self) -> "ClipSpec":
+        """The spec whose stored clips are this spec's test clips: an any-start spec's K evenly spaced
+        clips are those of the consecutive spec with the same fields; any other spec is its own."""
+        return replace(self, sampling="consecutive") if self.any_start else self
+
+    @property
+    def frames_per_video(self) -> float:
+        """Frames a shard stores per video: K x T stored clips, or, for an any-start spec, every frame
+        (at least one span), taken as MEAN_FRAMES_PER_VIDEO since the manifest records no frame counts."""
+        if self.any_start:
+            return float(max(MEAN_FRAMES_PER_VIDEO, self.span))
+        return float(self.clips_per_video * self.frames)
+
+    @property
     def bytes_per_video(self) -> int:
-        """Stored uint8 RGB bytes of one video: K x T x H x W x 3 (shards are uncompressed)."""
-        return self.clips_per_video * self.frames * self.height * self.width * 3
+        """Stored uint8 RGB bytes of one video: frames_per_video x H x W x 3 (shards are uncompressed)."""
+        return int(self.frames_per_video * self.height * self.width * 3)
 
     def text(self) -> str:
         """'16x128x171 consecutive' (frames x height x width, sampling)."""
@@ -99,14 +132,24 @@ class ClipSpec:
         return self.clips_per_video // 2
 
 
+def clip_starts(n_frames: int | np.ndarray, span: int, clips: int) -> np.ndarray:
+    """First frames of `clips` clips of `span` frames evenly spaced over a video of `n_frames` frames
+    (all at 0 when the video is shorter than a span): the consecutive spec's stored clips and an
+    any-start spec's test clips. An array of n_frames gives one row of starts per video."""
+    last = np.maximum(np.asarray(n_frames, np.int64) - span, 0)
+    return np.round(np.linspace(0, last, clips, axis=-1)).astype(np.int64)
+
+
 def sample_indices(n_frames: int, spec: ClipSpec) -> tuple[np.ndarray, str]:
     """Frame numbers (clips_per_video, frames) to keep, and the repair applied ("" if none).
 
     uniform: frame t of clip k is floor((t + (k + 0.5) / K) * n / T): T frames spread over the
       whole video, each clip phase-shifted within the T segments (K=1: segment centres).
-    consecutive: K clips of T frames at `stride`, starts evenly spaced over the video.
+    consecutive: K clips of T frames at `stride`, starts evenly spaced over the video (`clip_starts`).
+    any_start: every frame, as one row (1, max(n, span)).
     Short videos: uniform sampling repeats frames (nearest frame); consecutive clips that run
-    past the end repeat the last frame. Either is recorded as a repair.
+    past the end, and an any-start video shorter than a span, repeat the last frame. Either is
+    recorded as a repair.
     """
     if n_frames < 1:
         raise ValueError("a video needs at least one frame")
@@ -116,12 +159,14 @@ def sample_indices(n_frames: int, spec: ClipSpec) -> tuple[np.ndarray, str]:
         idx = np.floor(t * n_frames / T).astype(np.int64)
         repair = "repeated_frames" if n_frames < T else ""
     elif spec.sampling == "consecutive":
-        span = (T - 1) * spec.stride + 1
-        starts = np.round(np.linspace(0, max(n_frames - span, 0), K)).astype(np.int64)
+        starts = clip_starts(n_frames, spec.span, K)
         idx = starts[:, None] + np.arange(T)[None, :] * spec.stride
-        repair = "padded_last_frame" if n_frames < span else ""
+        repair = "padded_last_frame" if n_frames < spec.span else ""
+    elif spec.sampling == "any_start":
+        idx = np.arange(max(n_frames, spec.span))[None, :]
+        repair = "padded_last_frame" if n_frames < spec.span else ""
     else:
-        raise ValueError(f"unknown sampling mode {spec.sampling!r} (uniform | consecutive)")
+        raise ValueError(f"unknown sampling mode {spec.sampling!r} (uniform | consecutive | any_start)")
     return np.minimum(idx, n_frames - 1), repair
 
 
@@ -221,7 +266,7 @@ def _explain_unreadable(path: Path) -> VideoError:
 # ----------------------------------------------------------------------------- decoding
 @dataclass
 class DecodedVideo:
-    clips: np.ndarray            # (K, T, height, width, 3) uint8 RGB
+    clips: np.ndarray            # (K, T, height, width, 3) uint8 RGB; any_start: (1, frames, ...), every frame
     frame_indices: np.ndarray    # (K, T) int
     n_frames: int
     repairs: list[str] = field(default_factory=list)  # per clip, "" or ";"-joined repairs
@@ -306,7 +351,7 @@ def _decode_ffmpeg(path: Path, wanted: np.ndarray) -> tuple[dict[int, np.ndarray
 
 
 def decode_clips(path: str | Path, spec: ClipSpec, threads: int = 1) -> DecodedVideo:
-    """Decode the sampled clips of one video (each frame decoded once); raise VideoError."""
+    """Decode the sampled clips of one video (each frame decoded once; any_start: every frame); raise VideoError."""
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise _explain_unreadable(path)
@@ -345,7 +390,7 @@ def decode_clips(path: str | Path, spec: ClipSpec, threads: int = 1) -> DecodedV
     crop_repairs: set[str] = set()
     converted: dict[int, np.ndarray] = {}
     for i in np.unique(idx):
-        rgb = cv2.cvtColor(frames[int(i)], cv2.COLOR_BGR2RGB)
+        rgb = cv2.cvtColor(frames.pop(int(i)), cv2.COLOR_BGR2RGB)  # each source frame freed once converted
         converted[int(i)], rep = crop_resize(rgb, spec.crop, spec.size)
         if rep:
             crop_repairs.add(rep)

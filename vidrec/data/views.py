@@ -77,6 +77,14 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
+def train_clips_text(train_clips: str, sampling: str) -> str:
+    """A protocol's `train_clips` in words on a clip spec's sampling: 'random (any start)' on an any-start
+    spec, 'random (jitter over K fixed offsets)' on stored clips, else the setting itself."""
+    if train_clips != "random":
+        return train_clips
+    return f"random ({'any start' if sampling == 'any_start' else 'jitter over K fixed offsets'})"
+
+
 def spatial_crops(crops: int, crop: int | None, height: int, width: int) -> tuple[int, str | None]:
     """The crops a model is tested with, and why it is fewer than asked (None when as asked).
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from vidrec.config import clip_size_text, dataset_config
+from vidrec.data.views import train_clips_text
 from vidrec.report.tables import NA, is_num, overrides_text, views_of
 from vidrec.runs import RunSettings, resolve_runs
 
@@ -45,7 +46,8 @@ def run_setting(cfg: dict, run: str) -> str:
     overridden = overrides_text(r)
     text = (f"{r.arch}, {r.protocol_name} protocol{f', overridden: {overridden}' if overridden else ''}: "
             f"{p['epochs']} epochs, {p['optimizer']['name']} "
-            f"lr {p['optimizer']['lr']:g}, {sched}, batch {p['batch_size']}, train clips {p['train_clips']}, "
+            f"lr {p['optimizer']['lr']:g}, {sched}, batch {p['batch_size']}, "
+            f"train clips {train_clips_text(p['train_clips'], r.clip['sampling'])}, "
             f"test views {views_of(r)[0].text()}")
     if r.init_from_run:
         text += f", initialised from {r.init_from_run}"

@@ -64,6 +64,7 @@ def clip_plan(spec: ClipSpec, clips: int) -> tuple[ClipSpec, list[int]]:
     """
     if clips < 1:
         raise ValueError(f"clips must be >= 1, got {clips}")
+    spec = spec.test_clips_spec  # an any-start spec's test clips: the consecutive spec's stored clips
     if clips == 1:
         if spec.sampling == "uniform" and spec.clips_per_video % 2 == 1:
             return replace(spec, clips_per_video=1), [0]

@@ -22,7 +22,7 @@ from vidrec.catalogue import CARDS, THESIS_PAIR, TORCHVISION_SCHEME
 from vidrec.config import clip_size_text
 from vidrec.errors import ConfigError
 from vidrec.evaluation.stats import clustered_accuracy, clustered_paired_test, holm, wilson_interval
-from vidrec.data.views import Views, run_views
+from vidrec.data.views import Views, run_views, train_clips_text
 from vidrec.layout import CLAIMS_FILE
 from vidrec.report.load import Results, cluster_key
 from vidrec.runs import RunSettings
@@ -351,8 +351,8 @@ def protocol_text(run: RunSettings) -> str:
     overridden = overrides_text(run)
     text = (f"{run.protocol_name}{f', overridden: {overridden}' if overridden else ''}: {p['epochs']} epochs"
             f"{f' ({run.note})' if run.note else ''}, {opt['name']} "
-            f"lr {opt['lr']:g}, {sched}, {batch}{schedule}, training clips: {p['train_clips']}"
-            f"{' (jitter over K fixed offsets)' if p['train_clips'] == 'random' else ''}, {augment}; "
+            f"lr {opt['lr']:g}, {sched}, {batch}{schedule}, "
+            f"training clips: {train_clips_text(p['train_clips'], c['sampling'])}, {augment}; "
             f"clips {run.clip_name} ({c['frames']} frames, {clip_size_text(c)}, {c['sampling']}, "
             f"{c['clips_per_video']} per video)")
     text += f"; test views: video level {views.video_level_text()}, clip level {views.clip_level_text()}"

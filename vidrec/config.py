@@ -94,6 +94,9 @@ def _exponent_strings_to_floats(node: Any) -> None:
 
 def check_references(cfg: dict) -> None:
     """Cross-key checks the schema cannot express; each problem names its key."""
+    from vidrec.experiment_runs import ExperimentError, clips_named, experiment_runs
+    from vidrec.experiment_runs import check as check_experiments
+
     problems = []
     if cfg["dataset"] not in cfg["datasets"]:
         problems.append(f"config key 'dataset': '{cfg['dataset']}' is not one of "
@@ -126,7 +129,7 @@ def check_references(cfg: dict) -> None:
         synth = ds.get("synthetic")
         width, height = (synth["width"], synth["height"]) if synth else ds["frame_size"]
         used = {ds["clip"]} | {m["clip"] for m in ds["models"].values() if m.get("clip")}
-        used |= {c for c in _experiment_clips(cfg)}
+        used |= clips_named(cfg)
         for cname in sorted(used & set(cfg["clips"])):
             crop = cfg["clips"][cname]["crop"]
             if crop is not None and crop > min(width, height):
@@ -140,9 +143,6 @@ def check_references(cfg: dict) -> None:
                 problems.append(f"config key 'datasets.{dname}.synthetic.min_seconds' exceeds max_seconds")
         problems += _crop_problems(cfg, ds, ds["models"], f"config key 'datasets.{dname}.models.{{run}}'")
     if cfg.get("experiments"):
-        from vidrec.experiment_runs import ExperimentError, experiment_runs
-        from vidrec.experiment_runs import check as check_experiments
-
         problems += check_experiments(cfg, cfg["clips"], cfg["protocols"], known)
         if cfg["dataset"] in cfg["datasets"]:
             try:
@@ -193,17 +193,6 @@ def _named_weights_problems(where: str, init: str, spec: dict) -> list[str]:
     if problem is None and width != 64:
         problem = f"the weights have base_width 64, the run sets {width}"
     return [f"{where}: {problem}"] if problem else []
-
-
-def _experiment_clips(cfg: dict) -> set[str]:
-    """Clip specs the `experiments:` section names (decoded for whichever dataset is active)."""
-    out = set()
-    for name, x in (cfg.get("experiments") or {}).items():
-        if isinstance(x, dict):
-            for field in ("train_clips", "test_clips", "from_clip", "to_clip", "train_clip", "test_clip", "clip"):
-                v = x.get(field)
-                out |= {v} if isinstance(v, str) else set(v or [])
-    return out
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

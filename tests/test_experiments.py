@@ -85,6 +85,8 @@ def test_runs_are_generated_shared_and_resolved():
     ("clips_per_video", {"train_clip": "m8", "test_clip": "m16", "counts": [5, 10]}, "none of [5, 10]"),
     ("clip_length_transfer", {"train_clips": ["m8"], "test_clips": ["m8"],
                               "model": {"args": {"base_width": 16}}}, "both need run 'x_r2plus1d_18_m8'"),
+    ("clip_lenght_transfer", {"train_clips": ["m8"]},
+     "(the experiments: architecture_sweep, clip_length_transfer, clips_per_video, finetune_8_to_32; "),
 ])
 def test_bad_experiment_config_names_the_key(key, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
@@ -113,6 +115,7 @@ def test_every_registered_experiment_is_complete():
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["experiments"]
     claims = yaml.safe_load(CLAIMS_FILE.read_text())
     assert set(claims) - {"sources"} == set(EXPERIMENTS)
+    assert set(schema["properties"]) - {"in_report", "split", "model"} == set(EXPERIMENTS)
     for name, xp in EXPERIMENTS.items():
         block = schema["properties"][name]["properties"]
         assert set(xp.clip_fields) <= set(block), name

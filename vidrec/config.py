@@ -62,6 +62,16 @@ def fill_defaults(block: dict, definition: str) -> dict:
     return block
 
 
+def _experiments_hint(error: jsonschema.ValidationError) -> str:
+    """An unknown key under `experiments:` (a misspelt experiment): the registry's names, and the settings."""
+    if list(error.absolute_path) != ["experiments"] or error.validator != "additionalProperties":
+        return ""
+    from vidrec.experiments import EXPERIMENTS
+
+    settings = sorted(set(error.schema["properties"]) - set(EXPERIMENTS))
+    return f" (the experiments: {', '.join(EXPERIMENTS)}; the settings: {', '.join(settings)})"
+
+
 def validate_config(cfg: dict) -> dict:
     """Validate in place (filling schema defaults) and check cross-references; return cfg."""
     _exponent_strings_to_floats(cfg)
@@ -69,7 +79,7 @@ def validate_config(cfg: dict) -> dict:
     validator = _defaults_filling_validator()(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        lines = [f"config key '{_key_path(e)}': {e.message}" for e in errors]
+        lines = [f"config key '{_key_path(e)}': {e.message}{_experiments_hint(e)}" for e in errors]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
     check_references(cfg)
     return rehearsal.apply_caps(cfg)

@@ -238,7 +238,7 @@ def test_second_run_does_nothing(xp):
 
 def test_claims_are_an_input_of_every_experiment(xp):
     """A changed claim reruns the aggregations: claims.yaml is an input of each experiment's rule."""
-    proc = snakemake(xp, "-D", "experiments")
+    proc = run_snakemake(xp, "-D", "experiments")
     rows = [line.split("\t") for line in proc.stdout.splitlines() if "/experiments/" in line and "table.csv" in line]
     assert len(rows) == len(EXPERIMENTS) and all(str(CLAIMS_FILE) in "\t".join(r) for r in rows), proc.stdout[-3000:]
 

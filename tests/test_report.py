@@ -317,6 +317,10 @@ def test_paired_comparison_primary_first(built):
         assert text.count("significant at 5%") == 1, text.count("significant at 5%")
 
 
+# report.primary_comparison as the schema fills it in
+PRIMARY_DEFAULT = {"report": {"primary_comparison": {"pair": None, "level": "clip"}}}
+
+
 def _paired_inputs(correct: dict, cfg: dict | None = None) -> tuple[SimpleNamespace, pd.DataFrame]:
     """Results stand-in: (split, model[, seed]) -> list of (video_id, right?) at both levels (seed 0 if absent).
 
@@ -327,7 +331,7 @@ def _paired_inputs(correct: dict, cfg: dict | None = None) -> tuple[SimpleNamesp
     ids = sorted({r["video_id"] for r in rows})
     videos = pd.DataFrame({"video_id": ids, "class_name": "c", "group": ids})
     res = SimpleNamespace(predictions=pd.DataFrame(rows), splits=sorted({key[0] for key in correct}), videos=videos,
-                          cfg=cfg or {})
+                          cfg=cfg or PRIMARY_DEFAULT)
     summary = pd.DataFrame({"arch": models}, index=models)  # run names are architecture names here
     return res, summary
 
@@ -367,8 +371,8 @@ def test_paired_comparison_order_roles_and_holm():
     with pytest.raises(ConfigError, match="r3d_18"):
         primary_comparison(res.cfg, summary)
     # no thesis pair: the first two runs; fewer than two runs: none
-    assert primary_comparison({}, summary.drop(index="p3d63"))[:2] == ("frame_resnet50", "convlstm_c2d63")
-    assert primary_comparison({}, summary.iloc[:1]) is None
+    assert primary_comparison(PRIMARY_DEFAULT, summary.drop(index="p3d63"))[:2] == ("frame_resnet50", "convlstm_c2d63")
+    assert primary_comparison(PRIMARY_DEFAULT, summary.iloc[:1]) is None
 
 
 def test_paired_comparison_uses_every_seed_and_counts_a_cluster_once():

@@ -80,7 +80,7 @@ def experiment_runs(cfg: dict) -> dict[str, dict]:
 
 def split_of(cfg: dict) -> int:
     """The official split the experiments train and test on."""
-    return (cfg.get("experiments") or {}).get("split", 1)
+    return cfg["experiments"]["split"]
 
 
 def plan(cfg: dict, name: str) -> dict:

@@ -21,8 +21,10 @@ def plan(cfg: dict, p: dict) -> list[str]:
 
 
 def check(cfg: dict, x: dict) -> list[str]:
-    """At least one count fits the clips the test clip spec stores."""
-    stored = (cfg["clips"].get(x["test_clip"]) or {}).get("clips_per_video", 1)
+    """At least one count fits the clips the test clip spec stores (an unknown spec: reported as such)."""
+    if x["test_clip"] not in cfg["clips"]:
+        return []
+    stored = cfg["clips"][x["test_clip"]]["clips_per_video"]
     if not any(k <= stored for k in x["counts"]):
         return [f"config key 'experiments.clips_per_video.counts': none of {x['counts']} is <= the "
                 f"{stored} clips per video that clip spec '{x['test_clip']}' stores"]

@@ -268,7 +268,7 @@ def _data_body(res, audit_show, shards, skipped, fig) -> list[str]:
     else:
         n_skip, n_rep = int((skipped["event"] == "skipped").sum()), int((skipped["event"] == "repaired").sum())
         body += [render.para(f"{n_skip} skipped, {n_rep} repaired (decode.on_bad_video: "
-                             f"{res.cfg.get('decode', {}).get('on_bad_video', 'n/a')})."),
+                             f"{res.cfg['decode']['on_bad_video']})."),
                  render.table(skipped.rename(columns=str.capitalize), "skipped")]
     body += ["<h3>Shards and decode throughput</h3>",
              render.table(shards_summary(shards), "shards"),

@@ -59,7 +59,7 @@ def overrides_text(run: RunSettings) -> str:
 
 def views_of(run: RunSettings) -> tuple[Views, str | None]:
     """The run's test views (K clips x S crops) and, when it has fewer crops than `evaluate.crops`, why."""
-    return run_views(run.clip, run.augment, int(run.evaluate.get("crops", 1)))
+    return run_views(run.clip, run.augment, int(run.evaluate["crops"]))
 
 
 def protocol_text(run: RunSettings) -> str:
@@ -73,7 +73,7 @@ def protocol_text(run: RunSettings) -> str:
     augment = ", ".join([f"random {aug['crop']} crop ({where} in test)"] * bool(aug.get("crop"))
                         + ["horizontal flips"] * bool(aug.get("hflip"))) or "no augmentation"
     # the global batch as it is made, and warm-up, accumulation, scaling rule, Nesterov (vidrec/training/schedule.py)
-    batch = batch_plan(p, max(1, run.train["gpus"]), run.train.get("nodes", 1)).text()
+    batch = batch_plan(p, max(1, run.train["gpus"]), run.train["nodes"]).text()
     schedule = "".join(f", {t}" for t in schedule_text(p))
     overridden = overrides_text(run)
     text = (f"{run.protocol_name}{f', overridden: {overridden}' if overridden else ''}: {p['epochs']} epochs"

@@ -34,9 +34,8 @@ def primary_comparison(cfg: dict, summary: pd.DataFrame) -> Primary | None:
     pair: the configured [A, B]; null: the thesis pair (first convlstm_c2d*, first p3d* run) when both are
     configured, else the first two runs; None with fewer than two runs. level: the setting's (default clip,
     the thesis's protocol)."""
-    setting = (cfg.get("report") or {}).get("primary_comparison") or {}
-    level = setting.get("level", "clip")
-    pair = setting.get("pair")
+    setting = cfg["report"]["primary_comparison"]
+    level, pair = setting["level"], setting["pair"]
     models = list(summary.index)
     if pair:
         missing = [m for m in pair if m not in models]

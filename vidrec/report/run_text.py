@@ -2,7 +2,7 @@
 the report's tables and the experiment pages both show."""
 from __future__ import annotations
 
-from vidrec.catalogue import CARDS, TORCHVISION_SCHEME
+from vidrec.catalogue import CARDS, weights_name
 from vidrec.config import clip_size_text
 from vidrec.data.views import Views, run_views
 from vidrec.runs import RunSettings
@@ -26,8 +26,8 @@ def classifier_text(run: RunSettings) -> str:
 
 def initialisation_text(run: RunSettings) -> str:
     """The Pre-trained column: how a run's weights started (RunSettings.initialisation), yes or no first."""
-    if run.init_from and run.init_from.startswith(TORCHVISION_SCHEME):
-        return f"yes: torchvision's {run.init_from[len(TORCHVISION_SCHEME):]} (classifier replaced)"
+    if run.init_from and weights_name(run.init_from):
+        return f"yes: torchvision's {weights_name(run.init_from)} (classifier replaced)"
     if run.initialisation == "from scratch":
         return "no (from scratch)"
     return run.initialisation if run.init_from_run else f"yes ({run.initialisation})"

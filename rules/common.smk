@@ -14,7 +14,8 @@ from vidrec import rehearsal
 from vidrec.data.video import ClipSpec
 from vidrec.diskspace import Need, check_free_space, shard_bytes, shard_fix
 from vidrec.layout import Layout, shard_buckets
-from vidrec.runs import is_named_weights, resolve_runs, run_instances
+from vidrec.catalogue import weights_name
+from vidrec.runs import resolve_runs, run_instances
 from vidrec.training.schedule import batch_plan
 
 DATASET = config["dataset"]
@@ -134,7 +135,7 @@ def train_inputs(w):
     run = RUNS[w.model]
     if run.init_from_run:  # the run's `init_from: <run>`: that run's model.pt of the same split and seed
         inputs["init"] = str(LAYOUT.model_file(w.split, run.init_from_run, w.seed))
-    elif run.init_from and not is_named_weights(run.init_from):  # a model file (named weights: the job's cache)
+    elif run.init_from and not weights_name(run.init_from):  # a model file (named weights: the job's cache)
         inputs["init"] = run.init_from
     return inputs
 

@@ -1,15 +1,18 @@
-# Tran et al.'s experiments (README "Experiments of Tran et al."), one target each:
-#   snakemake --cores 2 clip_length_transfer | finetune_8_to_32 | clips_per_video | architecture_sweep
+# Tran et al.'s experiments (README "Experiments of Tran et al."), one target each, named as the
+# experiment (the registry vidrec/experiments/, e.g. `snakemake --cores 2 clip_length_transfer`):
 #   snakemake --cores 2 experiments                  all of those configured
 # The runs each experiment needs are generated from config `experiments:` (vidrec/experiment_runs.py:
 # x_<arch>_<clip>, x_<arch>_<from>_to_<to>) and trained and evaluated by the normal train/evaluate
 # rules; `evaluate_at` tests a trained run on another clip spec; the experiment rules only aggregate
-# (`vidrec experiment <name>` -> results/<dataset>/experiments/<name>/). They are not inputs of the
-# comparison report unless experiments.in_report is true (vidrec/report/load.py, input_files).
-from vidrec import experiment_runs as XSPEC
+# (`vidrec experiment <name>` -> results/<dataset>/experiments/<name>/), reading the runs' files and the
+# published figures (vidrec/experiments/claims.yaml: a changed claim reruns the aggregation). They are
+# not inputs of the comparison report unless experiments.in_report is true (vidrec/report/load.py).
+from vidrec import experiment_runs
+import vidrec.experiments
+from vidrec.report.sections import section_titles
 
-XP_NAMES = XSPEC.configured(config)
-XP_CATEGORY = "8. Experiments of Tran et al."
+XP_NAMES = experiment_runs.configured(config)
+XP_CATEGORY = section_titles(config)["experiments"]
 
 
 rule evaluate_at:
@@ -43,8 +46,8 @@ rule evaluate_at:
 
 # One aggregation rule and one target per configured experiment.
 for _name in XP_NAMES:
-    _plan = XSPEC.plan(config, _name)
-    _out = XSPEC.output_files(_name)
+    _plan = experiment_runs.plan(config, _name)
+    _out = experiment_runs.output_files(_name)
     _caption = f"../workflow/report/experiment_{_name}.rst"
 
     rule:
@@ -52,6 +55,7 @@ for _name in XP_NAMES:
             f"experiment_{_name}"
         input:
             [f"{RESULTS}/{f}" for f in _plan["inputs"]],
+            claims=str(vidrec.experiments.CLAIMS_FILE),
         output:
             **{
                 key: report(f"{RESULTS}/{path}", caption=_caption, category=XP_CATEGORY, subcategory=_name)
@@ -82,4 +86,4 @@ for _name in XP_NAMES:
 
 rule experiments:
     input:
-        [f"{RESULTS}/{p}" for n in XP_NAMES for p in XSPEC.output_files(n).values()],
+        [f"{RESULTS}/{p}" for n in XP_NAMES for p in experiment_runs.output_files(n).values()],

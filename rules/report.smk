@@ -5,6 +5,7 @@ from pathlib import Path
 
 from vidrec.layout import CLAIMS_FILE
 from vidrec.report.load import input_files
+from vidrec.report.sections import section_titles
 
 # What `vidrec report` reads: vidrec/report/load.py's input_files() names them, here and in the job.
 REPORT_INPUTS = {
@@ -12,26 +13,28 @@ REPORT_INPUTS = {
     # shown in the report: a changed claim re-renders it (a changed configuration: params.config)
     "claims": str(CLAIMS_FILE),
 }
-# output key (vidrec.report.build.OUTPUTS) -> caption (workflow/report/<caption>.rst), category
+# output key (vidrec.layout.REPORT_FILES) -> caption (workflow/report/<caption>.rst), section id
+# (vidrec/report/sections: its numbered title is the category; None: the page itself)
 REPORT_CAPTIONS = {
-    "html": ("index", "0. Comparison report"),
-    "accuracy": ("accuracy", "1. Accuracy"),
-    "accuracy_splits": ("accuracy_per_split", "1. Accuracy"),
-    "paired": ("paired_comparison", "1. Accuracy"),
-    "claims": ("claims", "2. Claims beside measurements"),
-    "curves": ("training_curves", "3. Training curves"),
-    "efficiency": ("efficiency", "4. Efficiency"),
-    "cost": ("accuracy_vs_cost", "4. Efficiency"),
-    "per_class": ("per_class_diff", "5. Per class"),
-    "per_class_fig": ("per_class_diff_fig", "5. Per class"),
-    "confusion": ("confusion", "5. Per class"),
-    "audit": ("data_audit", "6. Data"),
-    "shards": ("shards", "6. Data"),
-    "shards_fig": ("shards_fig", "6. Data"),
-    "skipped": ("skipped_repaired", "6. Data"),
-    "provenance": ("provenance", "7. Provenance"),
-    "forecast": ("forecast", "9. Forecast"),
+    "html": ("index", None),
+    "accuracy": ("accuracy", "accuracy"),
+    "accuracy_splits": ("accuracy_per_split", "accuracy"),
+    "paired": ("paired_comparison", "accuracy"),
+    "claims": ("claims", "claims"),
+    "curves": ("training_curves", "curves"),
+    "efficiency": ("efficiency", "efficiency"),
+    "cost": ("accuracy_vs_cost", "efficiency"),
+    "per_class": ("per_class_diff", "per-class"),
+    "per_class_fig": ("per_class_diff_fig", "per-class"),
+    "confusion": ("confusion", "per-class"),
+    "audit": ("data_audit", "data"),
+    "shards": ("shards", "data"),
+    "shards_fig": ("shards_fig", "data"),
+    "skipped": ("skipped_repaired", "data"),
+    "provenance": ("provenance", "provenance"),
+    "forecast": ("forecast", "forecast"),
 }
+REPORT_SECTIONS = section_titles(config)
 # A rehearsal's forecast schedules the real DAG on what this command was given: --cores (0 with a
 # cluster executor: no local limit), --jobs, --resources gpu=N (else every visible GPU).
 try:
@@ -47,9 +50,9 @@ REPORT_OUTPUTS = {
     key: report(
         str(LAYOUT.report_file(key)),
         caption=f"../workflow/report/{caption}.rst",
-        category=category,
+        category=REPORT_SECTIONS[section] if section else "0. Comparison report",
     )
-    for key, (caption, category) in REPORT_CAPTIONS.items()
+    for key, (caption, section) in REPORT_CAPTIONS.items()
 }
 
 

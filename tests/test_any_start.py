@@ -158,7 +158,7 @@ def test_train_and_evaluate_an_any_start_spec_through_the_cli(tiny_dataset, tmp_
                                              ("consecutive", "training clips: random (jitter over K fixed offsets)")])
 def test_the_protocol_label_says_which_random_clips_ran(sampling, words):
     from vidrec.config import load_config
-    from vidrec.report.tables import protocol_text
+    from vidrec.report.run_text import protocol_text
     from vidrec.runs import resolve_runs
 
     cfg = load_config(overrides=["dataset=ucf101", f"clips.tran16.sampling={sampling}"])

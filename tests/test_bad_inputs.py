@@ -213,7 +213,7 @@ def test_skip_mode_completes_the_shard_and_lists_skips_and_repairs(bad, tmp_path
     json.dumps(stats)  # the statistics are written as gGG.json
 
     # ... and the report's data section shows each of them
-    from vidrec.report.tables import skipped_repaired
+    from vidrec.report.sections.data import skipped_repaired
 
     table = skipped_repaired(SimpleNamespace(shard_stats=[{**stats, "clip_spec": "s", "group": 1}]))
     events = dict(zip(table["path"], table["event"]))

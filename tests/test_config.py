@@ -114,7 +114,7 @@ def test_flips_are_switched_off_where_the_dataset_declares_them_unsafe():
 def test_ucf101_configuration_is_the_papers_protocols():
     """The thesis pair at the epochs its training times imply, the controls, R(2+1)D-18 on Tran et al.'s clips;
     the report's protocol text states each run's epochs with the configuration's reason."""
-    from vidrec.report.tables import protocol_text
+    from vidrec.report.run_text import protocol_text
 
     runs = resolve_runs(load_config(None, ["dataset=ucf101"]))
     assert {n: r.epochs for n, r in runs.items() if not n.startswith("x_")} == {
@@ -130,7 +130,7 @@ def test_ucf101_configuration_is_the_papers_protocols():
 def test_the_demo_protocol_labels_show_their_overrides():
     """The demo tunes the thesis protocol (dataset: epochs, batch, lr; runs: width, zero_init_residual):
     the label says so instead of naming the thesis's protocol alone (issue 28, part 5)."""
-    from vidrec.report.tables import protocol_text
+    from vidrec.report.run_text import protocol_text
 
     cfg = load_config(None, ["dataset=demo"])
     runs = resolve_runs(cfg)

@@ -20,11 +20,13 @@ import yaml
 
 from support import REPO, mini_config, run_snakemake
 from vidrec.config import ConfigError, load_config, validate_config
+from vidrec.experiment_runs import configured, experiment_runs, output_files, plan
+from vidrec.experiments import CLAIMS_FILE, EXPERIMENTS
+from vidrec.layout import EXPERIMENT_FILES
+from vidrec.report.experiment_pages.clips_per_video import subset_indices, video_accuracy_at
+from vidrec.report.sections import section_titles
 from vidrec.runs import run_settings
-from vidrec import experiment_runs as spec
-from vidrec.experiments.clips_per_video import subset_indices, video_accuracy_at
 
-EXPERIMENTS = ["clip_length_transfer", "finetune_8_to_32", "clips_per_video", "architecture_sweep"]
 SWEEP = ["r2d_18", "mc3_18", "r2plus1d_18"]
 
 
@@ -59,7 +61,7 @@ def xp(tmp_path_factory) -> Path:
 # ----------------------------------------------------------------------------- unit
 def test_runs_are_generated_shared_and_resolved():
     cfg = validate_config(xp_config())
-    runs = spec.experiment_runs(cfg)
+    runs = experiment_runs(cfg)
     # the 8-frame R(2+1)D is shared by three experiments and the sweep: one training
     assert set(runs) == {"x_r2plus1d_18_m8", "x_r2plus1d_18_m16", "x_r2plus1d_18_m8_to_m16",
                          "x_r2d_18_m8", "x_mc3_18_m8"}
@@ -69,7 +71,7 @@ def test_runs_are_generated_shared_and_resolved():
     assert ft.protocol["optimizer"]["name"] == "SGD" and ft.protocol["augment"]["hflip"] is False
     # a dataset run without the new keys resolves exactly as before
     assert run_settings(cfg, "r2d_18").init_from_run is None
-    p = spec.plan(cfg, "clip_length_transfer")
+    p = plan(cfg, "clip_length_transfer")
     assert "split1/x_r2plus1d_18_m8/seed0/evaluation.json" in p["inputs"]  # own clip: the normal evaluation
     assert "split1/x_r2plus1d_18_m8/seed0/at_m16/evaluation.json" in p["inputs"]
     assert ("x_r2plus1d_18_m16", "m8") in p["at_evaluations"]
@@ -83,6 +85,8 @@ def test_runs_are_generated_shared_and_resolved():
     ("clips_per_video", {"train_clip": "m8", "test_clip": "m16", "counts": [5, 10]}, "none of [5, 10]"),
     ("clip_length_transfer", {"train_clips": ["m8"], "test_clips": ["m8"],
                               "model": {"args": {"base_width": 16}}}, "both need run 'x_r2plus1d_18_m8'"),
+    ("clip_lenght_transfer", {"train_clips": ["m8"]},
+     "(the experiments: architecture_sweep, clip_length_transfer, clips_per_video, finetune_8_to_32; "),
 ])
 def test_bad_experiment_config_names_the_key(key, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
@@ -98,10 +102,36 @@ def test_run_init_from_must_name_another_run():
 
 def test_repository_config_defines_every_experiment():
     cfg = load_config(REPO / "config.yaml")
-    assert spec.configured(cfg) == EXPERIMENTS
+    assert configured(cfg) == list(EXPERIMENTS)
     assert cfg["experiments"]["in_report"] is False
     for name in EXPERIMENTS:
-        assert spec.plan(cfg, name)["inputs"]
+        assert plan(cfg, name)["inputs"]
+
+
+def test_every_registered_experiment_is_complete():
+    """What adding an experiment takes beside its definition: its page, config block, claims and caption."""
+    import importlib
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["experiments"]
+    claims = yaml.safe_load(CLAIMS_FILE.read_text())
+    assert set(claims) - {"sources"} == set(EXPERIMENTS)
+    assert set(schema["properties"]) - {"in_report", "split", "model"} == set(EXPERIMENTS)
+    for name, xp in EXPERIMENTS.items():
+        block = schema["properties"][name]["properties"]
+        assert set(xp.clip_fields) <= set(block), name
+        assert callable(importlib.import_module(f"vidrec.report.experiment_pages.{name}").aggregate)
+        assert (REPO / "workflow/report" / f"experiment_{name}.rst").exists(), name
+        assert {c["source"] for c in claims[name]["claims"]} <= set(claims["sources"]), name
+    assert "one of architecture_sweep, clip_length_transfer" in str(pytest.raises(ConfigError, plan, xp_config(),
+                                                                                        "nope").value)
+
+
+def test_section_names_have_one_spelling():
+    """The report's headings and `snakemake --report`'s categories: one title per section, numbered as shown."""
+    cfg = validate_config(xp_config())
+    assert section_titles(cfg)["experiments"] == "Experiments of Tran et al."  # not in the report: unnumbered
+    shown = section_titles(validate_config(xp_config(in_report=True)))
+    assert shown["experiments"] == "8. Experiments of Tran et al." and shown["forecast"] == "9. Forecast beside actual"
 
 
 def test_clip_subsets_and_video_accuracy():
@@ -128,12 +158,12 @@ def test_clip_length_transfer_refuses_models_built_for_their_clip():
 
 # ----------------------------------------------------------------------------- end to end
 def out(wd: Path, name: str, key: str) -> Path:
-    return wd / "results" / "mini" / spec.output_files(name)[key]
+    return wd / "results" / "mini" / output_files(name)[key]
 
 
 def test_every_experiment_writes_its_outputs(xp):
     for name in EXPERIMENTS:
-        for key in spec.OUTPUTS:
+        for key in EXPERIMENT_FILES:
             assert out(xp, name, key).stat().st_size > 0, (name, key)
         html = out(xp, name, "html").read_text()
         assert f'<section id="{name}">' in html and "data:image/png;base64," in html
@@ -204,6 +234,13 @@ def test_architecture_sweep_table(xp):
 def test_second_run_does_nothing(xp):
     proc = run_snakemake(xp, "experiments")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_claims_are_an_input_of_every_experiment(xp):
+    """A changed claim reruns the aggregations: claims.yaml is an input of each experiment's rule."""
+    proc = run_snakemake(xp, "-D", "experiments")
+    rows = [line.split("\t") for line in proc.stdout.splitlines() if "/experiments/" in line and "table.csv" in line]
+    assert len(rows) == len(EXPERIMENTS) and all(str(CLAIMS_FILE) in "\t".join(r) for r in rows), proc.stdout[-3000:]
 
 
 def test_report_shows_experiments_when_in_report(xp):

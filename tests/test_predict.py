@@ -328,7 +328,8 @@ def test_measure_end_to_end(videos, model_file):
 
 
 def test_report_efficiency_shows_end_to_end_or_na():
-    from vidrec.report import tables
+    from vidrec.report.sections.efficiency import efficiency_table
+    from vidrec.report.summary import LEVELS, model_summary
 
     base = {"split": 1, "seed": 0, "arch": "p3d63", "protocol": "thesis", "clip_spec": "demo16", "device": "cpu",
             "infer_clips_per_s": 10.0, "infer_videos_per_s_one_clip": 10.0, "threads": 2}
@@ -337,15 +338,15 @@ def test_report_efficiency_shows_end_to_end_or_na():
     from vidrec.config import load_config
 
     # a Results with two runs' evaluation.json rows, the repository's config and no per-video outcomes
-    no_predictions = pd.DataFrame(columns=["model", "split", "seed", "video_id", *tables.LEVELS.values()])
+    no_predictions = pd.DataFrame(columns=["model", "split", "seed", "video_id", *LEVELS.values()])
     known = dict(cfg=load_config(), predictions=no_predictions, videos=pd.DataFrame(columns=["video_id"]))
     res = SimpleNamespace(runs=runs, models=["with", "without"], **known)
-    summary = tables.model_summary(res, 21)
-    data, show = tables.efficiency_table(res, summary)
+    summary = model_summary(res, 21)
+    data, show = efficiency_table(res, summary)
     col = "Videos/s, end-to-end (decode incl., 1 clip)"
     assert show[col].tolist() == ["7.3", "n/a"]
     assert data["videos_per_s_end_to_end"].iloc[0] == 7.31 and np.isnan(data["videos_per_s_end_to_end"].iloc[1])
     # absent everywhere (evaluation.json files from before the measurement): the column says n/a
-    summary = tables.model_summary(SimpleNamespace(runs=runs.drop(columns="infer_videos_per_s_end_to_end"),
+    summary = model_summary(SimpleNamespace(runs=runs.drop(columns="infer_videos_per_s_end_to_end"),
                                                    models=["with", "without"], **known), 21)
-    assert tables.efficiency_table(res, summary)[1][col].tolist() == ["n/a", "n/a"]
+    assert efficiency_table(res, summary)[1][col].tolist() == ["n/a", "n/a"]

@@ -102,7 +102,7 @@ def test_the_finetuning_entry_is_ready_and_wrong_weights_are_refused():
 
 def test_the_report_names_the_weights_and_the_clip_size():
     from vidrec.config import validate_config
-    from vidrec.report.tables import initialisation_text, protocol_text
+    from vidrec.report.run_text import initialisation_text, protocol_text
     from vidrec.runs import run_settings
 
     run = run_settings(validate_config(_ucf101_with_the_finetuning_entry()), "r2plus1d_18_k400")

@@ -26,10 +26,13 @@ import yaml
 from vidrec.config import load_config
 from vidrec.errors import ConfigError
 from vidrec.evaluation.stats import wilson_interval
-from vidrec.layout import Layout
-from vidrec.report import tables
-from vidrec.report.build import OUTPUTS, build_report
+from vidrec.layout import REPORT_FILES, Layout
+from vidrec.report.build import build_report
 from vidrec.report.load import cluster_key, input_files, load_results
+from vidrec.report.sections import SECTIONS
+from vidrec.report.sections.paired import family_size, paired_comparison, paired_show, primary_text
+from vidrec.report.summary import seeds_note
+from vidrec.report.thesis import primary_comparison
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["Archery", "Biking", "Diving", "Fencing"]
@@ -214,7 +217,7 @@ def built(tmp_path_factory):
 # ----------------------------------------------------------------------------- content
 def test_every_output_and_section(built):
     _, _, out, html = built
-    for name in OUTPUTS.values():
+    for name in REPORT_FILES.values():
         assert (out / name).stat().st_size > 0, name
     for sid in ("accuracy", "claims", "curves", "efficiency", "per-class", "data", "provenance"):
         section(html, sid)
@@ -314,6 +317,10 @@ def test_paired_comparison_primary_first(built):
         assert text.count("significant at 5%") == 1, text.count("significant at 5%")
 
 
+# report.primary_comparison as the schema fills it in
+PRIMARY_DEFAULT = {"report": {"primary_comparison": {"pair": None, "level": "clip"}}}
+
+
 def _paired_inputs(correct: dict, cfg: dict | None = None) -> tuple[SimpleNamespace, pd.DataFrame]:
     """Results stand-in: (split, model[, seed]) -> list of (video_id, right?) at both levels (seed 0 if absent).
 
@@ -324,7 +331,7 @@ def _paired_inputs(correct: dict, cfg: dict | None = None) -> tuple[SimpleNamesp
     ids = sorted({r["video_id"] for r in rows})
     videos = pd.DataFrame({"video_id": ids, "class_name": "c", "group": ids})
     res = SimpleNamespace(predictions=pd.DataFrame(rows), splits=sorted({key[0] for key in correct}), videos=videos,
-                          cfg=cfg or {})
+                          cfg=cfg or PRIMARY_DEFAULT)
     summary = pd.DataFrame({"arch": models}, index=models)  # run names are architecture names here
     return res, summary
 
@@ -333,9 +340,9 @@ def test_paired_comparison_order_roles_and_holm():
     six = [(v, True) for v in range(6)]
     wrong = [(v, False) for v in range(6)]
     res, summary = _paired_inputs({(1, "frame_resnet50"): wrong, (1, "p3d63"): wrong, (1, "convlstm_c2d63"): six})
-    primary = tables.primary_comparison(res.cfg, summary)
+    primary = primary_comparison(res.cfg, summary)
     assert primary[:3] == ("convlstm_c2d63", "p3d63", "clip")     # the thesis pair, ConvLSTM-C2D as A, whatever the order
-    paired = tables.paired_comparison(res, summary, primary)
+    paired = paired_comparison(res, summary, primary)
     assert list(zip(paired["model_a"], paired["model_b"])) == [
         ("convlstm_c2d63", "p3d63"), ("frame_resnet50", "p3d63"), ("frame_resnet50", "convlstm_c2d63")]
     assert (paired["split"] == "pooled").all()  # one split: no per-split rows beside the pooled ones
@@ -343,29 +350,29 @@ def test_paired_comparison_order_roles_and_holm():
     assert first["clip_p"] == 2 / 64 and first["clip_role"] == "primary" and first["clip_reject_at_5pct"]
     # the exploratory family: 3 pairs x 2 levels less the primary = 5 tests, p = 2/64 (conv-p3d video, frame-conv
     # clip and video) and 1, 1 (frame-p3d); Holm: 5 x 2/64, then max(4 x 2/64, ...), ...: all three 0.15625
-    assert tables.family_size(paired, "pooled") == 5
+    assert family_size(paired, "pooled") == 5
     assert paired["video_p_adjusted"].tolist() == pytest.approx([0.15625, 1.0, 0.15625])
     assert paired["clip_p_adjusted"].tolist() == pytest.approx([2 / 64, 1.0, 0.15625])
     assert not paired["video_reject_at_5pct"].any()
-    show = tables.paired_show(paired)
+    show = paired_show(paired)
     assert show["Clip: clustered test"].tolist()[0] == "primary: p = 0.0312, significant at 5%"
     assert show["Video: clustered test"].tolist()[0] == "exploratory: Holm-adjusted p = 0.156 (unadjusted p = 0.0312)"
     assert not any("significant" in cell for cell in show["Video: clustered test"])
-    text = tables.primary_text(paired, summary, primary, res.splits)
+    text = primary_text(paired, summary, primary, res.splits)
     assert "p = 0.0312, significant at 5%" in text and "one seed each" in text
     # a configured pair and level win over the default
     res.cfg = {"report": {"primary_comparison": {"pair": ["frame_resnet50", "convlstm_c2d63"], "level": "video"}}}
-    primary = tables.primary_comparison(res.cfg, summary)
-    paired = tables.paired_comparison(res, summary, primary)
+    primary = primary_comparison(res.cfg, summary)
+    paired = paired_comparison(res, summary, primary)
     assert paired.iloc[0][["model_a", "model_b", "video_role", "clip_role"]].tolist() == [
         "frame_resnet50", "convlstm_c2d63", "primary", "exploratory"]
-    assert "report.primary_comparison.pair" in tables.primary_text(paired, summary, primary, res.splits)
+    assert "report.primary_comparison.pair" in primary_text(paired, summary, primary, res.splits)
     res.cfg["report"]["primary_comparison"]["pair"] = ["frame_resnet50", "r3d_18"]
     with pytest.raises(ConfigError, match="r3d_18"):
-        tables.primary_comparison(res.cfg, summary)
+        primary_comparison(res.cfg, summary)
     # no thesis pair: the first two runs; fewer than two runs: none
-    assert tables.primary_comparison({}, summary.drop(index="p3d63"))[:2] == ("frame_resnet50", "convlstm_c2d63")
-    assert tables.primary_comparison({}, summary.iloc[:1]) is None
+    assert primary_comparison(PRIMARY_DEFAULT, summary.drop(index="p3d63"))[:2] == ("frame_resnet50", "convlstm_c2d63")
+    assert primary_comparison(PRIMARY_DEFAULT, summary.iloc[:1]) is None
 
 
 def test_paired_comparison_uses_every_seed_and_counts_a_cluster_once():
@@ -376,20 +383,20 @@ def test_paired_comparison_uses_every_seed_and_counts_a_cluster_once():
     res, summary = _paired_inputs({(1, "convlstm_c2d63", 0): six, (1, "p3d63", 0): wrong,
                                    (1, "convlstm_c2d63", 1): half, (1, "p3d63", 1): half,
                                    (1, "frame_resnet50", 0): wrong})  # one seed only
-    primary = tables.primary_comparison(res.cfg, summary)
-    paired = tables.paired_comparison(res, summary, primary).set_index(["model_a", "model_b"])
+    primary = primary_comparison(res.cfg, summary)
+    paired = paired_comparison(res, summary, primary).set_index(["model_a", "model_b"])
     # per video: A's mean (1, 1, 1, .5, .5, .5) minus B's (.5, .5, .5, 0, 0, 0) = 0.5 each: six clusters alike
     thesis = paired.loc[("convlstm_c2d63", "p3d63")]
     assert thesis[["seeds_a", "seeds_b", "clip_a_only", "clip_b_only"]].tolist() == [2, 2, 6, 0]
     assert thesis["clip_diff"] == pytest.approx(0.5) and thesis["clip_p"] == pytest.approx(2 / 64)
     assert paired.loc[("p3d63", "frame_resnet50"), ["seeds_a", "seeds_b"]].tolist() == [2, 1]
-    assert "Seeds A / B" in tables.paired_show(paired.reset_index()).columns
-    assert "every seed used (2 of convlstm_c2d63, 2 of p3d63)" in tables.primary_text(
+    assert "Seeds A / B" in paired_show(paired.reset_index()).columns
+    assert "every seed used (2 of convlstm_c2d63, 2 of p3d63)" in primary_text(
         paired.reset_index(), summary, primary, res.splits)
     # the same six videos tested in two splits: each video is one cluster (+2), not two independent trials
     res, summary = _paired_inputs({(1, "convlstm_c2d63"): six, (1, "p3d63"): wrong,
                                    (2, "convlstm_c2d63"): six, (2, "p3d63"): wrong})
-    paired = tables.paired_comparison(res, summary, tables.primary_comparison(res.cfg, summary))
+    paired = paired_comparison(res, summary, primary_comparison(res.cfg, summary))
     pooled = paired[paired["split"] == "pooled"].iloc[0]
     assert pooled["video_a_only"] == 12 and pooled["n_clusters"] == 6
     assert pooled["video_p"] == pytest.approx(2 / 64)             # unclustered, 12 vs 0 would give 2 / 4096
@@ -397,9 +404,9 @@ def test_paired_comparison_uses_every_seed_and_counts_a_cluster_once():
 
 def test_seeds_note():
     one = pd.DataFrame({"n_seeds": [1, 2]}, index=["a", "b"])
-    assert "a: one seed, so its interval is conditional on one trained network" in tables.seeds_note(one)
-    assert "train.seeds" in tables.seeds_note(one)
-    assert "adds the seed-to-seed variance" in tables.seeds_note(one.assign(n_seeds=2))
+    assert "a: one seed, so its interval is conditional on one trained network" in seeds_note(one)
+    assert "train.seeds" in seeds_note(one)
+    assert "adds the seed-to-seed variance" in seeds_note(one.assign(n_seeds=2))
 
 
 def test_claims_beside_measurements(built):
@@ -472,8 +479,10 @@ def test_reads_exactly_the_rule_inputs(built):
     assert len(expected) == 2 * 2 * 6 + 2 + 4  # 6 files per run, predictions.csv included
     # the rule declares the same output names and a caption for each
     smk = (REPO / "rules" / "report.smk").read_text()
-    captions = dict(re.findall(r'^    "(\w+)": \("(\w+)", "', smk, re.M))
-    assert set(captions) == set(OUTPUTS)
+    rows = re.findall(r'^    "(\w+)": \("(\w+)", (?:"([\w-]+)"|None)\),$', smk, re.M)
+    captions = {key: caption for key, caption, _ in rows}
+    assert set(captions) == set(REPORT_FILES)
+    assert {section for _, _, section in rows} - {""} <= set(SECTIONS)  # categories: the sections' own titles
     for caption in captions.values():
         assert (REPO / "workflow" / "report" / f"{caption}.rst").exists(), caption
 
@@ -688,13 +697,13 @@ def test_rule_renders_and_snakemake_report(tmp_path):
     target = "results/demo/report/index.html"
     run = _snakemake(workdir, "--cores", "1", "--allowed-rules", "render_report", target)
     assert run.returncode == 0, run.stderr[-3000:]
-    for name in OUTPUTS.values():
+    for name in REPORT_FILES.values():
         assert (workdir / "results" / "demo" / "report" / name).exists(), name
     rep = _snakemake(workdir, "--allowed-rules", "render_report", "--report", "report.zip", target)
     assert rep.returncode == 0, rep.stderr[-3000:]
     with zipfile.ZipFile(workdir / "report.zip") as z:
         names = {Path(n).name for n in z.namelist()}
-    assert set(OUTPUTS.values()) <= names
+    assert set(REPORT_FILES.values()) <= names
 
 
 @pytest.mark.slow

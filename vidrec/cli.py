@@ -14,6 +14,7 @@ from pathlib import Path
 from vidrec import rehearsal
 from vidrec.config import ConfigError, dataset_config, load_config
 from vidrec.errors import VidrecError
+from vidrec.experiments import EXPERIMENTS
 from vidrec.io import is_disk_full
 from vidrec.workers import set_library_logging
 
@@ -181,7 +182,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace) -> None:
-    from vidrec.experiments.build import run_experiment
+    from vidrec.report.experiment_pages.build import run_experiment
 
     cfg = _cfg(args)
     run_experiment(cfg, args.name, results_dir=Path(args.results), out_dir=Path(args.out_dir))
@@ -300,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="clip spec the index was built from, when not the model's own (e.g. test 8-frame models on 32)")
     sp.add_argument("--scores", action="store_true", help="also write scores.npz: every clip's softmax")
     sp = verb("experiment", cmd_experiment, "aggregate one of Tran et al.'s experiments: table, figure, claims, page")
-    sp.add_argument("name", help="clip_length_transfer | finetune_8_to_32 | clips_per_video | architecture_sweep")
+    sp.add_argument("name", help=" | ".join(EXPERIMENTS))
     sp.add_argument("--results", required=True, help="results/<dataset>")
     sp.add_argument("--out-dir", required=True, help="results/<dataset>/experiments/<name>")
     sp = verb("report", cmd_report, "render the comparison report, or a progress report while runs are unfinished")

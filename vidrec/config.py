@@ -62,6 +62,16 @@ def fill_defaults(block: dict, definition: str) -> dict:
     return block
 
 
+def _experiments_hint(error: jsonschema.ValidationError) -> str:
+    """An unknown key under `experiments:` (a misspelt experiment): the registry's names, and the settings."""
+    if list(error.absolute_path) != ["experiments"] or error.validator != "additionalProperties":
+        return ""
+    from vidrec.experiments import EXPERIMENTS
+
+    settings = sorted(set(error.schema["properties"]) - set(EXPERIMENTS))
+    return f" (the experiments: {', '.join(EXPERIMENTS)}; the settings: {', '.join(settings)})"
+
+
 def validate_config(cfg: dict) -> dict:
     """Validate in place (filling schema defaults) and check cross-references; return cfg."""
     _exponent_strings_to_floats(cfg)
@@ -69,7 +79,7 @@ def validate_config(cfg: dict) -> dict:
     validator = _defaults_filling_validator()(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        lines = [f"config key '{_key_path(e)}': {e.message}" for e in errors]
+        lines = [f"config key '{_key_path(e)}': {e.message}{_experiments_hint(e)}" for e in errors]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
     check_references(cfg)
     return rehearsal.apply_caps(cfg)
@@ -94,6 +104,9 @@ def _exponent_strings_to_floats(node: Any) -> None:
 
 def check_references(cfg: dict) -> None:
     """Cross-key checks the schema cannot express; each problem names its key."""
+    from vidrec.experiment_runs import ExperimentError, clips_named, experiment_runs
+    from vidrec.experiment_runs import check as check_experiments
+
     problems = []
     if cfg["dataset"] not in cfg["datasets"]:
         problems.append(f"config key 'dataset': '{cfg['dataset']}' is not one of "
@@ -126,7 +139,7 @@ def check_references(cfg: dict) -> None:
         synth = ds.get("synthetic")
         width, height = (synth["width"], synth["height"]) if synth else ds["frame_size"]
         used = {ds["clip"]} | {m["clip"] for m in ds["models"].values() if m.get("clip")}
-        used |= {c for c in _experiment_clips(cfg)}
+        used |= clips_named(cfg)
         for cname in sorted(used & set(cfg["clips"])):
             crop = cfg["clips"][cname]["crop"]
             if crop is not None and crop > min(width, height):
@@ -140,9 +153,6 @@ def check_references(cfg: dict) -> None:
                 problems.append(f"config key 'datasets.{dname}.synthetic.min_seconds' exceeds max_seconds")
         problems += _crop_problems(cfg, ds, ds["models"], f"config key 'datasets.{dname}.models.{{run}}'")
     if cfg.get("experiments"):
-        from vidrec.experiment_runs import ExperimentError, experiment_runs
-        from vidrec.experiment_runs import check as check_experiments
-
         problems += check_experiments(cfg, cfg["clips"], cfg["protocols"], known)
         if cfg["dataset"] in cfg["datasets"]:
             try:
@@ -193,17 +203,6 @@ def _named_weights_problems(where: str, init: str, spec: dict) -> list[str]:
     if problem is None and width != 64:
         problem = f"the weights have base_width 64, the run sets {width}"
     return [f"{where}: {problem}"] if problem else []
-
-
-def _experiment_clips(cfg: dict) -> set[str]:
-    """Clip specs the `experiments:` section names (decoded for whichever dataset is active)."""
-    out = set()
-    for name, x in (cfg.get("experiments") or {}).items():
-        if isinstance(x, dict):
-            for field in ("train_clips", "test_clips", "from_clip", "to_clip", "train_clip", "test_clip", "clip"):
-                v = x.get(field)
-                out |= {v} if isinstance(v, str) else set(v or [])
-    return out
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

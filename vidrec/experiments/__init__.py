@@ -1,10 +1,47 @@
-"""Tran et al.'s experiments beyond the architecture table (`vidrec experiment <name>`).
+"""The registry of Tran et al.'s experiments: `EXPERIMENTS`, experiment name -> `Experiment`.
 
-`vidrec.experiment_runs` (a config-level module) turns the config's `experiments:` section into ordinary model
-runs (trained and evaluated by the normal rules) and names the files each experiment reads; one module per
-experiment (`common` holds what they share) aggregates them into a table, a figure and the paper's claims beside
-our measurements, and `build` writes those and a small HTML page per experiment.
+Each module of this package but `base` defines one experiment as `EXPERIMENT = Experiment(...)`
+(vidrec/experiments/base.py): its name, title, clip fields, the runs it trains and the files it reads.
+The registry finds them by listing the package, so a new experiment is
+
+    vidrec/experiments/<name>.py                 its definition (torch-free: read at parse time)
+    vidrec/report/experiment_pages/<name>.py     its aggregation: `aggregate(...)` -> table, figure, claims
+    its block under `experiments:` in workflow/schemas/config.schema.yaml and config.yaml
+    its claims under `<name>:` in vidrec/experiments/claims.yaml
+    workflow/report/experiment_<name>.rst        the caption of its files in `snakemake --report`
+    a test in tests/test_experiments.py
+
+and the rules (rules/experiments.smk), `vidrec experiment`, config validation and the report ask
+`EXPERIMENTS`. `vidrec.experiment_runs` turns a configuration into the runs and plans of the
+experiments it configures.
 """
-from vidrec.experiment_runs import EXPERIMENTS, OUTPUTS, TITLES, experiment_runs, plan
+from __future__ import annotations
 
-__all__ = ["EXPERIMENTS", "OUTPUTS", "TITLES", "experiment_runs", "plan"]
+import importlib
+import pkgutil
+from pathlib import Path
+
+from vidrec.experiments.base import Experiment
+
+# Published figures the experiment pages set beside their measurements: one block per experiment name,
+# plus `sources`. An input of every experiment rule.
+CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
+
+
+def _discover() -> dict[str, Experiment]:
+    """Every module's EXPERIMENT, by name (sorted), each named as its module."""
+    found: dict[str, Experiment] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name == "base":
+            continue
+        experiment = importlib.import_module(f"{__name__}.{info.name}").EXPERIMENT
+        if experiment.name != info.name:
+            raise ImportError(f"vidrec/experiments/{info.name}.py defines experiment '{experiment.name}': "
+                              "an experiment is named as its module")
+        found[experiment.name] = experiment
+    return found
+
+
+EXPERIMENTS: dict[str, Experiment] = _discover()
+
+__all__ = ["CLAIMS_FILE", "EXPERIMENTS", "Experiment"]

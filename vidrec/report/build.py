@@ -15,16 +15,23 @@ import yaml
 from vidrec.io import atomic_path, remove_stale_temporaries, write_csv, write_json, write_text
 from vidrec import provenance, rehearsal
 from vidrec.data.views import CLIP_LEVEL, VIDEO_LEVEL
-from vidrec.layout import REPORT_FILES as OUTPUTS, Layout
-from vidrec.report import figures, render, tables
-from vidrec.report import forecast
+from vidrec.layout import EXPERIMENT_FILES, REPORT_FILES, Layout
+from vidrec.report import figures, forecast, render
+from vidrec.report.formatting import fmt
 from vidrec.report.load import cluster_key, load_results
+from vidrec.report.sections import section_titles
+from vidrec.report.sections.accuracy import accuracy_table, split_accuracy_table
+from vidrec.report.sections.claims import claims_table, load_claims
+from vidrec.report.sections.data import (audit_applies, audit_table, dataset_summary, leakage_banner_needed, leaks,
+                                         shards_summary, shards_table, skipped_repaired)
+from vidrec.report.sections.efficiency import efficiency_table
+from vidrec.report.sections.paired import ALPHA, TEST_METHOD, family_size, paired_comparison, paired_show, primary_text
+from vidrec.report.sections.per_class import per_class_diff, per_class_show
+from vidrec.report.sections.runs import runs_table
+from vidrec.report.summary import INTERVAL_METHOD, model_summary, seeds_note
+from vidrec.report.thesis import capacity_text, no_pair_text, primary_comparison
 
 log = logging.getLogger("vidrec.report")
-
-SECTIONS = [("accuracy", "1. Accuracy"), ("claims", "2. Claims beside measurements"),
-            ("curves", "3. Training curves"), ("efficiency", "4. Efficiency"),
-            ("per-class", "5. Per-class view"), ("data", "6. Data"), ("provenance", "7. Provenance")]
 
 
 def _write_png(path: Path, png: bytes) -> None:
@@ -37,53 +44,53 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None,
     """Render the report; return the path of index.html. resources: what a rehearsal's forecast schedules
     the real DAG on (default: this machine's cores and GPUs)."""
     out = Path(out_dir) if out_dir is not None else layout.report_dir
-    for name in OUTPUTS.values():  # a killed earlier render's temporary files
+    for name in REPORT_FILES.values():  # a killed earlier render's temporary files
         remove_stale_temporaries(out / name)
     res = load_results(cfg, layout)
-    claims = tables.load_claims()
-    summary = tables.model_summary(res, int(claims["what_if_clips_per_video"]))
+    claims = load_claims()
+    summary = model_summary(res, int(claims["what_if_clips_per_video"]))
     archs = summary["arch"].to_dict()
-    primary = tables.primary_comparison(res.cfg, summary)
+    primary = primary_comparison(res.cfg, summary)
 
-    acc_data, acc_show = tables.accuracy_table(res, summary)
-    split_data, split_show = tables.split_accuracy_table(res, summary)
-    paired = tables.paired_comparison(res, summary, primary)
-    claims_data, claims_show = tables.claims_table(res, summary, claims)
-    eff_data, eff_show = tables.efficiency_table(res, summary)
-    diff = tables.per_class_diff(res, summary, primary)
-    audit_data, audit_show = tables.audit_table(res)
-    shards = tables.shards_table(res)
-    skipped = tables.skipped_repaired(res)
+    acc_data, acc_show = accuracy_table(res, summary)
+    split_data, split_show = split_accuracy_table(res, summary)
+    paired = paired_comparison(res, summary, primary)
+    claims_data, claims_show = claims_table(res, summary, claims)
+    eff_data, eff_show = efficiency_table(res, summary)
+    diff = per_class_diff(res, summary, primary)
+    audit_data, audit_show = audit_table(res)
+    shards = shards_table(res)
+    skipped = skipped_repaired(res)
     for key, frame in (("accuracy", acc_data), ("accuracy_splits", split_data), ("paired", paired),
                        ("claims", claims_data), ("efficiency", eff_data),
                        ("per_class", diff), ("audit", audit_data), ("shards", shards), ("skipped", skipped)):
-        write_csv(out / OUTPUTS[key], frame)
+        write_csv(out / REPORT_FILES[key], frame)
 
     pngs = {
         "curves": figures.training_curves(res.metrics, res.models, int(res.runs.groupby("model").size().max())),
         "cost": figures.accuracy_vs_cost(summary),
         "per_class_fig": figures.per_class_diff(diff, primary and (primary.a, primary.b),
-                                                tables.no_pair_text(summary)),
+                                                no_pair_text(summary)),
         "confusion": figures.confusion_grid(res.confusion, list(summary.index), archs),
         "shards_fig": figures.shards_figure(shards),
     }
     pngs = {k: figures.png_bytes(fig) for k, fig in pngs.items()}
     for key, png in pngs.items():
-        _write_png(out / OUTPUTS[key], png)
+        _write_png(out / REPORT_FILES[key], png)
 
     fore_data, fore_body, fore_read = forecast.section(res, layout, resources)
     res.read.extend(fore_read)
-    write_csv(out / OUTPUTS["forecast"], fore_data)
+    write_csv(out / REPORT_FILES["forecast"], fore_data)
 
     prov = provenance.collect(cfg)
-    prov["runs"] = json.loads(tables.runs_table(res).to_json(orient="records"))
+    prov["runs"] = json.loads(runs_table(res).to_json(orient="records"))
     prov["inputs"] = [str(p) for p in res.read]
-    prov["outputs"] = sorted(OUTPUTS.values())
+    prov["outputs"] = sorted(REPORT_FILES.values())
     prov["config"] = cfg
-    write_json(out / OUTPUTS["provenance"], prov)
+    write_json(out / REPORT_FILES["provenance"], prov)
 
     def fig(key: str, alt: str, caption: str) -> str:
-        return render.figure(pngs[key], alt, caption, OUTPUTS[key])
+        return render.figure(pngs[key], alt, caption, REPORT_FILES[key])
 
     demo = bool(res.synthetic)
     banners = []
@@ -94,9 +101,9 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None,
             f"training and test videos), {r['epochs']} epoch(s) of at most {r['train_steps']} "
             f"training steps and {r['eval_videos']} test videos per run. It checks that every stage runs on "
             "this data and set-up; none of its numbers measures anything.", "rehearsal"))
-    if tables.leakage_banner_needed(res):
+    if leakage_banner_needed(res):
         text = "; ".join(f"{s}: {len(g)} leakage units in both train and test ({', '.join(g[:8])}"
-                         f"{', ...' if len(g) > 8 else ''})" for s, g in tables.leaks(res).items())
+                         f"{', ...' if len(g) > 8 else ''})" for s, g in leaks(res).items())
         banners.append(render.banner(
             f"LEAKAGE ALLOWED BY A CONFIG OVERRIDE (leakage.allow: true). {text}. The videos of one unit "
             f"({res.audit['leakage_key']}) share a source, so test accuracy on these splits is inflated and not comparable with "
@@ -111,7 +118,7 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None,
     machine = f"{cpu}" + (f", GPU {', '.join(gpus)}" if gpus else ", no CUDA GPU visible")
     n = int(res.runs.groupby("model").size().max())  # runs per model: splits x seeds
     _, unit = cluster_key(res.videos)
-    n_clusters = ", ".join(f"{m} {tables.fmt(c, 0)}" for m, c in summary["n_clusters"].items())
+    n_clusters = ", ".join(f"{m} {fmt(c, 0)}" for m, c in summary["n_clusters"].items())
     interval = ("its 95% interval over every test video of the splits run (each counted once; top-1: clustered, "
                 "see below; top-5: Wilson score interval, unclustered, as predictions.csv stores no per-video "
                 "top-5 outcome)")
@@ -121,14 +128,14 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None,
             "across runs to show).")
     clustered = (f"Test videos are not independent, so every top-1 interval and paired test takes the cluster as "
                  f"its unit: one {unit}; clusters per model: {n_clusters}. "
-                 f"Top-1 intervals: {tables.INTERVAL_METHOD}, i.e. the Wilson score interval at n / design effect "
+                 f"Top-1 intervals: {INTERVAL_METHOD}, i.e. the Wilson score interval at n / design effect "
                  "videos, where the design effect is the variance of the accuracy with clusters as the "
                  "independent unit (sum over clusters of (right - p x videos)^2 / n^2) over the binomial "
                  "p(1 - p) / n; 1 means the clusters cost nothing, 2 that the test set counts as half as many "
                  "videos. The design effect column gives it per model, clip / video top-1; * marks a level "
                  "with every video right (or wrong), where none can be estimated and each cluster counts as "
-                 f"one trial. {tables.seeds_note(summary)}")
-    family = tables.family_size(paired, "pooled")
+                 f"one trial. {seeds_note(summary)}")
+    family = family_size(paired, "pooled")
     sections = {
         "accuracy": [
             render.para(f"Test-set accuracy per model in the thesis's table form (splits: "
@@ -148,7 +155,7 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None,
                 "videos both were run on, the difference A - B with its 95% interval (normal, clustered variance"
                 ", plus the seed-to-seed variance of each model with two or more seeds), the videos A gets right "
                 "and B misses (A only) and the reverse, with the clusters whose total favours each, and the "
-                f"{tables.TEST_METHOD}: under no difference the two models are exchangeable within a cluster, so "
+                f"{TEST_METHOD}: under no difference the two models are exchangeable within a cluster, so "
                 "each cluster's summed difference is as likely positive as negative; p is the share of the 2^K "
                 "sign patterns whose total is at least as far from 0 as the observed one, computed exactly. With "
                 "one video per cluster it is the exact McNemar test. Each model's outcome on a video is the mean "
@@ -157,16 +164,16 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None,
             render.para(
                 ("Declared primary comparison (report.primary_comparison): "
                  f"{primary.a} vs {primary.b} at {primary.level} level, {primary.source}; its pooled test is "
-                 f"the one judged at {tables.ALPHA:.0%}. " if primary else "No primary comparison (fewer than two "
+                 f"the one judged at {ALPHA:.0%}. " if primary else "No primary comparison (fewer than two "
                  "models). ")
                 + f"Every other test is exploratory, with Holm's step-down adjusted p-value within its family: the "
                 f"{family} other pooled tests (every pair x clip and video level, less the primary), and, with two "
                 "or more splits, the per-split tests (every pair x level x split) as a family of their own. "
                 f"An exploratory result is a lead for a new, declared comparison, not a finding. All rows: "
-                f"{OUTPUTS['paired']}."),
-            render.table(tables.paired_show(paired), "paired", empty="Fewer than two models: no pair to compare."),
+                f"{REPORT_FILES['paired']}."),
+            render.table(paired_show(paired), "paired", empty="Fewer than two models: no pair to compare."),
             *([render.details("Per split (exploratory, Holm-adjusted within the per-split family)",
-                              render.table(tables.paired_show(paired, pooled=False), "paired-splits"))]
+                              render.table(paired_show(paired, pooled=False), "paired-splits"))]
               if len(res.splits) > 1 and not paired.empty else []),
         ],
         "claims": [
@@ -180,7 +187,7 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None,
             render.table(claims_show, "claims", empty=(
                 f"No published claim for this dataset: claims.yaml holds none measured on "
                 f"{cfg['datasets'][res.dataset]['format']}, so nothing published is set beside these numbers.")),
-            render.para(tables.primary_text(paired, summary, primary, res.splits)),
+            render.para(primary_text(paired, summary, primary, res.splits)),
             render.details("Sources", render.bullets(
                 [f"{k}: {' '.join(v.split())}" for k, v in claims["sources"].items()])),
         ],
@@ -203,7 +210,7 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None,
                         "1 clip per video, as the thesis measured; n/a where evaluation.json has no such figure)."),
             render.table(eff_show, "efficiency"),
             "<h3>Practical capacity (the thesis's argument, recomputed)</h3>",
-            render.bullets(tables.capacity_text(summary, primary)),
+            render.bullets(capacity_text(summary, primary)),
             fig("cost", "accuracy versus cost", "Accuracy vs GFLOPs per clip and vs inference time per video; "
                 "filled circles video level (error bar: its clustered 95% interval), open triangles clip level."),
         ],
@@ -211,22 +218,19 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None,
         "data": _data_body(res, audit_show, shards, skipped, fig),
         "provenance": _provenance_body(prov, res),
     }
-    order = list(SECTIONS)
     if res.experiments:  # experiments.in_report: true
         sections["experiments"] = _experiments_body(res)
-        order.append(("experiments", "8. Experiments of Tran et al."))
     sections["forecast"] = fore_body  # a rehearsal's forecast of the real job, or the real run's beside it
-    order.append(("forecast", f"{len(order) + 1}. Forecast" + ("" if rehearsal.active(cfg) else " beside actual")))
     subtitle = (f"dataset {res.dataset}{' (synthetic demo)' if demo else ''} | splits "
                 f"{', '.join(map(str, res.splits))} | models {', '.join(res.models)} | generated "
                 f"{prov['generated_utc']} | commit {prov['git']['text']}")
     title = f"{'REHEARSAL ' if rehearsal.active(cfg) else ''}vidrec comparison report: {res.dataset}"
     html = render.page(title, subtitle, banners,
-                       [(sid, title, sections[sid]) for sid, title in order])
-    write_text(out / OUTPUTS["html"], html)
-    log.info("report: %s (%d inputs, %d models x %d splits)", out / OUTPUTS["html"], len(res.read),
+                       [(sid, name, sections[sid]) for sid, name in section_titles(cfg).items() if sid in sections])
+    write_text(out / REPORT_FILES["html"], html)
+    log.info("report: %s (%d inputs, %d models x %d splits)", out / REPORT_FILES["html"], len(res.read),
              len(res.models), n)
-    return out / OUTPUTS["html"]
+    return out / REPORT_FILES["html"]
 
 
 def _per_class_body(diff, primary, summary, fig) -> list[str]:
@@ -234,11 +238,11 @@ def _per_class_body(diff, primary, summary, fig) -> list[str]:
     if primary:
         body += [render.para(f"Classes where the compared pair (report.primary_comparison: {primary.source}) differs "
                              f"most: video-level top-1 of {primary.a} minus {primary.b}, per class, mean over the "
-                             f"splits and seeds run (all classes in {OUTPUTS['per_class']}). Descriptive: no "
+                             f"splits and seeds run (all classes in {REPORT_FILES['per_class']}). Descriptive: no "
                              "per-class test."),
-                 render.table(tables.per_class_show(diff, primary), "per-class")]
+                 render.table(per_class_show(diff, primary), "per-class")]
     else:
-        body.append(render.para(f"The per-class comparison needs the compared pair; {tables.no_pair_text(summary)}."))
+        body.append(render.para(f"The per-class comparison needs the compared pair; {no_pair_text(summary)}."))
     body += [fig("per_class_fig", "per-class difference", "Per-class difference of the compared pair."),
              "<h3>Confusion matrices</h3>",
              fig("confusion", "confusion matrices", "Video-level confusion per model, rows normalised to "
@@ -247,12 +251,12 @@ def _per_class_body(diff, primary, summary, fig) -> list[str]:
 
 
 def _data_body(res, audit_show, shards, skipped, fig) -> list[str]:
-    leaks = tables.leaks(res)
-    body = ["<h3>Dataset</h3>", render.table(tables.dataset_summary(res), "dataset"),
+    leaked = leaks(res)
+    body = ["<h3>Dataset</h3>", render.table(dataset_summary(res), "dataset"),
             "<h3>Leakage audit (leakage units shared by train and test)</h3>"]
-    if not tables.audit_applies(res):
+    if not audit_applies(res):
         body.append(render.banner(f"The leakage audit does not apply: {res.audit['leakage_note']}.", "na"))
-    elif not leaks:
+    elif not leaked:
         body.append(render.banner(f"No split has a leakage unit ({res.audit['leakage_key']}) in both train and "
                                   "test.", "ok"))
     body.append(render.table(audit_show, "audit"))
@@ -264,10 +268,10 @@ def _data_body(res, audit_show, shards, skipped, fig) -> list[str]:
     else:
         n_skip, n_rep = int((skipped["event"] == "skipped").sum()), int((skipped["event"] == "repaired").sum())
         body += [render.para(f"{n_skip} skipped, {n_rep} repaired (decode.on_bad_video: "
-                             f"{res.cfg.get('decode', {}).get('on_bad_video', 'n/a')})."),
+                             f"{res.cfg['decode']['on_bad_video']})."),
                  render.table(skipped.rename(columns=str.capitalize), "skipped")]
     body += ["<h3>Shards and decode throughput</h3>",
-             render.table(tables.shards_summary(shards), "shards"),
+             render.table(shards_summary(shards), "shards"),
              render.details(f"Per shard ({len(shards)})", render.table(shards.assign(mb=shards["mb"].round(2)))),
              fig("shards_fig", "shard sizes and decode throughput", "Shard size and decode throughput per shard (bucket of videos).")]
     return body
@@ -275,8 +279,6 @@ def _data_body(res, audit_show, shards, skipped, fig) -> list[str]:
 
 def _experiments_body(res) -> list[str]:
     """One sub-section per experiment, as on its own page (results/<dataset>/experiments/<name>/index.html)."""
-    from vidrec.experiment_runs import OUTPUTS
-
     body = [render.para("Tran et al.'s experiments beyond the architecture comparison, each run with its own target "
                         "(`snakemake --cores N <name>`) and included here because experiments.in_report is true. The "
                         "published figures are claims measured on Kinetics-400; this run's are measured on "
@@ -284,7 +286,7 @@ def _experiments_body(res) -> list[str]:
     for name, x in res.experiments.items():
         s = x["summary"]
         body += [f"<h3 id=\"experiment-{name}\">{render.escape(s['title'])} ({render.escape(name)})</h3>",
-                 *render.experiment_section(s, x["png"], f"../experiments/{name}/{OUTPUTS['figure']}")]
+                 *render.experiment_section(s, x["png"], f"../experiments/{name}/{EXPERIMENT_FILES['figure']}")]
     return body
 
 
@@ -301,7 +303,7 @@ def _provenance_body(prov: dict, res) -> list[str]:
             render.para("From each run's train.json. 'Deterministic algorithms': torch's deterministic algorithms "
                         "were enforced (train.deterministic); CPU runs resume to the bit after a kill either way.",
                         "muted"),
-            render.table(tables.runs_table(res), "runs"),
+            render.table(runs_table(res), "runs"),
             render.details(f"Inputs read ({len(res.read)} files)", render.pre("\n".join(prov["inputs"]))),
             render.details("Configuration as run", render.pre(yaml.safe_dump(res.cfg, sort_keys=True))),
             render.details("Files written beside this page", render.pre("\n".join(prov["outputs"])))]

@@ -23,7 +23,7 @@ from vidrec.data import formats
 from vidrec.layout import Layout
 from vidrec.report import render
 from vidrec.report.load import ArtifactReader, Results, forecast_inputs
-from vidrec.report.tables import fmt_duration
+from vidrec.report.formatting import fmt_duration
 from vidrec.runs import resolve_runs
 
 COLUMNS = ["job", "rule", "forecast_s", "actual_s", "ratio", "rehearsed_s", "unit_cost", "real_work",

@@ -24,7 +24,7 @@ from vidrec.io import atomic_path, write_csv, write_text
 from vidrec.layout import PROGRESS_FILES, Layout
 from vidrec.report import figures, render
 from vidrec.report.load import input_files, planned_buckets
-from vidrec.report.tables import NA, fmt, fmt_acc, fmt_duration
+from vidrec.report.formatting import NA, fmt, fmt_acc, fmt_duration
 from vidrec.runs import resolve_runs, run_instances
 
 log = logging.getLogger("vidrec.report")

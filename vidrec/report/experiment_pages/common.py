@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from vidrec.config import clip_size_text, dataset_config
-from vidrec.data.views import train_clips_text
-from vidrec.report.tables import NA, is_num, overrides_text, views_of
+from vidrec.report.formatting import NA, is_num
+from vidrec.report.run_text import protocol_text
 from vidrec.runs import RunSettings, resolve_runs
 
 
@@ -38,20 +38,10 @@ def settings(cfg: dict, run: str) -> RunSettings:
 
 
 def run_setting(cfg: dict, run: str) -> str:
-    """'r2plus1d_18, tran protocol, overridden: epochs 6, ..., base_width 8: 6 epochs, ...' (the overrides
-    name the run's constructor arguments too)."""
+    """'r2plus1d_18, tran, overridden: ...: 6 epochs, ...' (vidrec/report/run_text.py's protocol_text, the one
+    description of a run), then how its weights started when another run initialises it."""
     r = settings(cfg, run)
-    p = r.protocol
-    sched = (p.get("scheduler") or {}).get("name") or "no schedule"
-    overridden = overrides_text(r)
-    text = (f"{r.arch}, {r.protocol_name} protocol{f', overridden: {overridden}' if overridden else ''}: "
-            f"{p['epochs']} epochs, {p['optimizer']['name']} "
-            f"lr {p['optimizer']['lr']:g}, {sched}, batch {p['batch_size']}, "
-            f"train clips {train_clips_text(p['train_clips'], r.clip['sampling'])}, "
-            f"test views {views_of(r)[0].text()}")
-    if r.init_from_run:
-        text += f", initialised from {r.init_from_run}"
-    return "; ".join([text, *r.adjustments])
+    return f"{r.arch}, {protocol_text(r)}" + (f"; {r.initialisation}" if r.init_from_run else "")
 
 
 def dataset_text(cfg: dict) -> str:
@@ -63,14 +53,16 @@ class Result:
     """What one aggregator returns: numeric table, display table, claims rows, figure and text."""
 
     def __init__(self, table: pd.DataFrame, show: pd.DataFrame, claims: list[dict], figure, text: list[str],
-                 caption: str, notes: list[str] | None = None):
+                 caption: str, notes: list[str] | None = None, sources: list[str] | None = None):
         self.table, self.show, self.claims, self.figure = table, show, claims, figure
         self.text, self.caption, self.notes = text, caption, notes or []
+        self.sources = sources or []  # sources the page cites beyond its claims' (claims.yaml `sources`)
 
 
-def claim_rows(claims: dict, name: str, measured: dict[str, str], measured_on: str) -> list[dict]:
+def claim_rows(claims: dict, measured: dict[str, str], measured_on: str) -> list[dict]:
+    """One row per claim of the experiment's claims.yaml block, beside its measurement (`measure` names it)."""
     rows = []
-    for c in claims["claims"].get(name, []):
+    for c in claims.get("claims", []):
         rows.append({"id": c["id"], "claim": c["what"], "claimed": c["claimed"], "source": c["source"],
                      "where": c["where"], "claim_measured_on": " ".join(c["setting"].split()),
                      "measured": measured.get(c.get("measure"), "not measured by this pipeline"),

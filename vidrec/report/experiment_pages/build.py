@@ -1,12 +1,13 @@
 """`vidrec experiment <name>`: aggregate one experiment's runs into a table, a figure, claims and a page.
 
-Reads exactly the files `spec.plan(cfg, name)["inputs"]` names (the rule's inputs) and writes
-`spec.OUTPUTS` under out_dir: table.csv (numbers), claims.csv (the paper's figures beside ours),
+Reads exactly the files `experiment_runs.plan(cfg, name)["inputs"]` names and the experiment's block of
+vidrec/experiments/claims.yaml (the rule's inputs), and writes vidrec.layout.EXPERIMENT_FILES under out_dir: table.csv (numbers), claims.csv (the paper's figures beside ours),
 figure.png, summary.json (the display tables and text, which the comparison report renders when
 experiments.in_report is true) and index.html (a self-contained page, like the report's).
 """
 from __future__ import annotations
 
+import importlib
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,20 +15,24 @@ from pathlib import Path
 import pandas as pd
 
 from vidrec.config import dataset_config
-from vidrec import experiment_runs as spec
-from vidrec.experiments import architecture_sweep, clip_length_transfer, clips_per_video, finetune_8_to_32
+from vidrec.experiment_runs import plan
+from vidrec.experiments import CLAIMS_FILE
 from vidrec.io import atomic_path, write_csv, write_json, write_text
+from vidrec.layout import EXPERIMENT_FILES
 from vidrec.report import figures, render
+from vidrec.report.experiment_pages.common import Result
+from vidrec.report.formatting import NA
 from vidrec.report.load import ArtifactReader
-from vidrec.report.tables import NA, load_claims
+from vidrec.report.sections.claims import load_claims
 
 log = logging.getLogger("vidrec.experiment")
 
-CLAIMS_PATH = Path(__file__).with_name("claims.yaml")  # Tran et al.'s published figures
 
-# experiment name -> its module's aggregate(cfg, plan, results_dir, reader, claims) -> common.Result
-AGGREGATORS = {"clip_length_transfer": clip_length_transfer.aggregate, "finetune_8_to_32": finetune_8_to_32.aggregate,
-               "clips_per_video": clips_per_video.aggregate, "architecture_sweep": architecture_sweep.aggregate}
+def aggregate(cfg: dict, p: dict, results: Path, reader: ArtifactReader, claims: dict) -> Result:
+    """The experiment's own module's aggregate (vidrec/report/experiment_pages/<name>.py): `claims` is its
+    block of claims.yaml."""
+    module = importlib.import_module(f"vidrec.report.experiment_pages.{p['name']}")
+    return module.aggregate(cfg, p, results, reader, claims)
 
 
 # ----------------------------------------------------------------------------- page
@@ -48,22 +53,21 @@ def claims_show(claims: pd.DataFrame, sources: dict) -> pd.DataFrame:
 
 def run_experiment(cfg: dict, name: str, results_dir: Path, out_dir: Path) -> Path:
     """Aggregate experiment `name` from results_dir into out_dir; return the page's path."""
-    p = spec.plan(cfg, name)
+    p = plan(cfg, name)
     results, out = Path(results_dir), Path(out_dir)
     reader = ArtifactReader()
-    claims = load_claims(CLAIMS_PATH)
-    res = AGGREGATORS[name](cfg, p, results, reader, claims)
+    claims = load_claims(CLAIMS_FILE)
+    res = aggregate(cfg, p, results, reader, claims.get(name) or {})
     claims_frame = pd.DataFrame(res.claims, columns=["id", "claim", "claimed", "source", "where", "claim_measured_on",
                                                      "measured", "measured_on"])
-    write_csv(out / spec.OUTPUTS["table"], res.table)
-    write_csv(out / spec.OUTPUTS["claims"], claims_frame)
+    write_csv(out / EXPERIMENT_FILES["table"], res.table)
+    write_csv(out / EXPERIMENT_FILES["claims"], claims_frame)
     png = figures.png_bytes(res.figure)
-    with atomic_path(out / spec.OUTPUTS["figure"]) as tmp:
+    with atomic_path(out / EXPERIMENT_FILES["figure"]) as tmp:
         tmp.write_bytes(png)
-    used = {claims_frame["source"].iloc[i] for i in range(len(claims_frame))} | (
-        {claims["table2"]["source"]} if name == "architecture_sweep" else set())
+    used = set(claims_frame["source"]) | set(res.sources)
     summary = {
-        "name": name, "title": spec.TITLES[name], "dataset": cfg["dataset"], "split": p["split"],
+        "name": name, "title": p["title"], "dataset": cfg["dataset"], "split": p["split"],
         "synthetic": bool(dataset_config(cfg).get("synthetic")), "text": res.text, "caption": res.caption,
         "notes": res.notes, "show": _records(res.show), "claims_show": _records(claims_show(claims_frame, claims["sources"])),
         "sources": {k: v for k, v in claims["sources"].items() if k in used},
@@ -71,16 +75,16 @@ def run_experiment(cfg: dict, name: str, results_dir: Path, out_dir: Path) -> Pa
                                               for x in reader.read],
         "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
-    write_json(out / spec.OUTPUTS["summary"], summary)
+    write_json(out / EXPERIMENT_FILES["summary"], summary)
     banners = []
     if summary["synthetic"]:
         banners.append(render.banner(
             f"Measured on the demo set ('{cfg['dataset']}'): synthetic videos with motion-only classes, narrow networks "
             "and few epochs. It exercises the experiment end to end; its numbers are not comparable with the paper's "
             "Kinetics-400 figures quoted as claims.", "demo"))
-    html = render.page(f"vidrec experiment: {name}", f"{spec.TITLES[name]} | dataset {cfg['dataset']} | split "
+    html = render.page(f"vidrec experiment: {name}", f"{p['title']} | dataset {cfg['dataset']} | split "
                        f"{p['split']} | generated {summary['generated_utc']}", banners,
-                       [(name, spec.TITLES[name], render.experiment_section(summary, png, spec.OUTPUTS["figure"]))])
-    write_text(out / spec.OUTPUTS["html"], html)
-    log.info("experiment %s: %s (%d inputs)", name, out / spec.OUTPUTS["html"], len(reader.read))
-    return out / spec.OUTPUTS["html"]
+                       [(name, p["title"], render.experiment_section(summary, png, EXPERIMENT_FILES["figure"]))])
+    write_text(out / EXPERIMENT_FILES["html"], html)
+    log.info("experiment %s: %s (%d inputs)", name, out / EXPERIMENT_FILES["html"], len(reader.read))
+    return out / EXPERIMENT_FILES["html"]

@@ -58,10 +58,10 @@ def test_schedule_caps_a_job_at_all_cores_and_counts_job_slots():
 def test_batch_fit_projects_activations_and_names_the_largest_batch():
     # 200 MB static, 1000 MB peak at batch 2: 400 MB per clip; 90% of 2000 MB usable = 1800 MB
     fit = fc.batch_fit(1000, 2000, 200, 2, 4)
-    assert fit.projected_mb == 1800 and fit.fits and fit.text().startswith("fits at batch 4")
+    assert fit.projected_mb == 1800 and fit.fits and fit.text().startswith("fits at 4 clips per device")
     big = fc.batch_fit(1000, 2000, 200, 2, 5)
     assert not big.fits and big.largest_batch == 4
-    assert "does not fit at batch 5" in big.text() and "about 4, or use gradient accumulation" in big.text()
+    assert "does not fit at 5 clips per device" in big.text() and "about 4 fit; raise the protocol's accumulate" in big.text()
     assert fc.static_memory_mb(2**20, "SGD") == 12  # weights, gradients, momentum: 3 x 4 bytes
 
 
@@ -143,7 +143,7 @@ def test_rehearsal_report_forecasts_every_job_of_the_real_dag(forecast_runs):
     report = forecast_runs / "results" / "tiny-rehearsal" / "report"
     html = _section((report / "index.html").read_text())
     for what in ("DAG total", "on 2 cores, 2 job slots", "Critical path", "GPU-hours", "Shard disk",
-                 "Peak host RSS", "fits at batch 2"):
+                 "Peak host RSS", "fits at 2 clips per device"):
         assert what in html, what
     frame = pd.read_csv(report / "forecast.csv")
     jobs = set(frame["job"])

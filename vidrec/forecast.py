@@ -86,10 +86,10 @@ def static_memory_mb(params: float, optimizer: str) -> float:
 
 @dataclass(frozen=True)
 class Fit:
-    batch: int
+    batch: int  # clips per device in one forward/backward pass (the micro-batch)
     projected_mb: float
     total_mb: float
-    largest_batch: int  # the largest batch that fits, about (a linear model of activations)
+    largest_batch: int  # the largest micro-batch that fits, about (a linear model of activations)
 
     @property
     def fits(self) -> bool:
@@ -98,14 +98,16 @@ class Fit:
     def text(self) -> str:
         share = f"{self.projected_mb:,.0f} of {self.total_mb:,.0f} MB ({self.projected_mb / self.total_mb:.0%})"
         if self.fits:
-            return f"fits at batch {self.batch}: {share}"
-        return (f"does not fit at batch {self.batch} ({share}; {MEMORY_HEADROOM:.0%} usable): the largest batch "
-                f"that fits is about {self.largest_batch}, or use gradient accumulation")
+            return f"fits at {self.batch} clips per device: {share}"
+        return (f"does not fit at {self.batch} clips per device ({share}; {MEMORY_HEADROOM:.0%} usable): about "
+                f"{self.largest_batch} fit; raise the protocol's accumulate (the global batch stays batch_size) "
+                "or lower batch_size")
 
 
 def batch_fit(peak_mb: float, total_mb: float, static_mb: float, measured_batch: int, batch: int) -> Fit:
-    """Project a peak measured at `measured_batch` to `batch`: the static part stays, activations scale
-    with the batch; the largest batch is where the projection meets the usable share of the total."""
+    """Project a peak measured at a micro-batch of `measured_batch` clips per device to `batch` clips per
+    device: the static part stays, activations scale with the clips; the largest micro-batch is where
+    the projection meets the usable share of the total."""
     static_mb = min(static_mb, peak_mb)
     per_clip = (peak_mb - static_mb) / max(measured_batch, 1)
     projected = static_mb + per_clip * batch

@@ -25,6 +25,7 @@ from vidrec.report import render
 from vidrec.report.load import ArtifactReader, Results, forecast_inputs
 from vidrec.report.formatting import fmt_duration
 from vidrec.runs import resolve_runs
+from vidrec.training.schedule import batch_plan
 
 COLUMNS = ["job", "rule", "forecast_s", "actual_s", "ratio", "rehearsed_s", "unit_cost", "real_work",
            "threads", "gpus", "peak_rss_mb", "memory", "config"]
@@ -133,7 +134,6 @@ def rehearsal_forecast(res: Results, reader: ArtifactReader, layout: Layout,
     for _, r in res.runs.iterrows():
         split, run, seed = int(r["split"]), r["model"], int(r["seed"])
         real = real_runs[run]
-        rehearsed_run = res.settings[run]
         clips_per_video = int(real.clip["clips_per_video"])
         per_video = clips_per_video if real.protocol["train_clips"] == "all" else 1
         train_real = counts.train[split] * per_video * real.epochs
@@ -146,15 +146,17 @@ def rehearsal_forecast(res: Results, reader: ArtifactReader, layout: Layout,
         gpus = int(r.get("train_world_size", 1)) if str(r["train_device"]).startswith("cuda") else 0
         bench = benchmark(reader, layout, train_job(split, run, seed))
         wall = bench["s"] if bench else float(r["train_total_time_s"])
-        batch, rehearsed_batch = int(real.protocol["batch_size"]), int(rehearsed_run.protocol["batch_size"])
-        world = max(int(r.get("train_world_size", 1)), 1)
+        batch = int(real.protocol["batch_size"])
         memory = ""
         if "train_peak_memory_mb" in r and pd.notna(r["train_peak_memory_mb"]):
             static = fc.static_memory_mb(float(r["params"]), real.protocol["optimizer"]["name"])
+            # micro-batches: the rehearsal's as train.json states it, the real job's from its batch plan
+            measured = int(r["train_per_device_batch"])
+            micro = batch_plan(real.protocol, max(1, real.train["gpus"]), real.train["nodes"]).per_device
             fit = fc.batch_fit(float(r["train_peak_memory_mb"]), float(r["train_memory_total_mb"]), static,
-                               rehearsed_batch // world, batch // world)
+                               measured, micro)
             memory = ("" if str(r["train_device"]).startswith("cuda") else "host: ") + fit.text() + (
-                f" (projected from batch {rehearsed_batch})" if batch != rehearsed_batch else "")
+                f" (projected from {measured} clips per device)" if micro != measured else "")
         warm = "after a warm-up epoch" if epochs >= 2 else "first epoch, warm-up included"
         after = [index_job(real.clip_name, split)]
         if real.init_from_run:

@@ -615,18 +615,36 @@ CHECK_IMAGES = """(async () => {
 })()"""
 
 
+# Tables at the page's width: each one's scroll width against the room its box gives it, and the cells
+# that refuse to wrap (white-space: nowrap) although their text has several words over 200 px.
+CHECK_TABLES = """(() => {
+  const textWidth = c => { const r = document.createRange(); r.selectNodeContents(c); return r.getBoundingClientRect().width; };
+  return Array.from(document.querySelectorAll('table')).map(t => ({
+  table: (t.closest('section') || {}).id + ' ' + t.className,
+  width: t.scrollWidth, room: t.parentElement.clientWidth,
+  unwrapped: Array.from(t.querySelectorAll('th, td')).filter(c => getComputedStyle(c).whiteSpace === 'nowrap'
+      && c.textContent.trim().split(/\\s+/).length > 1 && textWidth(c) > 200)
+      .map(c => c.textContent.trim().slice(0, 40))}));
+})()"""
+LAPTOP = {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False}
+
+
 def open_in_browser(page: Path, profile: Path) -> dict:
-    """Load a page in headless chromium; return its images, sections, errors and requested URLs."""
+    """Load a page in headless chromium at a laptop's width (1280 px); return its images, sections,
+    tables (their widths against the room they have), errors and requested URLs."""
     chrome = DevTools(CHROMIUM, profile)
     try:
         target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             chrome.send(f"{domain}.enable", session=session)
+        chrome.send("Emulation.setDeviceMetricsOverride", LAPTOP, session=session)
         chrome.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
         chrome.wait_event("Page.loadEventFired")
         result = chrome.send("Runtime.evaluate", {"expression": CHECK_IMAGES, "awaitPromise": True,
                                                   "returnByValue": True}, session=session)["result"]["value"]
+        result["tables"] = chrome.send("Runtime.evaluate", {"expression": CHECK_TABLES, "returnByValue": True},
+                                       session=session)["result"]["value"]
         time.sleep(0.3)  # let late console messages arrive
         chrome.send("Runtime.evaluate", {"expression": "1"}, session=session)
     finally:
@@ -651,9 +669,12 @@ def test_report_in_headless_browser(built, tmp_path):
     _, _, out, _ = built
     seen = open_in_browser(out / "index.html", tmp_path / "profile")
     assert seen["count"] == 5 and seen["broken"] == [], seen
-    assert seen["sections"] == ["accuracy", "claims", "curves", "efficiency", "per-class", "data", "provenance",
-                                "forecast"]
+    assert seen["sections"] == [s for s in SECTIONS if s != "experiments"]  # the fixture shows no experiment
     assert seen["errors"] == []
+    assert seen["tables"], "no table seen"
+    too_wide = [t for t in seen["tables"] if t["width"] > t["room"]]
+    assert too_wide == [], f"tables wider than a 1280-px page gives them: {too_wide}"
+    assert [t for t in seen["tables"] if t["unwrapped"]] == [], "cells that will not wrap"
     assert seen["urls"] and all(u.startswith(("file:", "data:")) for u in seen["urls"]), seen["urls"]
 
 

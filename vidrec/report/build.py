@@ -24,7 +24,7 @@ from vidrec.report.sections.accuracy import accuracy_table, split_accuracy_table
 from vidrec.report.sections.claims import claims_table, load_claims
 from vidrec.report.sections.data import (audit_applies, audit_table, dataset_summary, leakage_banner_needed, leaks,
                                          shards_summary, shards_table, skipped_repaired)
-from vidrec.report.sections.efficiency import efficiency_table
+from vidrec.report.sections.efficiency import efficiency_parts, efficiency_table
 from vidrec.report.sections.paired import ALPHA, TEST_METHOD, family_size, paired_comparison, paired_show, primary_text
 from vidrec.report.sections.per_class import per_class_diff, per_class_show
 from vidrec.report.sections.runs import runs_table
@@ -208,7 +208,8 @@ def build_report(cfg: dict, layout: Layout, out_dir: Path | None = None,
                         f"{claims['what_if_clips_per_video']} clips per video for P3D (what-if). End-to-end: "
                         "whole test videos per second through `vidrec predict`'s pipeline (decoding included, "
                         "1 clip per video, as the thesis measured; n/a where evaluation.json has no such figure)."),
-            render.table(eff_show, "efficiency"),
+            *[part for title, table in efficiency_parts(eff_show)
+              for part in (f"<h3>{title}</h3>", render.table(table, "efficiency"))],
             "<h3>Practical capacity (the thesis's argument, recomputed)</h3>",
             render.bullets(capacity_text(summary, primary)),
             fig("cost", "accuracy versus cost", "Accuracy vs GFLOPs per clip and vs inference time per video; "

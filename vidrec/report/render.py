@@ -30,7 +30,7 @@ table.tbl th, table.tbl td { border: 1px solid var(--line); padding: 4px 8px; te
                              vertical-align: top; }
 table.tbl thead th { background: var(--bg-alt); position: sticky; top: 0; }
 table.tbl tbody tr:nth-child(even) { background: #fafbfc; }
-table.claims td:nth-child(2) { font-weight: 600; white-space: nowrap; }
+table.claims td:nth-child(2) { font-weight: 600; }
 table.claims td:nth-child(5) { font-weight: 600; background: #eef5fb; }
 figure { margin: 12px 0 18px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }

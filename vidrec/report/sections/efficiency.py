@@ -50,3 +50,11 @@ def efficiency_table(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame,
         "Device": [f"{d}, {fmt(t, 0)} threads" for d, t in zip(data["device"], data["threads"])],
     })
     return data, show
+
+
+def efficiency_parts(show: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The shown table in two, each with the model column, so each fits a laptop's page: size and
+    compute (up to the FLOPs' input shape), then training time, speed, memory and device."""
+    split = list(show.columns).index("Epochs")
+    return [("Size and compute", show.iloc[:, :split]),
+            ("Training time, speed and memory", show[["Model", *show.columns[split:]]])]

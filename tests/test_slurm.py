@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import BIN, REPO, mini_config, repo_config, run_snakemake, snakemake_argv
+from support import BIN, REPO, mini_config, run_snakemake, snakemake_argv
 
 pytestmark = pytest.mark.slow
 
@@ -204,18 +204,14 @@ def slurm(tmp_path_factory):
 
 
 def slurm_config() -> dict:
-    """test_workflow's miniature synthetic set, one narrow model, one epoch; GPU requested (auto)."""
-    cfg = repo_config()
-    cfg["dataset"] = "mini"
-    cfg["clips"]["mini8"] = {"frames": 8, "crop": 192, "size": 32, "sampling": "uniform", "clips_per_video": 2}
-    cfg["datasets"]["mini"] = {
-        "root": "data/mini",
-        "synthetic": {"classes": 2, "groups": 21, "clips_per_group": 1, "min_seconds": 1.0,
-                      "max_seconds": 1.2, "seed": 0},
-        "splits": [1], "clip": "mini8",
-        "models": {"p3d63": {"arch": "p3d63", "protocol": "thesis", "args": {"base_width": 8}}},
-        "protocol_overrides": {"thesis": {"epochs": 1, "batch_size": 8}},
-    }
+    """The miniature synthetic set cut to 2 classes (one shard of the default 1,000 videos), one narrow
+    model, one epoch; GPU requested (auto)."""
+    cfg = mini_config()
+    mini = cfg["datasets"]["mini"]
+    mini["synthetic"].update(classes=2, max_seconds=1.2)
+    mini["models"] = {"p3d63": mini["models"]["p3d63"]}
+    mini["protocol_overrides"] = {"thesis": mini["protocol_overrides"]["thesis"]}
+    del cfg["decode"]
     cfg["train"] = {"device": "auto", "gpus": 1, "threads": 1}  # auto: asks SLURM for 1 GPU
     return cfg
 

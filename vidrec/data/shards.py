@@ -154,13 +154,20 @@ def _write_clips(f: h5py.File, spec: ClipSpec, n_tasks: int, decoded: Iterable[t
         n += K
     for name in ("clips", "frame_indices"):
         _truncate(f, name, n)
+    _write_rows(f, rows, digest, {"clip_index": np.asarray(rows["clip_index"], np.int16)})
+    return {"n_clips": n, "n_videos": n // K}
+
+
+def _write_rows(f: h5py.File, rows: dict[str, list], digest, layout: dict[str, np.ndarray]) -> None:
+    """The labels, video ids and repairs both layouts store, around the layout's own row tables (in
+    this order, the files' as before); labels and ids enter the content hash."""
     f["labels"] = np.asarray(rows["labels"], np.int16)
     f["video_ids"] = np.asarray(rows["video_ids"], np.int32)
-    f["clip_index"] = np.asarray(rows["clip_index"], np.int16)
+    for name, values in layout.items():
+        f[name] = values
     f.create_dataset("repairs", data=np.asarray(rows["repairs"], dtype=h5py.string_dtype()))
     for key in ("labels", "video_ids"):
         digest.update(f[key][()].tobytes())
-    return {"n_clips": n, "n_videos": n // K}
 
 
 def _write_frames(f: h5py.File, spec: ClipSpec, decoded: Iterable[tuple[int, object]], labels: dict,
@@ -186,13 +193,8 @@ def _write_frames(f: h5py.File, spec: ClipSpec, decoded: Iterable[tuple[int, obj
         rows["n_frames"].append(count)
         rows["repairs"].append(result.repairs[0])
         n += count
-    f["labels"] = np.asarray(rows["labels"], np.int16)
-    f["video_ids"] = np.asarray(rows["video_ids"], np.int32)
-    f["first_frame"] = np.asarray(rows["first_frame"], np.int64)
-    f["n_frames"] = np.asarray(rows["n_frames"], np.int32)
-    f.create_dataset("repairs", data=np.asarray(rows["repairs"], dtype=h5py.string_dtype()))
-    for key in ("labels", "video_ids"):
-        digest.update(f[key][()].tobytes())
+    _write_rows(f, rows, digest, {"first_frame": np.asarray(rows["first_frame"], np.int64),
+                                  "n_frames": np.asarray(rows["n_frames"], np.int32)})
     n_videos = len(rows["video_ids"])
     return {"n_clips": n_videos * spec.clips_per_video, "n_videos": n_videos, "n_frames": n}
 

@@ -24,7 +24,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from dag import LISTS, list_videos  # noqa: E402
-from record import REPO, Record, add_out_argument, load_average  # noqa: E402
+from record import REPO, Record, add_out_argument, load_average, work_folder
 
 from vidrec.config import load_config  # noqa: E402
 
@@ -103,9 +102,7 @@ def main() -> None:
     args = p.parse_args()
     rec = Record("datascale", parameters={"cores": args.cores, "clip": args.clip, "lengths_s": list(args.lengths),
                                           "fps": 25, "size": "320x240", "splits": [1, 2, 3]})
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = (args.keep or Path(tmp)).resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
+    with work_folder(args.keep, "datascale") as workdir:
         root = workdir / "data" / "ucf101"
         t0 = time.perf_counter()
         names, sources = build_tree(root, args.lists, args.lengths)

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from record import REPO, Record, add_out_argument, load_average  # noqa: E402
+from record import REPO, Record, add_out_argument, load_average, work_folder
 
 TARGET = "between 0.75 and 1.33"
 
@@ -105,9 +103,7 @@ def main() -> None:
     add_out_argument(ap, "forecast")
     args = ap.parse_args()
     rec = Record("forecast")
-    work = args.keep or Path(tempfile.mkdtemp(prefix="vidrec-forecast-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(args.keep, "forecast") as work:
         cfg = write_config(work, args.overrides)
         with LoadSampler() as load:
             rehearsal_wall = snakemake(work, args.cores, "--config", "rehearsal=true")
@@ -134,9 +130,6 @@ def main() -> None:
         for r in rows:
             print(f"{r['what']:>12} {r['job']:<45} forecast {r['forecast_s']:8.1f} s  actual {r['actual_s']:8.1f} s"
                   f"  ratio {r['ratio']:.2f}")
-    finally:
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
     rec.write(args.out)
 
 

@@ -18,6 +18,7 @@ A figure with a target is a ratio or a rate checked against it; `met` is compute
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import operator
@@ -27,8 +28,9 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,3 +184,15 @@ def load(path: Path) -> dict:
     if data.get("format") != FORMAT:
         raise ValueError(f"{path}: results format {data.get('format')!r}, expected {FORMAT}; rerun its benchmark")
     return data
+
+
+@contextlib.contextmanager
+def work_folder(keep: Path | None, name: str) -> Iterator[Path]:
+    """A benchmark's scratch folder: `keep` (--keep DIR: created if needed, left in place) or a temporary
+    folder removed afterwards, whatever happened."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix=f"vidrec-{name}-") as tmp:
+        yield Path(tmp)

@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +27,7 @@ import yaml
 
 from datascale import build_tree  # noqa: E402
 from dag import LISTS  # noqa: E402
-from record import REPO, Record, add_out_argument  # noqa: E402
+from record import REPO, Record, add_out_argument, work_folder
 
 LENGTHS = (1.6, 2.4)  # a rehearsal decodes a few videos: short ones keep the data stage quick
 
@@ -100,8 +98,7 @@ def main() -> None:
     add_out_argument(ap, "rehearsal")
     args = ap.parse_args()
     rec = Record("rehearsal")
-    work = args.keep or Path(tempfile.mkdtemp(prefix="vidrec-rehearsal-"))
-    try:
+    with work_folder(args.keep, "rehearsal") as work:
         names, _ = build_tree(work / "ucf101", LISTS, LENGTHS)
         cfg = write_config(work, work / "ucf101", args.overrides)
         seconds, out = run_rehearsal(work, args.cores, plan_only=args.plan_only)
@@ -121,9 +118,6 @@ def main() -> None:
                   [("rule", "rule", None), ("jobs", "jobs", None)],
                   [{"rule": k, "jobs": v} for k, v in job_counts(out).items()])
         print(f"rehearsal: {seconds:.0f} s, jobs {job_counts(out)}")
-    finally:
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
     rec.write(args.out)
 
 

@@ -10,10 +10,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-import yaml  # noqa: E402
 
-from support import (TINY_VIDEOS_PER_SHARD, kill_test_config, make_dataset, run_cli, run_snakemake,  # noqa: E402
-                     tiny_config)
+from support import (TINY_VIDEOS_PER_SHARD, kill_test_config, make_dataset, run_cli, tiny_config,  # noqa: E402
+                     workflow_run)
 
 # Modules whose tests share a costly session fixture run on one pytest-xdist worker, so it is built once.
 SHARED_FIXTURE_GROUPS = {"test_kill": "mini_reference", "test_determinism": "mini_reference"}
@@ -59,7 +58,4 @@ def tiny_run(tiny_dataset, tmp_path_factory) -> dict:
 def mini_reference(tmp_path_factory) -> Path:
     """One uninterrupted `snakemake report` of kill_test_config(), shared by the kill and
     determinism tests (copy it with shutil.copytree before changing anything)."""
-    wd = tmp_path_factory.mktemp("mini_reference")
-    (wd / "config.yaml").write_text(yaml.safe_dump(kill_test_config()))
-    run_snakemake(wd, "report")
-    return wd
+    return workflow_run(tmp_path_factory.mktemp("mini_reference"), kill_test_config(), "report")

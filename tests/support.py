@@ -166,6 +166,13 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, cores: int | No
     return proc
 
 
+def workflow_run(folder: Path, cfg: dict, *targets: str) -> Path:
+    """`folder` with `cfg` as its config.yaml, after a successful `snakemake TARGETS` there."""
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    run_snakemake(folder, *targets)
+    return folder
+
+
 def kill_test_config() -> dict:
     """`mini_config`'s miniature workflow (3 classes, 21 groups, 8x32x32 clips, 21 shards) with one
     base-width-8 model trained for 2 epochs: the uninterrupted reference of tests/test_kill.py."""

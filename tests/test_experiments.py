@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from support import REPO, mini_config, run_snakemake
+from support import REPO, mini_config, run_snakemake, workflow_run
 from vidrec.config import ConfigError, load_config, validate_config
 from vidrec.experiment_runs import configured, experiment_runs, output_files, plan
 from vidrec.experiments import CLAIMS_FILE, EXPERIMENTS
@@ -52,10 +52,7 @@ def xp_config(**experiments_over) -> dict:
 
 @pytest.fixture(scope="module")
 def xp(tmp_path_factory) -> Path:
-    wd = tmp_path_factory.mktemp("experiments")
-    (wd / "config.yaml").write_text(yaml.safe_dump(xp_config()))
-    run_snakemake(wd, "experiments")
-    return wd
+    return workflow_run(tmp_path_factory.mktemp("experiments"), xp_config(), "experiments")
 
 
 # ----------------------------------------------------------------------------- unit

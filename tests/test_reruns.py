@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import mini_config, run_snakemake
+from support import mini_config, run_snakemake, workflow_run
 
 pytestmark = pytest.mark.slow
 
@@ -54,9 +54,7 @@ def _snapshot(wd: Path, *folders: str) -> dict[str, tuple[int, str]]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    wd = tmp_path_factory.mktemp("reruns")
-    (wd / "config.yaml").write_text(yaml.safe_dump(_config()))
-    _snakemake(wd, "report")
+    wd = workflow_run(tmp_path_factory.mktemp("reruns"), _config(), "report")
     for s in (1, 2, 3):
         assert (wd / MODEL_OUT.format(s)).exists()
     return wd

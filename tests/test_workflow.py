@@ -12,17 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import mini_config, run_snakemake
+from support import mini_config, run_snakemake, workflow_run
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    wd = tmp_path_factory.mktemp("workflow")
-    (wd / "config.yaml").write_text(yaml.safe_dump(mini_config()))
-    run_snakemake(wd, "report")
-    return wd
+    return workflow_run(tmp_path_factory.mktemp("workflow"), mini_config(), "report")
 
 
 def test_full_run_produces_every_stage(workdir):

@@ -40,6 +40,7 @@ Implementation (why it is fast):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -377,17 +378,9 @@ class ConvLSTM(nn.Module):
     (channels_last_3d or contiguous).
     """
 
-    def __init__(
-        self,
-        input_channels: int,
-        hidden_channels: int,
-        kernel_size: int = 3,
-        peephole: bool = False,
-        spatial_size: int | Sequence[int] | None = None,
-        forget_bias: float = 1.0,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
-        self.cell = ConvLSTMCell(input_channels, hidden_channels, kernel_size, peephole, spatial_size, forget_bias)
+        self.cell = ConvLSTMCell(*args, **kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 5:

@@ -22,7 +22,7 @@ shards: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) shards
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(CORES) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(CORES) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -14,18 +14,6 @@ import pytest  # noqa: E402
 from support import (TINY_VIDEOS_PER_SHARD, kill_test_config, make_dataset, run_cli, tiny_config,  # noqa: E402
                      workflow_run)
 
-# Modules whose tests share a costly session fixture run on one pytest-xdist worker, so it is built once.
-SHARED_FIXTURE_GROUPS = {"test_kill": "mini_reference", "test_determinism": "mini_reference"}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test`: `-n $(CORES) --dist loadgroup`) each module's tests run on one
-    worker, so module-scoped fixtures (a workflow run, a trained model) are built once, not per worker."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            module = item.module.__name__
-            item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURE_GROUPS.get(module, module)))
-
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> tuple[Path, Path]:

@@ -1,4 +1,4 @@
-"""Fixtures shared by several test modules; the helpers they use live in support.py."""
+"""Fixtures shared by several test modules; the helpers they use live in tests/support/."""
 from __future__ import annotations
 
 import os

@@ -88,3 +88,15 @@ def test_fact_owners_import_no_torch_or_matplotlib(module, call):
                       "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_test_modules_import_no_other_test_module():
+    """Tests share their helpers through tests/support/ (fixtures: conftest.py, which pytest loads):
+    no test module imports another test module or conftest."""
+    offenders = []
+    for path in sorted((REPO / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            offenders += [f"{path.name}: {n}" for n in names if n == "conftest" or n.startswith("test_")]
+    assert offenders == []

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from support import run_cli
-from test_report import make_results
+from support.report_results import make_results
 from vidrec.errors import ConfigError
 from vidrec.layout import PROGRESS_FILES, Layout
 from vidrec.report.progress import DONE, EVALUATING, NOT_STARTED, TRAINING, build_progress_report, final_inputs_complete

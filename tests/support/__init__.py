@@ -1,6 +1,7 @@
 """The tests' one set of helpers: the repository's config and the builders of the test configs,
 one Snakemake runner, the CLI runner, AVI writers with frame-index patterns, tiny UCF101-shaped trees
-and model files. Test modules import from here (never from one another); conftest.py holds fixtures."""
+and model files (report_results.py: the report tests' fixture results). Test modules import from here
+(never from one another); conftest.py holds fixtures."""
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ import cv2
 import numpy as np
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # tests/support/__init__.py -> the checkout
 BIN = Path(sys.executable).parent  # this virtualenv: snakemake, torchrun, vidrec
 # UCF101's official split lists, committed as test data (tests/data/ucfTrainTestlist/README.md).
 REAL_LISTS = REPO / "tests" / "data" / "ucfTrainTestlist"

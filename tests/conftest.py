@@ -15,6 +15,13 @@ from support import (TINY_VIDEOS_PER_SHARD, kill_test_config, make_dataset, run_
                      workflow_run)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow (end-to-end) tests first. `make test` hands whole files to its pytest-xdist workers in
+    collection order (--dist loadfile): the long files then start at once and the short ones fill the
+    gaps, instead of a long file starting last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("tiny_ucf")

@@ -148,7 +148,6 @@ def ddp_data(tiny_run, tmp_path_factory) -> dict:
     cfg["datasets"]["tiny"]["protocol_overrides"]["tran"] = {
         "epochs": 2, "batch_size": 8, "train_clips": "centre", "dropout": 0.0,
         "augment": {"crop": None, "hflip": False}}
-    cfg["train"]["threads"] = 1
     cfg_path.write_text(yaml.safe_dump(cfg))
     index = pd.read_csv(tiny_run["index"])
     odd = index.drop(index.index[index["subset"] == "train"][:1])

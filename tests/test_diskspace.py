@@ -171,19 +171,28 @@ def test_training_checks_its_checkpoints_before_the_first_epoch(tiny_run, tmpfs)
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_report_on_a_full_disk_is_a_named_error_and_the_rerun_completes(mini_reference, tmpfs):
-    out = tmpfs / "report"
-    args = ["--config", str(mini_reference / "config.yaml"), "--quiet", "report", "--root", str(mini_reference),
-            "--out-dir", str(out)]
+def test_report_on_a_full_disk_is_a_named_error_and_the_rerun_completes(tmp_path, tmpfs):
+    """The report of fixture results (tests/support/report_results.py: no training needed), rendered
+    once on the test's disk as the reference, then on a full tmpfs, then again after space is freed."""
+    from support.report_results import make_results
+
+    cfg, _ = make_results(tmp_path)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+
+    def report(out: Path, check: bool = True) -> subprocess.CompletedProcess:
+        return run_cli("--config", str(tmp_path / "config.yaml"), "--quiet", "report", "--root", str(tmp_path),
+                       "--out-dir", str(out), check=check)
+
+    reference, out = tmp_path / "reference", tmpfs / "report"
+    report(reference)
     filler = fill(tmpfs, 48 * 1024)
-    proc = run_cli(*args, check=False)
+    proc = report(out, check=False)
     text = proc.stdout + proc.stderr
     assert proc.returncode == 2 and "No space left on device (ENOSPC)" in text and str(out) in text, text[-3000:]
     assert "Traceback" not in text and leftovers(tmpfs) == []
     filler.unlink()
-    run_cli(*args)
+    report(out)
     assert (out / "index.html").read_text().rstrip().endswith("</html>")
-    reference = mini_reference / "results" / "mini" / "report"
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in reference.iterdir())
     for table in reference.glob("*.csv"):
         assert (out / table.name).read_bytes() == table.read_bytes(), table.name

@@ -22,6 +22,8 @@ from vidrec import rehearsal
 from vidrec.data.formats import ucf101
 from vidrec.config import load_config
 
+pytestmark = pytest.mark.slow  # runs Snakemake end to end
+
 
 
 # ----------------------------------------------------------------------------- arithmetic

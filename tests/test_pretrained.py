@@ -107,4 +107,4 @@ def test_the_report_names_the_weights_and_the_clip_size():
 
     run = run_settings(validate_config(_ucf101_with_the_finetuning_entry()), "r2plus1d_18_k400")
     assert initialisation_text(run) == "yes: torchvision's R2Plus1D_18_Weights.KINETICS400_V1 (classifier replaced)"
-    assert "clips tran16 (16 frames, 128x171 (whole frame), consecutive, 10 per video)" in protocol_text(run)
+    assert "clips tran16 (16 frames, 128x171 (whole frame), any_start, 10 per video)" in protocol_text(run)

@@ -28,3 +28,35 @@ def test_readme_names_only_clip_specs_that_config_yaml_defines():
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     named = set(re.findall(r"`(x[a-z]\d+(?:x\d+)?)`", (REPO / "README.md").read_text()))
     assert named and named <= set(cfg["clips"]), named - set(cfg["clips"])
+
+
+def test_an_installed_wheel_validates_without_the_checkout(tmp_path):
+    """The schema and the default config ship as package data (vidrec/resources/: links in the checkout,
+    copies in the wheel): vidrec installed from its wheel, run outside the checkout, loads and validates
+    the default configuration with the same bytes the checkout has."""
+    import shutil
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"  # a copy to build from, so the checkout gets no build/ folder
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "config.yaml"):
+        shutil.copy(REPO / name, src / name)
+    shutil.copytree(REPO / "workflow" / "schemas", src / "workflow" / "schemas")
+    shutil.copytree(REPO / "vidrec", src / "vidrec", symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), str(src)], check=True, capture_output=True, timeout=600)
+    wheel = next((tmp_path / "dist").glob("vidrec-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                    str(tmp_path / "site"), str(wheel)], check=True, capture_output=True, timeout=600)
+    site = tmp_path / "site" / "vidrec" / "resources"
+    for name, checkout in (("config.yaml", REPO / "config.yaml"),
+                           ("config.schema.yaml", REPO / "workflow" / "schemas" / "config.schema.yaml")):
+        assert not (site / name).is_symlink() and (site / name).read_bytes() == checkout.read_bytes(), name
+    code = ("import vidrec.config as c; cfg = c.load_config(None); "
+            "print(c.SCHEMA_PATH.parent.parent.parent.name, cfg['dataset'], cfg['train']['threads'])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "site")})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["site", "demo", "1"], out.stdout

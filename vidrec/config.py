@@ -22,8 +22,10 @@ from vidrec import rehearsal
 from vidrec.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
-DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
+# Package data: in a checkout, links to workflow/schemas/config.schema.yaml and config.yaml (the files a
+# user edits); in a built wheel, copies of them, so an installed vidrec validates without a checkout.
+SCHEMA_PATH = Path(__file__).parent / "resources" / "config.schema.yaml"
+DEFAULT_CONFIG = Path(__file__).parent / "resources" / "config.yaml"
 
 
 def _defaults_filling_validator() -> type:

@@ -22,7 +22,7 @@ shards: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) shards
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(CORES) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(CORES) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -98,7 +98,8 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_every_module_the_check_imports_is_in_the_image_or_the_wheels():
-    local = {"vidrec"} | {p.stem for p in [*BENCH.glob("*.py"), *(REPO / "tests").glob("*.py")]}
+    local = {"vidrec"} | {p.stem for p in [*BENCH.glob("*.py"), *(REPO / "tests").glob("*.py")]} \
+        | {p.name for p in (REPO / "tests").iterdir() if (p / "__init__.py").exists()}  # tests/support/
     modules = set().union(*(_imports(p) for p in CHECK_CODE)) - set(sys.stdlib_module_names) - local
     modules.add("snakemake")  # the rehearsal runs it (python -m snakemake)
     where = md.packages_distributions()

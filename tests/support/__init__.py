@@ -117,6 +117,7 @@ def mini_config(**over) -> dict:
                                "tran": {"epochs": 1, "batch_size": 8, "augment": {"crop": 28, "hflip": False}}},
     }
     cfg["decode"] = {"videos_per_shard": 21}  # 63 videos: 3 shards
+    cfg["evaluate"] = {"speed_batches": 1, "end_to_end_videos": 2}  # timings on a CPU budget, every path run
     for k, v in over.items():
         cfg[k] = v
     return cfg
@@ -181,7 +182,6 @@ def kill_test_config() -> dict:
     mini = cfg["datasets"]["mini"]
     mini["models"] = {"p3d63": mini["models"]["p3d63"]}
     mini["protocol_overrides"]["thesis"]["epochs"] = 2
-    cfg["evaluate"] = {"speed_batches": 1}
     cfg.setdefault("train", {})["deterministic"] = True  # enforced, so train.json must say so
     cfg["decode"] = {"videos_per_shard": 3}  # 63 videos: 21 decode jobs to kill in the middle of
     if isinstance(cfg.get("experiments"), dict):

@@ -28,6 +28,7 @@ SCHEMA_PATH = Path(__file__).parent / "resources" / "config.schema.yaml"
 DEFAULT_CONFIG = Path(__file__).parent / "resources" / "config.yaml"
 
 
+@functools.cache
 def _defaults_filling_validator() -> type:
     base = jsonschema.Draft202012Validator
 
@@ -77,8 +78,7 @@ def _experiments_hint(error: jsonschema.ValidationError) -> str:
 def validate_config(cfg: dict) -> dict:
     """Validate in place (filling schema defaults) and check cross-references; return cfg."""
     _exponent_strings_to_floats(cfg)
-    schema = copy.deepcopy(_schema())
-    validator = _defaults_filling_validator()(schema)
+    validator = _defaults_filling_validator()(_schema())  # fills copies of defaults: the schema stays as read
     errors = sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         lines = [f"config key '{_key_path(e)}': {e.message}{_experiments_hint(e)}" for e in errors]

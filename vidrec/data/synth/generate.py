@@ -1,8 +1,8 @@
 """The synthetic dataset on disk: AVIs in UCF101's layout and its official-format split lists.
 
 Files are written atomically (vidrec.io.atomic_path: a hidden temporary name ending in `.tmp.avi`
-beside the file, fsync, `os.replace`); a marker `videos_root/.synth.json` with the generation parameters is written
-last, and a rerun with the same parameters keeps the videos that exist (they are complete, being
+beside the file, fsync, `os.replace`); a marker `videos_root/.synth.json` with the generation
+parameters is written last, and a rerun with the same parameters keeps the videos that exist (they are complete, being
 written atomically) and regenerates the missing ones; with other parameters it rewrites them all and
 removes videos of its own classes that the new parameters do not produce (e.g. after lowering
 `classes` or `groups`), so the folders always match the lists. Same arguments -> byte-identical

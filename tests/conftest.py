@@ -1,7 +1,9 @@
 """Fixtures shared by several test modules; the helpers they use live in tests/support/."""
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 
 # One thread per process: tests and the jobs they start share 2 cores, and oversubscribed torch
 # threads spin-wait (10x slower measured here). Subprocesses inherit this.
@@ -50,8 +52,29 @@ def tiny_run(tiny_dataset, tmp_path_factory) -> dict:
             "common": common}
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Path:
+    """`build(folder)` once per test run, in a fresh folder it returns. Under pytest-xdist the workers
+    share the run's base folder: the first to ask builds (under a lock) and the others wait and reuse
+    its folder, so a costly session fixture is built once whichever workers its modules land on."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent  # this run's base folder (each worker's is below it)
+    folder, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def mini_reference(tmp_path_factory) -> Path:
     """One uninterrupted `snakemake report` of kill_test_config(), shared by the kill and
     determinism tests (copy it with shutil.copytree before changing anything)."""
-    return workflow_run(tmp_path_factory.mktemp("mini_reference"), kill_test_config(), "report")
+    return built_once(tmp_path_factory, "mini_reference",
+                      lambda folder: workflow_run(folder, kill_test_config(), "report"))

@@ -70,6 +70,21 @@ def test_registry():
     assert create_model("r3d_18", num_classes=3, base_width=16).dropout.p == 0.0  # Tran default
 
 
+def test_each_family_is_registered_by_the_module_its_catalogue_entry_names():
+    for name in ALL:
+        assert model_factory(name).__module__ == f"vidrec.models.{card(name).family.module}", name
+
+
+def test_a_job_imports_only_the_families_it_builds():
+    """The thesis's networks build without torchvision (Tran et al.'s family and the frame baseline need it)."""
+    code = ("import sys; from vidrec.models import create_model; "
+            "create_model('p3d63', 3, base_width=4); create_model('convlstm_c2d63', 3, clip_shape=(3, 4, 32, 32), "
+            "base_width=4); print('torchvision' in sys.modules); create_model('r3d_18', 3, base_width=4); "
+            "print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.split() == ["False", "True"], out.stderr
+
+
 def test_catalogue_declares_the_clip_args_each_factory_takes():
     """create_model passes a model only the clip arguments its entry declares: each declared one must
     be accepted by the factory, each other one refused."""

@@ -31,11 +31,16 @@ _THESIS_DROPOUT = ("deviation from the thesis, which puts its dropout (0.5) afte
 
 @dataclass(frozen=True)
 class Family:
-    """Architectures that differ only in depth or in where they put 3D convs; `name` heads the report's rows."""
+    """Architectures that differ only in depth or in where they put 3D convs; `name` heads the report's rows.
+
+    module: the vidrec.models module whose factories build the family; the registry imports it when one
+        of its models is first asked for, so a P3D run never imports torchvision.
+    """
 
     key: str
     name: str
     paper: str
+    module: str
     deviation: str | None = None  # where our network departs from the source it cites, in words
 
 
@@ -85,15 +90,15 @@ class Card:
         return self.family.paper
 
 
-P3D = Family("p3d", "P3D ResNet", _QIU, deviation=_THESIS_DROPOUT)
-CONVLSTM_C2D = Family("convlstm_c2d", "ConvLSTM-C2D ResNet", _THESIS, deviation=_THESIS_DROPOUT)
-FRAME_RESNET = Family("frame_resnet", "Frame ResNet (2D)", _HE)
-R2D = Family("r2d", "R2D", _TRAN)
-FR2D = Family("fr2d", "f-R2D", _TRAN)
-R3D = Family("r3d", "R3D", _TRAN)
-MC = Family("mc", "MC", _TRAN)
-RMC = Family("rmc", "rMC", _TRAN)
-R2PLUS1D = Family("r2plus1d", "R(2+1)D", _TRAN)
+P3D = Family("p3d", "P3D ResNet", _QIU, "p3d", deviation=_THESIS_DROPOUT)
+CONVLSTM_C2D = Family("convlstm_c2d", "ConvLSTM-C2D ResNet", _THESIS, "convlstm_c2d", deviation=_THESIS_DROPOUT)
+FRAME_RESNET = Family("frame_resnet", "Frame ResNet (2D)", _HE, "frame_baseline")
+R2D = Family("r2d", "R2D", _TRAN, "tran")
+FR2D = Family("fr2d", "f-R2D", _TRAN, "tran")
+R3D = Family("r3d", "R3D", _TRAN, "tran")
+MC = Family("mc", "MC", _TRAN, "tran")
+RMC = Family("rmc", "rMC", _TRAN, "tran")
+R2PLUS1D = Family("r2plus1d", "R(2+1)D", _TRAN, "tran")
 
 THESIS_PAIR: tuple[str, str] = (CONVLSTM_C2D.key, P3D.key)
 """Families of the two networks the thesis compares (ConvLSTM-C2D-63 against P3D-199); the report

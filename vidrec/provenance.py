@@ -4,7 +4,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import re
+import shutil
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -71,14 +74,46 @@ def memory_gb() -> float | None:
 
 
 def gpus() -> list[str]:
-    try:
-        import torch
+    """Names of the CUDA devices this process sees, in CUDA's order; [] without a driver.
 
-        if torch.cuda.is_available():
-            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # noqa: BLE001 (a broken CUDA install must not break the report)
-        pass
-    return []
+    torch answers where the process has loaded it (a training, an evaluation); elsewhere (the
+    report, the forecast: importing torch would cost them seconds) `nvidia-smi -L`, narrowed by
+    CUDA_VISIBLE_DEVICES as CUDA narrows it."""
+    if "torch" in sys.modules:
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        except Exception:  # noqa: BLE001 (a broken CUDA install must not break the report)
+            pass
+        return []
+    return visible_smi_gpus(os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+
+_SMI_LINE = re.compile(r"^GPU (\d+): (.+?) \(UUID: (\S+)\)")
+
+
+def visible_smi_gpus(visible: str | None) -> list[str]:
+    """The names `nvidia-smi -L` gives the devices `visible` (a CUDA_VISIBLE_DEVICES value: indices or
+    UUIDs, comma-separated; None: all) selects; like CUDA, the list ends at the first unknown entry."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    devices = [m.groups() for m in map(_SMI_LINE.match, out.stdout.splitlines()) if m] if out.returncode == 0 else []
+    if visible is None:
+        return [name for _, name, _ in devices]
+    names = []
+    for entry in (e.strip() for e in visible.split(",")):
+        found = [name for index, name, uuid in devices if entry and (entry == index or uuid.startswith(entry))]
+        if len(found) != 1:
+            break
+        names.append(found[0])
+    return names
 
 
 def hardware() -> dict:

@@ -73,10 +73,12 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
 
 def enforce_determinism(on: bool) -> None:
     """`train.deterministic`: torch's deterministic algorithms (an op without one raises) and cuDNN's
-    deterministic kernels. cuBLAS needs its workspace setting before its first call, hence the env var."""
+    deterministic kernels. cuBLAS needs its workspace setting before its first call, hence the env var.
+    torch's switch is only called to change its state: calling it imports torch's compiler (seconds)."""
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(on)
+    if torch.are_deterministic_algorithms_enabled() != on:
+        torch.use_deterministic_algorithms(on)
     torch.backends.cudnn.deterministic = on
 
 

@@ -2,10 +2,10 @@
 
 Build every network with `create_model(name, num_classes, clip_shape=..., **overrides)`; inputs are
 float tensors (N, 3, T, H, W); every model has `forward_features(x) -> (N, F)` and
-`forward_head(features) -> logits`, plus `base_width` (stem channels) and `dropout` arguments.
+`forward_head(features) -> logits`, plus `base_width` (stem channels) and `dropout` arguments. A
+family's module is imported when one of its models is first built (vidrec/models/registry.py).
 """
 
-from . import convlstm_c2d, frame_baseline, p3d, tran  # noqa: F401  (register the families)
 from .complexity import count_params, model_complexity
 from .convlstm import ConvLSTM, ConvLSTMCell
 from .memory_format import to_channels_last

@@ -2,16 +2,20 @@
 
 `create_model(name, num_classes, clip_shape=..., **overrides)` is the only way the pipeline builds
 networks, so a model name in `config.yaml` is all a stage needs. What the pipeline knows about a
-model without building it (names, clip arguments, published figures) is in vidrec/catalogue.py.
+model without building it (names, clip arguments, published figures, the module of its family) is in
+vidrec/catalogue.py. A family's module is imported when one of its models is first asked for, so a
+job imports only the code (and libraries: torchvision for Tran et al.'s family and the frame
+baseline) of the networks it builds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from importlib import import_module
 
 from torch import nn
 
-from vidrec.catalogue import MODEL_NAMES, card
+from vidrec.catalogue import CARDS, MODEL_NAMES, card
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -30,13 +34,22 @@ def register_model(fn: ModelFactory, name: str | None = None) -> ModelFactory:
     return fn
 
 
+def _register_family_of(name: str) -> None:
+    """Import the module that registers `name`'s family (a no-op once it has)."""
+    if name not in _MODELS and name in MODEL_NAMES:
+        import_module(f"{__package__}.{card(name).family.module}")
+
+
 def list_models() -> list[str]:
-    """Names of all registered models, sorted."""
+    """Names of all registered models, sorted (imports every family's module)."""
+    for name in CARDS:
+        _register_family_of(name)
     return sorted(_MODELS)
 
 
 def model_factory(name: str) -> ModelFactory:
     """The factory registered under `name` (KeyError listing the known names otherwise)."""
+    _register_family_of(name)
     try:
         return _MODELS[name]
     except KeyError:

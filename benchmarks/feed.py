@@ -62,14 +62,15 @@ class Network:
     """One network, its optimizer and preprocessing, and the ways of feeding its train step."""
 
     def __init__(self, name: str, clip: dict, protocol: dict, index: pd.DataFrame, rt: Runtime, batch: int,
-                 normalize: dict):
+                 normalize: dict, base_width: int | None = None):
         self.rt, self.batch = rt, batch
         self.pre = Preprocessing.from_settings(normalize, protocol["augment"])
         crop = protocol["augment"].get("crop")
         size = clip["size"] if isinstance(clip["size"], list) else [clip["size"]] * 2
         self.shape = (3, clip["frames"], *((crop, crop) if crop else size))
         torch.manual_seed(0)
-        self.model = rt.place(create_model(name, num_classes=101, clip_shape=self.shape))
+        width = {} if base_width is None else {"base_width": base_width}
+        self.model = rt.place(create_model(name, num_classes=101, clip_shape=self.shape, **width))
         self.opt = torch.optim.SGD(self.model.parameters(), lr=1e-4, momentum=0.9)
         clips = "all" if protocol["train_clips"] == "all" else protocol["train_clips"]
         self.train_set = ClipDataset(index, "train", clips=clips, raw=True)
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-batch", type=int, default=4,
                     help="batch of the CPU train step (the loader uses the protocol's)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--base-width", type=int, default=None,
+                    help="narrow the networks (a CPU dry run); default: the registry's full width")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     cuda = torch.cuda.is_available() and args.device in ("auto", "cuda")
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     hw = torch.cuda.get_device_name(rt.device) if cuda else "CPU"
     rec = Record("feed", parameters={"device": hw, "models": args.models, "videos": args.videos, "copies": args.copies,
                                      "steps": args.steps, "reps": args.reps, "cpu_batch": args.cpu_batch,
-                                     "threads": args.threads, "amp": "bf16" if cuda else "off",
+                                     "threads": args.threads, "base_width": args.base_width, "amp": "bf16" if cuda else "off",
                                      "channels_last_3d": rt.channels_last, "loader_workers": 0})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 folder.mkdir()
                 indexes[clip_name] = build_index(folder, ClipSpec.from_config(clip), args.videos, args.copies)
             batch = protocol["batch_size"]
-            net = Network(name, clip, protocol, indexes[clip_name], rt, batch, cfg["normalize"])
+            net = Network(name, clip, protocol, indexes[clip_name], rt, batch, cfg["normalize"], args.base_width)
             row = {"model": name, "clip": clip_name, "batch": batch, "train_clips": len(net.train_set)}
             if cuda:
                 secs = interleaved({"model": lambda: net.model_steps(args.steps),

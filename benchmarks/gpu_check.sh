@@ -59,7 +59,7 @@ if [ "$dry" = 1 ]; then
   results="$log_dir"
   gpu_args=(--device cpu --batch 2 --warmup 1 --steps 1 --models p3d63 --clip 8 64 64 --threads 1
             --out "$results/gpu-$gpu.json")
-  feed_args=(--device cpu --models r2plus1d_18 --videos 2 --copies 1 --cpu-batch 1 --threads 1
+  feed_args=(--device cpu --models r2plus1d_18 --base-width 8 --videos 2 --copies 1 --cpu-batch 1 --threads 1
              --out "$results/feed-$gpu.json")
   test_args=(--collect-only)
   rehearsal_args=(--plan-only)

@@ -154,13 +154,17 @@ def test_rehearsal_report_forecasts_every_job_of_the_real_dag(forecast_runs):
     assert {f"decode/tiny8/b{b:03d}" for b in (0, 1, 2)} <= jobs
     assert set(rows_of(frame, "decode")["real_work"]) == {"2 videos"}
     assert {"manifest", "index/tiny8/split1", "train/split1/p3d63/seed0", "evaluate/split1/p3d63/seed0",
-            "total", "critical path"} <= jobs
+            "report", "total", "critical path"} <= jobs
     rows = frame.set_index("job")
     assert (rows.loc[[j for j in jobs if j not in ("total", "critical path")], "forecast_s"] > 0).all()
     assert rows.loc["train/split1/p3d63/seed0", "real_work"] == "2 epochs x 2 steps"  # 4 training videos, batch 2
     assert rows.loc["evaluate/split1/p3d63/seed0", "real_work"] == "2 videos x 2 clips"
     path = rows.loc["critical path", "real_work"].split(" -> ")
-    assert path[0] == "manifest" and path[-1] == "evaluate/split1/p3d63/seed0"
+    assert path[0] == "manifest" and path[-2:] == ["evaluate/split1/p3d63/seed0", "report"]
+    # the report job: this rehearsal's own, until it forecast (its benchmark file: the whole job, written after)
+    rehearsed_report = pd.read_csv(forecast_runs / "results/tiny-rehearsal/benchmarks/report.tsv", sep="\t")["s"].iloc[-1]
+    assert 0 < rows.loc["report", "forecast_s"] <= rehearsed_report
+    assert rows.loc["report", "real_work"] == "1 run"
     assert rows.loc["total", "forecast_s"] >= rows.loc["critical path", "forecast_s"]
     # the clip spec's formula: 2 clips x 8 frames x 32 x 32 x 3 bytes per video, 6 videos
     assert "<td>0.049</td>" in html and "0.00 GB" in html

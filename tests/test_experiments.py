@@ -148,7 +148,7 @@ def test_clip_subsets_and_video_accuracy():
 
 
 def test_clip_length_transfer_refuses_models_built_for_their_clip():
-    from vidrec.errors import VidrecError
+    from vidrec.core.errors import VidrecError
     from vidrec.evaluation.evaluate import check_clip_transfer
 
     check_clip_transfer({"arch": "r2plus1d_18", "clip_shape": [3, 8, 32, 32]}, (3, 32, 32, 32), "m32")  # pools globally

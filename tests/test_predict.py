@@ -176,7 +176,7 @@ def test_clips_k_averages_k_clips(videos, predictor):
 def test_crops_3_average_clips_x_crops_single_views(videos, predictor, tmp_path):
     """--clips 2 --crops 3: 6 views, each the model on one crop of one decoded clip; their mean is the answer."""
     from vidrec.data.dataset import normalize_clips
-    from vidrec.errors import VidrecError
+    from vidrec.core.errors import VidrecError
 
     run = predictor.predict([videos["avi"]], clips=2, crops=3, workers=0)
     p = run.predictions[0]

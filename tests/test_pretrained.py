@@ -84,7 +84,7 @@ def _ucf101_with_the_finetuning_entry() -> dict:
 
 def test_the_finetuning_entry_is_ready_and_wrong_weights_are_refused():
     from vidrec.config import validate_config
-    from vidrec.errors import ConfigError
+    from vidrec.core.errors import ConfigError
 
     cfg = validate_config(_ucf101_with_the_finetuning_entry())
     run = cfg["datasets"]["ucf101"]["models"]["r2plus1d_18_k400"]

@@ -10,7 +10,7 @@ import yaml
 
 from support import run_cli
 from support.report_results import make_results
-from vidrec.errors import ConfigError
+from vidrec.core.errors import ConfigError
 from vidrec.layout import PROGRESS_FILES, Layout
 from vidrec.report.progress import DONE, EVALUATING, NOT_STARTED, TRAINING, build_progress_report, final_inputs_complete
 from vidrec.training.tensorboard import EVENT_FILE_GLOB, SCALARS, open_sink

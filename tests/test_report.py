@@ -25,7 +25,7 @@ import yaml
 
 from support import REPO
 from support.report_results import ACCURACY, MODEL_SPECS, make_results
-from vidrec.errors import ConfigError
+from vidrec.core.errors import ConfigError
 from vidrec.evaluation.stats import wilson_interval
 from vidrec.layout import REPORT_FILES, Layout
 from vidrec.report.build import build_report

@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from vidrec.config import load_config
-from vidrec.errors import ConfigError
+from vidrec.core.errors import ConfigError
 from vidrec.runs import run_settings
 from vidrec.training import trainer as trainer_module
 from vidrec.training.schedule import batch_plan, build_schedule, effective_lr, schedule_text

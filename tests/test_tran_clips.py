@@ -153,7 +153,7 @@ def test_the_tran_protocol_and_clip_spec_as_configured():
 
 
 def test_a_crop_larger_than_a_runs_clip_names_the_run():
-    from vidrec.errors import ConfigError
+    from vidrec.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"datasets.ucf101.models.r2plus1d_18': protocol 'tran' crops 130x130 .*"
                                           r"'tran16' stores 128x171"):

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from vidrec import rehearsal
 from vidrec.config import ConfigError, dataset_config, load_config
-from vidrec.errors import VidrecError
+from vidrec.core.errors import VidrecError
 from vidrec.experiments import EXPERIMENTS
-from vidrec.io import is_disk_full
-from vidrec.workers import set_library_logging
+from vidrec.core.io import is_disk_full
+from vidrec.core.workers import set_library_logging
 
 log = logging.getLogger("vidrec")
 
@@ -48,7 +48,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 def cmd_manifest(args: argparse.Namespace) -> None:
     from vidrec.data.formats import build_manifest, check_leakage, leakage_audit, missing_inputs
-    from vidrec.io import write_csv, write_json, write_text
+    from vidrec.core.io import write_csv, write_json, write_text
 
     cfg = _cfg(args)
     ds = dataset_config(cfg)
@@ -80,7 +80,7 @@ def cmd_decode(args: argparse.Namespace) -> None:
     from vidrec.data.formats import videos_dir
     from vidrec.data.shards import write_shard
     from vidrec.data.video import ClipSpec, ffmpeg_exe
-    from vidrec.io import write_json
+    from vidrec.core.io import write_json
     from vidrec.layout import bucket_of
 
     cfg = _cfg(args)
@@ -115,7 +115,7 @@ def cmd_index(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from vidrec.data.shards import build_split_index
-    from vidrec.io import write_csv
+    from vidrec.core.io import write_csv
 
     membership = pd.read_csv(args.splits)
     videos = pd.read_csv(args.videos or Path(args.splits).with_name("videos.csv"))

@@ -19,9 +19,8 @@ import yaml
 
 from vidrec.catalogue import MODEL_NAMES, torchvision_weights_problem, weights_name
 from vidrec import rehearsal
-from vidrec.errors import ConfigError
+from vidrec.core.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # Package data: in a checkout, links to workflow/schemas/config.schema.yaml and config.yaml (the files a
 # user edits); in a built wheel, copies of them, so an installed vidrec validates without a checkout.
 SCHEMA_PATH = Path(__file__).parent / "resources" / "config.schema.yaml"

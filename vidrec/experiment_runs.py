@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 
-from vidrec.errors import ConfigError
+from vidrec.core.errors import ConfigError
 from vidrec.experiments import EXPERIMENTS, Experiment
 from vidrec.experiments.base import at_file
 from vidrec.layout import EXPERIMENT_FILES
-from vidrec.merge import deep_merge
+from vidrec.core.merge import deep_merge
 
 
 class ExperimentError(ConfigError):

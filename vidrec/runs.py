@@ -17,8 +17,8 @@ from typing import Any, Mapping
 from vidrec import rehearsal
 from vidrec.catalogue import weights_name
 from vidrec.config import dataset_config, fill_defaults, model_input_shape, stable_hash
-from vidrec.errors import ConfigError
-from vidrec.merge import deep_merge
+from vidrec.core.errors import ConfigError
+from vidrec.core.merge import deep_merge
 
 
 class FrozenDict(dict):

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from vidrec.config import clip_hw
-from vidrec.errors import VidrecError
-from vidrec.workers import libraries_verbose
+from vidrec.core.errors import VidrecError
+from vidrec.core.workers import libraries_verbose
 
 
 class VideoError(VidrecError, RuntimeError):

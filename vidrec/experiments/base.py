@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from vidrec.layout import TRAIN_FILES, Layout
-from vidrec.merge import deep_merge
+from vidrec.core.merge import deep_merge
 
 
 def _no_problems(cfg: dict, x: dict) -> list[str]:

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import torch
 
 from vidrec.catalogue import TORCHVISION_SCHEME
-from vidrec.errors import VidrecError
+from vidrec.core.errors import VidrecError
 
 
 class PretrainedError(VidrecError):

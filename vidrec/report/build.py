@@ -12,8 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from vidrec.io import atomic_path, remove_stale_temporaries, write_csv, write_json, write_text
-from vidrec import provenance, rehearsal
+from vidrec.core.io import atomic_path, remove_stale_temporaries, write_csv, write_json, write_text
+from vidrec.core import provenance
+from vidrec import rehearsal
 from vidrec.data.views import CLIP_LEVEL, VIDEO_LEVEL
 from vidrec.layout import EXPERIMENT_FILES, REPORT_FILES, Layout
 from vidrec.report import figures, forecast, render

@@ -197,7 +197,7 @@ def gpu_limit(resources: Resources, jobs: list[fc.Job]) -> int | None:
     """The GPUs the schedule shares: as given, else every visible one when a job takes GPUs."""
     if resources.gpus is not None or not any(j.gpus for j in jobs):
         return resources.gpus
-    from vidrec.provenance import gpus
+    from vidrec.core.provenance import gpus
 
     return len(gpus())
 
@@ -317,7 +317,7 @@ def section(res: Results, layout: Layout, resources: Resources | None) -> tuple[
 
 def default_resources(cfg: dict) -> Resources:
     """By hand (no --cores): this machine's usable cores, one job per core, every visible GPU."""
-    from vidrec.provenance import hardware
+    from vidrec.core.provenance import hardware
 
     cores = int(hardware()["usable_cores"] or 1)
     return Resources(cores, cores, None)

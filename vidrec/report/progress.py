@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidrec.errors import VidrecError
+from vidrec.core.errors import VidrecError
 from vidrec.evaluation.stats import wilson_interval
-from vidrec.io import atomic_path, write_csv, write_text
+from vidrec.core.io import atomic_path, write_csv, write_text
 from vidrec.layout import PROGRESS_FILES, Layout
 from vidrec.report import figures, render
 from vidrec.report.load import input_files, planned_buckets

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from vidrec.catalogue import CARDS, THESIS_PAIR
-from vidrec.errors import ConfigError
+from vidrec.core.errors import ConfigError
 from vidrec.report.formatting import fmt
 
 

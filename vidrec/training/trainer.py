@@ -57,8 +57,8 @@ from vidrec.config import ConfigError, stable_hash
 from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.data.prefetch import DeviceFeed
 from vidrec.diskspace import Need, check_free_space, training_bytes
-from vidrec.errors import VidrecError
-from vidrec.io import remove_stale_temporaries, torch_save, write_csv, write_json
+from vidrec.core.errors import VidrecError
+from vidrec.core.io import remove_stale_temporaries, torch_save, write_csv, write_json
 from vidrec.layout import CHECKPOINT_FILE, TRAIN_FILES
 from vidrec.models import create_model
 from vidrec.models.model_file import ModelFileError, Preprocessing, init_from, safe_load, save_model_file

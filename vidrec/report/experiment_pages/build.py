@@ -17,7 +17,7 @@ import pandas as pd
 from vidrec.config import dataset_config
 from vidrec.experiment_runs import plan
 from vidrec.experiments import CLAIMS_FILE
-from vidrec.io import atomic_path, write_csv, write_json, write_text
+from vidrec.core.io import atomic_path, write_csv, write_json, write_text
 from vidrec.layout import EXPERIMENT_FILES
 from vidrec.report import figures, render
 from vidrec.report.experiment_pages.common import Result

@@ -75,7 +75,7 @@ def clip_frames(cfg: dict, clip: str) -> int:
 
 
 def measured_on_text(cfg: dict, p: dict) -> str:
-    from vidrec.provenance import hardware
+    from vidrec.core.provenance import hardware
 
     hw = hardware()
     return (f"{dataset_text(cfg)}, split {p['split']}; {hw.get('cpu')}"

@@ -7,7 +7,7 @@
     efficiency   4. Efficiency                            efficiency.py
     per-class    5. Per-class view                        per_class.py
     data         6. Data                                  data.py
-    provenance   7. Provenance                            runs.py (the runs' seeds; the rest: vidrec/provenance.py)
+    provenance   7. Provenance                            runs.py (the runs' seeds; the rest: vidrec/core/provenance.py)
     experiments  Experiments of Tran et al.               (their summary files: vidrec/report/experiment_pages/)
     forecast     Forecast                                 vidrec/report/forecast.py
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from loader import build_index as loader_index  # noqa: E402
 from record import RESULTS_DIR, Record, default_out, interleaved, slug
 
-from vidrec.config import load_config  # noqa: E402
+from vidrec.plan.config import load_config  # noqa: E402
 from vidrec.data.dataset import ClipDataset  # noqa: E402
 from vidrec.data.prefetch import DeviceFeed  # noqa: E402
 from vidrec.data.video import ClipSpec  # noqa: E402

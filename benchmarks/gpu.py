@@ -35,7 +35,7 @@ import torchvision
 
 from record import Record, gpu_out
 
-from vidrec.config import load_config  # noqa: E402
+from vidrec.plan.config import load_config  # noqa: E402
 from vidrec.models import create_model, model_complexity  # noqa: E402
 from vidrec.runtime import setup_runtime  # noqa: E402
 

@@ -157,9 +157,9 @@ def test_train_and_evaluate_an_any_start_spec_through_the_cli(tiny_dataset, tmp_
 @pytest.mark.parametrize("sampling, words", [("any_start", "training clips: random (any start)"),
                                              ("consecutive", "training clips: random (jitter over K fixed offsets)")])
 def test_the_protocol_label_says_which_random_clips_ran(sampling, words):
-    from vidrec.config import load_config
+    from vidrec.plan.config import load_config
     from vidrec.report.run_text import protocol_text
-    from vidrec.runs import resolve_runs
+    from vidrec.plan.runs import resolve_runs
 
     cfg = load_config(overrides=["dataset=ucf101", f"clips.tran16.sampling={sampling}"])
     assert cfg["clips"]["tran16"]["clips_per_video"] == 10

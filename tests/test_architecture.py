@@ -79,8 +79,8 @@ def test_cycle_detection_finds_a_cycle():
 
 
 @pytest.mark.parametrize("module, call", [
-    ("vidrec.layout", ""), ("vidrec.catalogue", ""), ("vidrec.experiment_runs", ""),
-    ("vidrec.config", "vidrec.config.load_config(None)"),  # validation too: every snakemake call runs it
+    ("vidrec.plan.layout", ""), ("vidrec.plan.catalogue", ""), ("vidrec.plan.experiment_runs", ""),
+    ("vidrec.plan.config", "vidrec.plan.config.load_config(None)"),  # validation too: every snakemake call runs it
 ])
 def test_fact_owners_import_no_torch_or_matplotlib(module, call):
     """The Snakefile asks these at parse time: torch (4 s) or matplotlib there would slow every rerun."""

@@ -215,7 +215,7 @@ def test_torch_save_writes_one_buffer_the_same_bytes_under_any_name(tmp_path):
 
 
 def test_disk_check_is_a_schema_setting():
-    from vidrec.config import load_config
+    from vidrec.plan.config import load_config
 
     assert load_config()["disk"] == {"check": True}
     assert load_config(overrides=["disk.check=false"])["disk"] == {"check": False}
@@ -224,9 +224,9 @@ def test_disk_check_is_a_schema_setting():
 def test_readme_disk_table_is_the_formula_on_the_ucf101_configuration():
     """README's 'Check the disk' table: each clip spec's shards for 13,320 videos, and its runs."""
     from support import REPO
-    from vidrec.config import load_config
+    from vidrec.plan.config import load_config
     from vidrec.core.io import format_bytes
-    from vidrec.runs import resolve_runs
+    from vidrec.plan.runs import resolve_runs
 
     readme = (REPO / "README.md").read_text()
     cfg = load_config(overrides=["dataset=ucf101"])

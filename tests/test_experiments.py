@@ -19,13 +19,13 @@ import pytest
 import yaml
 
 from support import REPO, mini_config, run_snakemake, workflow_run
-from vidrec.config import ConfigError, load_config, validate_config
-from vidrec.experiment_runs import configured, experiment_runs, output_files, plan
-from vidrec.experiments import CLAIMS_FILE, EXPERIMENTS
-from vidrec.layout import EXPERIMENT_FILES
+from vidrec.plan.config import ConfigError, load_config, validate_config
+from vidrec.plan.experiment_runs import configured, experiment_runs, output_files, plan
+from vidrec.plan.experiments import CLAIMS_FILE, EXPERIMENTS
+from vidrec.plan.layout import EXPERIMENT_FILES
 from vidrec.report.experiment_pages.clips_per_video import subset_indices, video_accuracy_at
 from vidrec.report.sections import section_titles
-from vidrec.runs import run_settings
+from vidrec.plan.runs import run_settings
 
 pytestmark = pytest.mark.slow  # runs Snakemake end to end
 

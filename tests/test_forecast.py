@@ -18,9 +18,9 @@ import yaml
 
 from support import REAL_LISTS, make_dataset, repo_config, run_snakemake
 from vidrec import forecast as fc
-from vidrec import rehearsal
+from vidrec.plan import rehearsal
 from vidrec.data.formats import ucf101
-from vidrec.config import load_config
+from vidrec.plan.config import load_config
 
 pytestmark = pytest.mark.slow  # runs Snakemake end to end
 
@@ -92,7 +92,7 @@ def test_rehearsal_keeps_the_capped_values_and_names_the_same_real_job():
     rehearsed = load_config(overrides=["rehearsal=true"])
     assert rehearsed["evaluate"]["speed_batches"] == 1 and rehearsed["train"]["max_steps"] is not None
     again = load_config(overrides=["rehearsal=true"])  # jobs validate the config a second time
-    from vidrec.config import validate_config
+    from vidrec.plan.config import validate_config
 
     validate_config(again)
     back = rehearsal.real_config(again)

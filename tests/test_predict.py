@@ -335,7 +335,7 @@ def test_report_efficiency_shows_end_to_end_or_na():
             "infer_clips_per_s": 10.0, "infer_videos_per_s_one_clip": 10.0, "threads": 2}
     runs = pd.DataFrame([{**base, "model": "with", "infer_videos_per_s_end_to_end": 7.31},
                          {**base, "model": "without"}])
-    from vidrec.config import load_config
+    from vidrec.plan.config import load_config
 
     # a Results with two runs' evaluation.json rows, the repository's config and no per-video outcomes
     no_predictions = pd.DataFrame(columns=["model", "split", "seed", "video_id", *LEVELS.values()])

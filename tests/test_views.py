@@ -119,7 +119,7 @@ def test_evaluate_states_its_views_and_both_levels(tmp_path):
     import json
 
     from support import PREDICT_CLIP, make_model_file
-    from vidrec.config import load_config
+    from vidrec.plan.config import load_config
     from vidrec.evaluation.evaluate import evaluate_run
 
     model = make_model_file(tmp_path / "model.pt")

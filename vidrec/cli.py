@@ -11,10 +11,10 @@ import logging
 import sys
 from pathlib import Path
 
-from vidrec import rehearsal
-from vidrec.config import ConfigError, dataset_config, load_config
+from vidrec.plan import rehearsal
+from vidrec.plan.config import ConfigError, dataset_config, load_config
 from vidrec.core.errors import VidrecError
-from vidrec.experiments import EXPERIMENTS
+from vidrec.plan.experiments import EXPERIMENTS
 from vidrec.core.io import is_disk_full
 from vidrec.core.workers import set_library_logging
 
@@ -81,7 +81,7 @@ def cmd_decode(args: argparse.Namespace) -> None:
     from vidrec.data.shards import write_shard
     from vidrec.data.video import ClipSpec, ffmpeg_exe
     from vidrec.core.io import write_json
-    from vidrec.layout import bucket_of
+    from vidrec.plan.layout import bucket_of
 
     cfg = _cfg(args)
     ffmpeg_exe()  # fail early, with the fix, when there is no ffmpeg at all
@@ -142,7 +142,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     import torch
 
-    from vidrec.runs import run_settings
+    from vidrec.plan.runs import run_settings
     from vidrec.runtime import out_of_memory_error
     from vidrec.training.trainer import train_run
 
@@ -189,7 +189,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from vidrec.layout import Layout
+    from vidrec.plan.layout import Layout
     from vidrec.report.progress import build_progress_report, final_inputs_complete
 
     cfg = _cfg(args)

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from vidrec.config import stable_hash
+from vidrec.plan.config import stable_hash
 from vidrec.data.video import ClipSpec, VideoError, decode_clips
 from vidrec.core.errors import VidrecError
 from vidrec.core.io import atomic_path, remove_stale_temporaries

@@ -18,7 +18,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from vidrec.config import clip_hw
+from vidrec.plan.config import clip_hw
 from vidrec.core.errors import VidrecError
 from vidrec.core.workers import libraries_verbose
 

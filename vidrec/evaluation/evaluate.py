@@ -24,7 +24,7 @@ from vidrec.data.dataset import ClipDataset, collate_batch, test_views
 from vidrec.data.prefetch import DeviceFeed
 from vidrec.core.io import write_csv, write_json
 from vidrec.data.views import Views, run_views
-from vidrec.layout import EVALUATION_FILES, SCORES_FILE, TRAIN_FILES
+from vidrec.plan.layout import EVALUATION_FILES, SCORES_FILE, TRAIN_FILES
 from vidrec.models.model_file import Preprocessing, build_model_from_file
 from vidrec.runtime import Runtime, setup_runtime
 
@@ -185,7 +185,7 @@ def end_to_end_speed(cfg: dict, model_path: Path, test: pd.DataFrame, rt) -> dic
     Uses the `vidrec predict` pipeline; skipped (empty dict) when the videos are not on disk or
     `evaluate.end_to_end_videos` is 0. On CPU one decode worker runs beside the model's threads.
     """
-    from vidrec.config import dataset_config
+    from vidrec.plan.config import dataset_config
     from vidrec.data.formats import videos_dir
     from vidrec.inference import measure_end_to_end
 
@@ -225,7 +225,7 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
     With clip_name (rule evaluate_at) the end-to-end videos/s, which decodes with the model's own clip
     settings, is left out.
     """
-    from vidrec.config import model_input_shape
+    from vidrec.plan.config import model_input_shape
     from vidrec.models import model_complexity
     from vidrec.core.provenance import hardware
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vidrec.config import clip_hw
+from vidrec.plan.config import clip_hw
 from vidrec.data.dataset import test_views
 from vidrec.data.video import ClipSpec
 from vidrec.core.errors import VidrecError

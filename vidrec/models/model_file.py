@@ -21,7 +21,7 @@ from torch import nn
 from vidrec.data.dataset import augment_clips, normalize_clips
 from vidrec.core.errors import VidrecError
 from vidrec.core.io import torch_save
-from vidrec.catalogue import weights_name
+from vidrec.plan.catalogue import weights_name
 from vidrec.models.pretrained import PretrainedError, load_weights
 from vidrec.models.registry import create_model
 

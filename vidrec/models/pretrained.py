@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from vidrec.catalogue import TORCHVISION_SCHEME
+from vidrec.plan.catalogue import TORCHVISION_SCHEME
 from vidrec.core.errors import VidrecError
 
 

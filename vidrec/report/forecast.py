@@ -18,13 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 from vidrec import forecast as fc
-from vidrec import rehearsal
+from vidrec.plan import rehearsal
 from vidrec.data import formats
-from vidrec.layout import Layout
+from vidrec.plan.layout import Layout
 from vidrec.report import render
 from vidrec.report.load import ArtifactReader, Results, forecast_inputs
 from vidrec.report.formatting import fmt_duration
-from vidrec.runs import resolve_runs
+from vidrec.plan.runs import resolve_runs
 from vidrec.training.schedule import batch_plan
 
 COLUMNS = ["job", "rule", "forecast_s", "actual_s", "ratio", "rehearsed_s", "unit_cost", "real_work",

@@ -53,16 +53,16 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from vidrec.config import ConfigError, stable_hash
+from vidrec.plan.config import ConfigError, stable_hash
 from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.data.prefetch import DeviceFeed
 from vidrec.diskspace import Need, check_free_space, training_bytes
 from vidrec.core.errors import VidrecError
 from vidrec.core.io import remove_stale_temporaries, torch_save, write_csv, write_json
-from vidrec.layout import CHECKPOINT_FILE, TRAIN_FILES
+from vidrec.plan.layout import CHECKPOINT_FILE, TRAIN_FILES
 from vidrec.models import create_model
 from vidrec.models.model_file import ModelFileError, Preprocessing, init_from, safe_load, save_model_file
-from vidrec.runs import RunSettings
+from vidrec.plan.runs import RunSettings
 from vidrec.runtime import Runtime, determinism_in_force, memory_peak, setup_runtime
 from vidrec.training.distributed import convert_sync_batchnorm, requeue_slurm_job, slurm_time_left
 from vidrec.training.schedule import batch_plan, build_schedule, effective_lr

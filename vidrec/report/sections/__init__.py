@@ -15,8 +15,8 @@ This module is torch- and matplotlib-free: rules/report.smk and rules/experiment
 """
 from __future__ import annotations
 
-from vidrec import rehearsal
-from vidrec.experiment_runs import report_files
+from vidrec.plan import rehearsal
+from vidrec.plan.experiment_runs import report_files
 
 # section id (the page's anchor) -> name, in the page's order
 SECTIONS = {"accuracy": "Accuracy", "claims": "Claims beside measurements", "curves": "Training curves",

@@ -7,7 +7,7 @@
 from snakemake.utils import min_version
 
 from vidrec.plan.config import validate_config
-from vidrec.preflight import check_environment
+from vidrec.data.preflight import check_environment
 
 min_version("9.0")
 

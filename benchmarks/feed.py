@@ -41,7 +41,7 @@ from vidrec.data.video import ClipSpec  # noqa: E402
 from vidrec.evaluation.evaluate import inference_speed, predict_clips  # noqa: E402
 from vidrec.models import create_model  # noqa: E402
 from vidrec.models.model_file import Preprocessing  # noqa: E402
-from vidrec.runtime import Runtime, setup_runtime  # noqa: E402
+from vidrec.models.runtime import Runtime, setup_runtime  # noqa: E402
 from vidrec.training.trainer import make_loader  # noqa: E402
 
 # network -> (clip spec, protocol) as the ucf101 dataset of config.yaml trains it

@@ -12,7 +12,7 @@ from vidrec.plan.config import CONFIG_ENV, config_for_jobs, dataset_config
 from vidrec.data import formats
 from vidrec.plan import rehearsal
 from vidrec.data.video import ClipSpec
-from vidrec.diskspace import Need, check_free_space, shard_bytes, shard_fix
+from vidrec.data.diskspace import Need, check_free_space, shard_bytes, shard_fix
 from vidrec.plan.layout import Layout, shard_buckets
 from vidrec.plan.catalogue import weights_name
 from vidrec.plan.runs import resolve_runs, run_instances

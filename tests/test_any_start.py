@@ -15,7 +15,7 @@ from support import index_video, read_index, run_cli, tiny_config
 from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.data.shards import build_split_index, check_shard, verify_content_hash, write_shard
 from vidrec.data.video import ClipSpec, VideoError
-from vidrec.diskspace import shard_bytes
+from vidrec.data.diskspace import shard_bytes
 
 ANY = ClipSpec(frames=16, crop=192, size=32, sampling="any_start", clips_per_video=3)
 LENGTHS = [40, 23, 10]  # the last is shorter than a clip: padded with its last frame

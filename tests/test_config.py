@@ -9,7 +9,7 @@ import yaml
 from support import REPO
 from vidrec.plan.config import ConfigError, load_config
 from vidrec.plan.runs import resolve_runs, run_settings
-from vidrec.preflight import check_environment
+from vidrec.data.preflight import check_environment
 
 
 def _with(tmp_path, *overrides: str) -> dict:

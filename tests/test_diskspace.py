@@ -19,7 +19,7 @@ import yaml
 from support import TINY_VIDEOS_PER_SHARD, mini_config, run_cli, snakemake_argv, snakemake_env
 from vidrec.data.shards import check_shard
 from vidrec.data.video import ClipSpec
-from vidrec.diskspace import HDF5_BYTES_PER_SHARD, Need, check_free_space, shard_bytes, training_bytes
+from vidrec.data.diskspace import HDF5_BYTES_PER_SHARD, Need, check_free_space, shard_bytes, training_bytes
 from vidrec.core.errors import DiskSpaceError
 
 NO_CHECK = ["--set", "disk.check=false"]

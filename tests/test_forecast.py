@@ -1,6 +1,6 @@
 """The forecast (issue 29): its arithmetic by hand, then a rehearsal and the real run it forecasts.
 
-Unit tests check vidrec/forecast.py's sums, schedule, critical path and memory projection against
+Unit tests check vidrec/report/forecast_arithmetic.py's sums, schedule, critical path and memory projection against
 numbers worked out by hand. The end-to-end test rehearses a tiny dataset (two classes, 3 videos each, in
 shards of 2 videos; 2 videos per class rehearsed),
 then runs it for real: the rehearsal's report has the Forecast section (every job, the DAG's total and
@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from support import REAL_LISTS, make_dataset, repo_config, run_snakemake
-from vidrec import forecast as fc
+from vidrec.report import forecast_arithmetic as fc
 from vidrec.plan import rehearsal
 from vidrec.data.formats import ucf101
 from vidrec.plan.config import load_config

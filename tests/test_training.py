@@ -167,7 +167,7 @@ def test_deterministic_flag_states_what_was_in_force():
     """train.json's determinism fields read torch's own switches, set by `train.deterministic`."""
     import torch
 
-    from vidrec.runtime import determinism_in_force, enforce_determinism
+    from vidrec.models.runtime import determinism_in_force, enforce_determinism
 
     try:
         enforce_determinism(True)

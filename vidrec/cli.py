@@ -98,7 +98,7 @@ def cmd_decode(args: argparse.Namespace) -> None:
         raise VidrecError(f"--bucket {args.bucket}: not one of the {args.buckets} planned shards")
     bucket = videos[videos["video_id"].map(lambda v: bucket_of(v, size)) == args.bucket]
     if cfg["disk"]["check"]:
-        from vidrec.diskspace import Need, check_free_space, shard_bytes
+        from vidrec.data.diskspace import Need, check_free_space, shard_bytes
 
         check_free_space([Need(Path(args.out), shard_bytes(spec, len(bucket)), f"shard {args.out}")],
                          f"To need less: fewer clips per video (clips.{args.clip}.clips_per_video), or decode onto "
@@ -143,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     import torch
 
     from vidrec.plan.runs import run_settings
-    from vidrec.runtime import out_of_memory_error
+    from vidrec.models.runtime import out_of_memory_error
     from vidrec.training.trainer import train_run
 
     cfg = _cfg(args)
@@ -167,7 +167,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import torch
 
     from vidrec.evaluation.evaluate import evaluate_run
-    from vidrec.runtime import out_of_memory_error
+    from vidrec.models.runtime import out_of_memory_error
 
     cfg = _cfg(args)
     if args.clip is not None and args.clip not in cfg["clips"]:

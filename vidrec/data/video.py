@@ -52,7 +52,7 @@ def ffmpeg_exe() -> str:
 
 
 # ----------------------------------------------------------------------------- sampling
-# Frames per video that an any-start spec's disk figures assume (vidrec/diskspace.py, the forecast):
+# Frames per video that an any-start spec's disk figures assume (vidrec/data/diskspace.py, the forecast):
 # UCF101's mean length, about 7 s at 25 fps. The manifest records no frame counts, so this is the one
 # place the assumption is made; a dataset of longer videos needs proportionally more disk.
 MEAN_FRAMES_PER_VIDEO = 7 * 25

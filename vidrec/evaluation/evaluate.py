@@ -26,7 +26,7 @@ from vidrec.core.io import write_csv, write_json
 from vidrec.data.views import Views, run_views
 from vidrec.plan.layout import EVALUATION_FILES, SCORES_FILE, TRAIN_FILES
 from vidrec.models.model_file import Preprocessing, build_model_from_file
-from vidrec.runtime import Runtime, setup_runtime
+from vidrec.models.runtime import Runtime, setup_runtime
 
 log = logging.getLogger("vidrec.evaluate")
 

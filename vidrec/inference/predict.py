@@ -31,7 +31,7 @@ from vidrec.data.views import SPATIAL_CROPS, Views, spatial_crops
 from vidrec.inference.decode import Decoded, DecodePool, clip_plan, collect_videos
 from vidrec.core.io import write_csv, write_json
 from vidrec.models.model_file import Preprocessing, build_model_from_file
-from vidrec.runtime import Runtime, pick_device
+from vidrec.models.runtime import Runtime, pick_device
 
 log = logging.getLogger("vidrec.predict")
 

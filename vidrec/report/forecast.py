@@ -1,12 +1,12 @@
 """The report's Forecast section: the real job's cost from its rehearsal, and later beside what it cost.
 
-In a rehearsal's report: every job of the real DAG with its forecast wall time (vidrec/forecast.py's
+In a rehearsal's report: every job of the real DAG with its forecast wall time (vidrec/report/forecast_arithmetic.py's
 arithmetic on the unit costs each rehearsal job measured: its train.json, metrics.csv,
 evaluation.json, decode statistics and Snakemake benchmark file), the DAG's total on the resources the
 rehearsal was given and its critical path, GPU-hours, peak memory and whether each run's batch fits,
 and the shards' disk. forecast.csv holds one row per job (and the DAG's total and critical path).
 
-In a real run's report, when a rehearsal of the same configuration (`vidrec.forecast.identity`) left
+In a real run's report, when a rehearsal of the same configuration (`vidrec.report.forecast_arithmetic.identity`) left
 its forecast.csv under results/<dataset>-rehearsal/report/: each job's forecast beside its measured
 wall time (the job's benchmark file), so the forecast calibrates itself.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidrec import forecast as fc
+from vidrec.report import forecast_arithmetic as fc
 from vidrec.plan import rehearsal
 from vidrec.data import formats
 from vidrec.plan.layout import Layout
@@ -116,7 +116,7 @@ def rehearsal_forecast(res: Results, reader: ArtifactReader, layout: Layout,
                      f"{per_video:.3g} s/video", f"{n} videos", cfg["decode"]["workers"], 0, rss),
                 ("manifest",) if man else ())
         from vidrec.data.video import ClipSpec
-        from vidrec.diskspace import shard_bytes
+        from vidrec.data.diskspace import shard_bytes
 
         spec = ClipSpec.from_config(cfg["clips"][clip])
         stored = float(shards["bytes"].sum()) if "bytes" in shards else float("nan")
@@ -241,7 +241,7 @@ def rehearsal_body(frame: pd.DataFrame, plan: fc.Plan, jobs: list[fc.Job], disk:
                    ("Job-hours on cores", f"{sum(j.seconds * j.threads for j in jobs) / 3600:.2f}"),
                    ("Peak host RSS of a job", "n/a" if pd.isna(rss) else f"{rss:,.0f} MB (Snakemake benchmark files)"),
                    ("Shard disk", f"{sum(d['bytes'] for d in disk.values()) / 1e9:.2f} GB "
-                                  "(vidrec/diskspace.py: K x T x H x W x 3 bytes per video, uncompressed, "
+                                  "(vidrec/data/diskspace.py: K x T x H x W x 3 bytes per video, uncompressed, "
                                   "plus HDF5's share)")]),
         "<h3>Per stage</h3>", render.table(stage.round(1), "forecast-stages"),
         "<h3>Memory: does each run's batch fit?</h3>",

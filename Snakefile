@@ -6,8 +6,8 @@
 #                                       Tran et al.'s experiments (rules/experiments.smk), or all: experiments
 from snakemake.utils import min_version
 
-from vidrec.config import validate_config
-from vidrec.preflight import check_environment
+from vidrec.plan.config import validate_config
+from vidrec.data.preflight import check_environment
 
 min_version("9.0")
 

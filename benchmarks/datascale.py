@@ -33,7 +33,7 @@ import yaml
 from dag import LISTS, list_videos  # noqa: E402
 from record import REPO, Record, add_out_argument, load_average, work_folder
 
-from vidrec.config import load_config  # noqa: E402
+from vidrec.plan.config import load_config  # noqa: E402
 
 # distinct video lengths (s): their mean is UCF101's 7.2 s, their spread a few of its typical lengths
 LENGTHS = (2.5, 4.5, 6.5, 8.5, 14.0)

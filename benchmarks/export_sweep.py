@@ -31,7 +31,7 @@ import torch
 
 from record import Record, add_out_argument
 
-from vidrec.config import load_config  # noqa: E402
+from vidrec.plan.config import load_config  # noqa: E402
 from vidrec.inference.export import FORMATS, export_model, fixed_clip  # noqa: E402
 from vidrec.models import create_model, list_models  # noqa: E402
 from vidrec.models.model_file import save_model_file  # noqa: E402

@@ -34,14 +34,14 @@ import torch.nn.functional as F
 from loader import build_index as loader_index  # noqa: E402
 from record import RESULTS_DIR, Record, default_out, interleaved, slug
 
-from vidrec.config import load_config  # noqa: E402
+from vidrec.plan.config import load_config  # noqa: E402
 from vidrec.data.dataset import ClipDataset  # noqa: E402
 from vidrec.data.prefetch import DeviceFeed  # noqa: E402
 from vidrec.data.video import ClipSpec  # noqa: E402
 from vidrec.evaluation.evaluate import inference_speed, predict_clips  # noqa: E402
 from vidrec.models import create_model  # noqa: E402
 from vidrec.models.model_file import Preprocessing  # noqa: E402
-from vidrec.runtime import Runtime, setup_runtime  # noqa: E402
+from vidrec.models.runtime import Runtime, setup_runtime  # noqa: E402
 from vidrec.training.trainer import make_loader  # noqa: E402
 
 # network -> (clip spec, protocol) as the ucf101 dataset of config.yaml trains it

@@ -68,7 +68,7 @@ class LoadSampler:
 
 
 def write_config(workdir: Path, overrides: list[str]) -> dict:
-    from vidrec.config import apply_override, parse_override
+    from vidrec.plan.config import apply_override, parse_override
 
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     for text in overrides:

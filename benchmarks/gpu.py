@@ -35,9 +35,9 @@ import torchvision
 
 from record import Record, gpu_out
 
-from vidrec.config import load_config  # noqa: E402
+from vidrec.plan.config import load_config  # noqa: E402
 from vidrec.models import create_model, model_complexity  # noqa: E402
-from vidrec.runtime import setup_runtime  # noqa: E402
+from vidrec.models.runtime import setup_runtime  # noqa: E402
 
 DEFAULT_MODELS = ["convlstm_c2d63", "p3d63", "p3d199", "r3d_18", "r2plus1d_18", "mc3_18", "frame_resnet50"]
 THESIS = {"convlstm_c2d63_videos_per_s": 37.0, "p3d199_clips_per_s": 194.0}
@@ -72,7 +72,7 @@ def bench_model(name: str, args, rt) -> dict:
     torch.manual_seed(0)
     model = create_model(name, num_classes=101, clip_shape=clip)
     row = {"model": name, **model_complexity(model, clip)}
-    model = rt.place(model)  # the device and memory format training uses (vidrec/runtime.py)
+    model = rt.place(model)  # the device and memory format training uses (vidrec/models/runtime.py)
     net = torch.compile(model) if args.compile else model
     x = torch.randn(args.batch, *clip, device=rt.device).contiguous(memory_format=rt.memory_format)
     y = torch.randint(0, 101, (args.batch,), device=rt.device)

@@ -34,7 +34,7 @@ from vidrec.data.dataset import ClipDataset, normalize_clips  # noqa: E402
 from vidrec.data.shards import build_split_index, write_shard  # noqa: E402
 from vidrec.data.video import ClipSpec  # noqa: E402
 from vidrec.models import create_model  # noqa: E402
-from vidrec.runtime import Runtime  # noqa: E402
+from vidrec.models.runtime import Runtime  # noqa: E402
 from vidrec.training.trainer import make_loader  # noqa: E402
 
 

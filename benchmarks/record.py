@@ -3,7 +3,7 @@
 Every script in benchmarks/ ends by writing one `Record` to `benchmarks/results/<script>.json`
 (`--out PATH` elsewhere); `benchmarks/render.py` turns those files into benchmarks/README.md's
 tables, so no measured number is ever typed in by hand. The machine, library versions, commit and
-date come from `vidrec.provenance`, the same source as the report's provenance section.
+date come from `vidrec.core.provenance`, the same source as the report's provenance section.
 
 File format (version 1):
     {"format": 1, "benchmark": "loader", "command": "python benchmarks/loader.py --videos 96",
@@ -39,8 +39,8 @@ REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 FORMAT = 1
 
-from vidrec import provenance
-from vidrec.io import write_text
+from vidrec.core import provenance
+from vidrec.core.io import write_text
 
 _COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
@@ -102,7 +102,7 @@ def target_met(value: float, target: str) -> bool:
 
 
 def git_info() -> dict:
-    """vidrec.provenance's commit and dirty flag, except that results files (what benchmarks write here)
+    """vidrec.core.provenance's commit and dirty flag, except that results files (what benchmarks write here)
     do not make the tree dirty: a second benchmark run after a first must not look like changed code."""
     info = provenance.git_info()
     if info.get("dirty"):

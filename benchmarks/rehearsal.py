@@ -3,7 +3,7 @@
 A tree in UCF101's layout with all 13,320 names of the official lists (tests/data/ucfTrainTestlist)
 hard-linked to a few short generated 320x240 XviD AVIs (benchmarks/datascale.py), and the repository's
 `ucf101` configuration pointed at it: every configured split and model at full width, the real clip
-specs and protocols. The rehearsal (vidrec/rehearsal.py) decodes a few videos per class, trains two
+specs and protocols. The rehearsal (vidrec/plan/rehearsal.py) decodes a few videos per class, trains two
 epochs of a few steps, evaluates a few videos, and renders a report stamped REHEARSAL, with its
 forecast of the real job (vidrec/report/forecast.py). Recorded (benchmarks/results/rehearsal.json,
 `--out PATH` elsewhere): the command's wall time and jobs per rule, the forecast's DAG total, critical
@@ -34,7 +34,7 @@ LENGTHS = (1.6, 2.4)  # a rehearsal decodes a few videos: short ones keep the da
 
 def write_config(workdir: Path, root: Path, overrides: list[str]) -> dict:
     """The repository's config, switched to ucf101 at `root`, with `key.sub=value` overrides."""
-    from vidrec.config import apply_override, parse_override
+    from vidrec.plan.config import apply_override, parse_override
 
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg["dataset"] = "ucf101"

@@ -8,21 +8,21 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from vidrec.config import CONFIG_ENV, config_for_jobs, dataset_config
+from vidrec.plan.config import CONFIG_ENV, config_for_jobs, dataset_config
 from vidrec.data import formats
-from vidrec import rehearsal
+from vidrec.plan import rehearsal
 from vidrec.data.video import ClipSpec
-from vidrec.diskspace import Need, check_free_space, shard_bytes, shard_fix
-from vidrec.layout import Layout, shard_buckets
-from vidrec.catalogue import weights_name
-from vidrec.runs import resolve_runs, run_instances
+from vidrec.data.diskspace import Need, check_free_space, shard_bytes, shard_fix
+from vidrec.plan.layout import Layout, shard_buckets
+from vidrec.plan.catalogue import weights_name
+from vidrec.plan.runs import resolve_runs, run_instances
 from vidrec.training.schedule import batch_plan
 
 DATASET = config["dataset"]
 DS = dataset_config(config)
 VIDEOS_DIR = formats.videos_dir(DS)  # the folder the manifest's video paths are relative to
 FORMAT_INPUTS = [str(p) for p in formats.inputs(DS)]  # what the manifest reads (vidrec/data/formats/)
-LAYOUT = Layout.of(config)  # every artifact path (vidrec/layout.py); a rehearsal's apart
+LAYOUT = Layout.of(config)  # every artifact path (vidrec/plan/layout.py); a rehearsal's apart
 RESULTS = str(LAYOUT.results)
 LOGS = str(LAYOUT.logs)
 BENCH = str(LAYOUT.benchmarks)
@@ -88,7 +88,7 @@ except WorkflowError:
 
 SPLITS = DS["splits"]
 MODELS = list(DS["models"])
-RUNS = resolve_runs(config)  # every run's settings, resolved once (vidrec/runs.py)
+RUNS = resolve_runs(config)  # every run's settings, resolved once (vidrec/plan/runs.py)
 for _run in RUNS.values():  # per-device batch x devices x nodes x accumulate = batch_size, or stop here
     batch_plan(_run.protocol, TRAIN_PROCS, TRAIN_NODES)
 # (split, run, seed) of every training job the comparison report needs

@@ -1,14 +1,14 @@
 # Tran et al.'s experiments (README "Experiments of Tran et al."), one target each, named as the
-# experiment (the registry vidrec/experiments/, e.g. `snakemake --cores 2 clip_length_transfer`):
+# experiment (the registry vidrec/plan/experiments/, e.g. `snakemake --cores 2 clip_length_transfer`):
 #   snakemake --cores 2 experiments                  all of those configured
-# The runs each experiment needs are generated from config `experiments:` (vidrec/experiment_runs.py:
+# The runs each experiment needs are generated from config `experiments:` (vidrec/plan/experiment_runs.py:
 # x_<arch>_<clip>, x_<arch>_<from>_to_<to>) and trained and evaluated by the normal train/evaluate
 # rules; `evaluate_at` tests a trained run on another clip spec; the experiment rules only aggregate
 # (`vidrec experiment <name>` -> results/<dataset>/experiments/<name>/), reading the runs' files and the
-# published figures (vidrec/experiments/claims.yaml: a changed claim reruns the aggregation). They are
+# published figures (vidrec/plan/experiments/claims.yaml: a changed claim reruns the aggregation). They are
 # not inputs of the comparison report unless experiments.in_report is true (vidrec/report/load.py).
-from vidrec import experiment_runs
-import vidrec.experiments
+from vidrec.plan import experiment_runs
+import vidrec.plan.experiments
 from vidrec.report.sections import section_titles
 
 XP_NAMES = experiment_runs.configured(config)
@@ -55,7 +55,7 @@ for _name in XP_NAMES:
             f"experiment_{_name}"
         input:
             [f"{RESULTS}/{f}" for f in _plan["inputs"]],
-            claims=str(vidrec.experiments.CLAIMS_FILE),
+            claims=str(vidrec.plan.experiments.CLAIMS_FILE),
         output:
             **{
                 key: report(f"{RESULTS}/{path}", caption=_caption, category=XP_CATEGORY, subcategory=_name)

@@ -3,7 +3,7 @@
 # captions live in workflow/report/ (paths relative to this file).
 from pathlib import Path
 
-from vidrec.layout import CLAIMS_FILE
+from vidrec.plan.layout import CLAIMS_FILE
 from vidrec.report.load import input_files
 from vidrec.report.sections import section_titles
 
@@ -13,7 +13,7 @@ REPORT_INPUTS = {
     # shown in the report: a changed claim re-renders it (a changed configuration: params.config)
     "claims": str(CLAIMS_FILE),
 }
-# output key (vidrec.layout.REPORT_FILES) -> caption (workflow/report/<caption>.rst), section id
+# output key (vidrec.plan.layout.REPORT_FILES) -> caption (workflow/report/<caption>.rst), section id
 # (vidrec/report/sections: its numbered title is the category; None: the page itself)
 REPORT_CAPTIONS = {
     "html": ("index", None),

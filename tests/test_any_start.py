@@ -15,7 +15,7 @@ from support import index_video, read_index, run_cli, tiny_config
 from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.data.shards import build_split_index, check_shard, verify_content_hash, write_shard
 from vidrec.data.video import ClipSpec, VideoError
-from vidrec.diskspace import shard_bytes
+from vidrec.data.diskspace import shard_bytes
 
 ANY = ClipSpec(frames=16, crop=192, size=32, sampling="any_start", clips_per_video=3)
 LENGTHS = [40, 23, 10]  # the last is shorter than a clip: padded with its last frame
@@ -157,9 +157,9 @@ def test_train_and_evaluate_an_any_start_spec_through_the_cli(tiny_dataset, tmp_
 @pytest.mark.parametrize("sampling, words", [("any_start", "training clips: random (any start)"),
                                              ("consecutive", "training clips: random (jitter over K fixed offsets)")])
 def test_the_protocol_label_says_which_random_clips_ran(sampling, words):
-    from vidrec.config import load_config
+    from vidrec.plan.config import load_config
     from vidrec.report.run_text import protocol_text
-    from vidrec.runs import resolve_runs
+    from vidrec.plan.runs import resolve_runs
 
     cfg = load_config(overrides=["dataset=ucf101", f"clips.tran16.sampling={sampling}"])
     assert cfg["clips"]["tran16"]["clips_per_video"] == 10

@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from support import REPO
-from vidrec.config import ConfigError, load_config
-from vidrec.runs import resolve_runs, run_settings
-from vidrec.preflight import check_environment
+from vidrec.plan.config import ConfigError, load_config
+from vidrec.plan.runs import resolve_runs, run_settings
+from vidrec.data.preflight import check_environment
 
 
 def _with(tmp_path, *overrides: str) -> dict:
@@ -147,7 +147,7 @@ def test_the_demo_protocol_labels_show_their_overrides():
 # ----------------------------------------------------------------------------- one owner per default
 def _schema_defaults() -> dict[str, list]:
     """Every property name of the schema that has a default -> the defaults it has (a name can recur)."""
-    from vidrec.config import SCHEMA_PATH
+    from vidrec.plan.config import SCHEMA_PATH
 
     found: dict[str, list] = {}
 
@@ -168,7 +168,7 @@ def _schema_defaults() -> dict[str, list]:
 
 def test_config_yaml_restates_no_schema_default():
     """config.yaml holds what differs from the schema's defaults (the schema owns each default once)."""
-    from vidrec.config import SCHEMA_PATH
+    from vidrec.plan.config import SCHEMA_PATH
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     restated = []

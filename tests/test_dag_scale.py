@@ -26,8 +26,8 @@ def _bench():
 
 
 def test_full_ucf101_dry_run_scales_with_shards_and_models(tmp_path):
-    from vidrec.config import validate_config
-    from vidrec.layout import shard_buckets
+    from vidrec.plan.config import validate_config
+    from vidrec.plan.layout import shard_buckets
     from vidrec.models import list_models
 
     bench = _bench()

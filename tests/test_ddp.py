@@ -52,8 +52,8 @@ import json, os, signal, sys
 from pathlib import Path
 import torch
 import torch.distributed as dist
-from vidrec.config import load_config
-from vidrec.runs import run_settings
+from vidrec.plan.config import load_config
+from vidrec.plan.runs import run_settings
 from vidrec.training.trainer import Trainer, TrainingStopped
 
 spec = json.loads(Path(sys.argv[1]).read_text())

@@ -19,8 +19,8 @@ import yaml
 from support import TINY_VIDEOS_PER_SHARD, mini_config, run_cli, snakemake_argv, snakemake_env
 from vidrec.data.shards import check_shard
 from vidrec.data.video import ClipSpec
-from vidrec.diskspace import HDF5_BYTES_PER_SHARD, Need, check_free_space, shard_bytes, training_bytes
-from vidrec.errors import DiskSpaceError
+from vidrec.data.diskspace import HDF5_BYTES_PER_SHARD, Need, check_free_space, shard_bytes, training_bytes
+from vidrec.core.errors import DiskSpaceError
 
 NO_CHECK = ["--set", "disk.check=false"]
 
@@ -204,7 +204,7 @@ def test_torch_save_writes_one_buffer_the_same_bytes_under_any_name(tmp_path):
     name, and loads back equal."""
     import torch
 
-    from vidrec.io import torch_save
+    from vidrec.core.io import torch_save
 
     state = {"w": torch.arange(10.0), "n": 3}
     torch_save(state, tmp_path / "a.pt")
@@ -215,7 +215,7 @@ def test_torch_save_writes_one_buffer_the_same_bytes_under_any_name(tmp_path):
 
 
 def test_disk_check_is_a_schema_setting():
-    from vidrec.config import load_config
+    from vidrec.plan.config import load_config
 
     assert load_config()["disk"] == {"check": True}
     assert load_config(overrides=["disk.check=false"])["disk"] == {"check": False}
@@ -224,9 +224,9 @@ def test_disk_check_is_a_schema_setting():
 def test_readme_disk_table_is_the_formula_on_the_ucf101_configuration():
     """README's 'Check the disk' table: each clip spec's shards for 13,320 videos, and its runs."""
     from support import REPO
-    from vidrec.config import load_config
-    from vidrec.io import format_bytes
-    from vidrec.runs import resolve_runs
+    from vidrec.plan.config import load_config
+    from vidrec.core.io import format_bytes
+    from vidrec.plan.runs import resolve_runs
 
     readme = (REPO / "README.md").read_text()
     cfg = load_config(overrides=["dataset=ucf101"])

@@ -19,13 +19,13 @@ import pytest
 import yaml
 
 from support import REPO, mini_config, run_snakemake, workflow_run
-from vidrec.config import ConfigError, load_config, validate_config
-from vidrec.experiment_runs import configured, experiment_runs, output_files, plan
-from vidrec.experiments import CLAIMS_FILE, EXPERIMENTS
-from vidrec.layout import EXPERIMENT_FILES
+from vidrec.plan.config import ConfigError, load_config, validate_config
+from vidrec.plan.experiment_runs import configured, experiment_runs, output_files, plan
+from vidrec.plan.experiments import CLAIMS_FILE, EXPERIMENTS
+from vidrec.plan.layout import EXPERIMENT_FILES
 from vidrec.report.experiment_pages.clips_per_video import subset_indices, video_accuracy_at
 from vidrec.report.sections import section_titles
-from vidrec.runs import run_settings
+from vidrec.plan.runs import run_settings
 
 pytestmark = pytest.mark.slow  # runs Snakemake end to end
 
@@ -148,7 +148,7 @@ def test_clip_subsets_and_video_accuracy():
 
 
 def test_clip_length_transfer_refuses_models_built_for_their_clip():
-    from vidrec.errors import VidrecError
+    from vidrec.core.errors import VidrecError
     from vidrec.evaluation.evaluate import check_clip_transfer
 
     check_clip_transfer({"arch": "r2plus1d_18", "clip_shape": [3, 8, 32, 32]}, (3, 32, 32, 32), "m32")  # pools globally

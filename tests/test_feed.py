@@ -97,8 +97,8 @@ def test_training_and_validation_read_the_device_once_per_epoch_not_per_step(tin
 
     from tqdm import tqdm
 
-    from vidrec.config import load_config
-    from vidrec.runs import run_settings
+    from vidrec.plan.config import load_config
+    from vidrec.plan.runs import run_settings
     from vidrec.training.trainer import Trainer
 
     cfg = load_config(tiny_run["config"])

@@ -1,6 +1,6 @@
 """The forecast (issue 29): its arithmetic by hand, then a rehearsal and the real run it forecasts.
 
-Unit tests check vidrec/forecast.py's sums, schedule, critical path and memory projection against
+Unit tests check vidrec/report/forecast_arithmetic.py's sums, schedule, critical path and memory projection against
 numbers worked out by hand. The end-to-end test rehearses a tiny dataset (two classes, 3 videos each, in
 shards of 2 videos; 2 videos per class rehearsed),
 then runs it for real: the rehearsal's report has the Forecast section (every job, the DAG's total and
@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from support import REAL_LISTS, make_dataset, repo_config, run_snakemake
-from vidrec import forecast as fc
-from vidrec import rehearsal
+from vidrec.report import forecast_arithmetic as fc
+from vidrec.plan import rehearsal
 from vidrec.data.formats import ucf101
-from vidrec.config import load_config
+from vidrec.plan.config import load_config
 
 pytestmark = pytest.mark.slow  # runs Snakemake end to end
 
@@ -92,7 +92,7 @@ def test_rehearsal_keeps_the_capped_values_and_names_the_same_real_job():
     rehearsed = load_config(overrides=["rehearsal=true"])
     assert rehearsed["evaluate"]["speed_batches"] == 1 and rehearsed["train"]["max_steps"] is not None
     again = load_config(overrides=["rehearsal=true"])  # jobs validate the config a second time
-    from vidrec.config import validate_config
+    from vidrec.plan.config import validate_config
 
     validate_config(again)
     back = rehearsal.real_config(again)

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from support import REPO, repo_config, snakemake_argv, snakemake_env, write_avi
-from vidrec.config import load_config
+from vidrec.plan.config import load_config
 from vidrec.data import formats
 from vidrec.data.formats import ManifestError, csv, folders, hmdb51, ucf101
-from vidrec import rehearsal
+from vidrec.plan import rehearsal
 
 # HMDB51's 51 classes, as its split files name them
 HMDB51_CLASSES = (

@@ -16,7 +16,7 @@ import torchvision
 from torch import nn
 
 from support import REPO
-from vidrec.catalogue import CARDS, MODEL_NAMES, card, published_text
+from vidrec.plan.catalogue import CARDS, MODEL_NAMES, card, published_text
 from vidrec.models import (
     ConvLSTM,
     clip_args,
@@ -56,7 +56,7 @@ def test_registry():
     for depth in (18, 34):
         expected |= {f"{k}_{depth}" for k in ("r2d", "fr2d", "r3d", "r2plus1d")}
         expected |= {f"{k}{x}_{depth}" for k in ("mc", "rmc") for x in (2, 3, 4, 5)}
-    assert set(ALL) == expected == MODEL_NAMES, "vidrec/catalogue.py lists exactly the registry's names"
+    assert set(ALL) == expected == MODEL_NAMES, "vidrec/plan/catalogue.py lists exactly the registry's names"
     with pytest.raises(ValueError, match="catalogue.py"):
         register_model(lambda: None, name="p3d64")
     with pytest.raises(KeyError, match="unknown model"):

@@ -26,8 +26,8 @@ def config_file(tmp_path):
 
 
 def test_training_out_of_memory_names_run_batch_and_fix(monkeypatch, capsys, config_file, tmp_path):
-    from vidrec.config import load_config
-    from vidrec.runs import run_settings
+    from vidrec.plan.config import load_config
+    from vidrec.plan.runs import run_settings
 
     monkeypatch.setattr("vidrec.training.trainer.train_run", _raise_oom)
     run = run_settings(load_config(config_file), "p3d63")
@@ -42,7 +42,7 @@ def test_training_out_of_memory_names_run_batch_and_fix(monkeypatch, capsys, con
 
 
 def test_evaluation_out_of_memory_names_the_model_file_and_setting(monkeypatch, capsys, config_file):
-    from vidrec.config import load_config
+    from vidrec.plan.config import load_config
 
     monkeypatch.setattr("vidrec.evaluation.evaluate.evaluate_run", _raise_oom)
     code = cli.main(["--config", str(config_file), "evaluate", "--model-file", "m.pt", "--index", "i.csv",

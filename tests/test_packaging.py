@@ -54,7 +54,7 @@ def test_an_installed_wheel_validates_without_the_checkout(tmp_path):
     for name, checkout in (("config.yaml", REPO / "config.yaml"),
                            ("config.schema.yaml", REPO / "workflow" / "schemas" / "config.schema.yaml")):
         assert not (site / name).is_symlink() and (site / name).read_bytes() == checkout.read_bytes(), name
-    code = ("import vidrec.config as c; cfg = c.load_config(None); "
+    code = ("import vidrec.plan.config as c; cfg = c.load_config(None); "
             "print(c.SCHEMA_PATH.parent.parent.parent.name, cfg['dataset'], cfg['train']['threads'])")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "site")})

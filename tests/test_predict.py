@@ -176,7 +176,7 @@ def test_clips_k_averages_k_clips(videos, predictor):
 def test_crops_3_average_clips_x_crops_single_views(videos, predictor, tmp_path):
     """--clips 2 --crops 3: 6 views, each the model on one crop of one decoded clip; their mean is the answer."""
     from vidrec.data.dataset import normalize_clips
-    from vidrec.errors import VidrecError
+    from vidrec.core.errors import VidrecError
 
     run = predictor.predict([videos["avi"]], clips=2, crops=3, workers=0)
     p = run.predictions[0]
@@ -335,7 +335,7 @@ def test_report_efficiency_shows_end_to_end_or_na():
             "infer_clips_per_s": 10.0, "infer_videos_per_s_one_clip": 10.0, "threads": 2}
     runs = pd.DataFrame([{**base, "model": "with", "infer_videos_per_s_end_to_end": 7.31},
                          {**base, "model": "without"}])
-    from vidrec.config import load_config
+    from vidrec.plan.config import load_config
 
     # a Results with two runs' evaluation.json rows, the repository's config and no per-video outcomes
     no_predictions = pd.DataFrame(columns=["model", "split", "seed", "video_id", *LEVELS.values()])

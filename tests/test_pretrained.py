@@ -8,7 +8,7 @@ import urllib.error
 import pytest
 import torch
 
-from vidrec.catalogue import CARDS, torchvision_weights_problem
+from vidrec.plan.catalogue import CARDS, torchvision_weights_problem
 from vidrec.models import create_model
 from vidrec.models.model_file import init_from
 from vidrec.models.pretrained import PretrainedError, weights_file
@@ -83,8 +83,8 @@ def _ucf101_with_the_finetuning_entry() -> dict:
 
 
 def test_the_finetuning_entry_is_ready_and_wrong_weights_are_refused():
-    from vidrec.config import validate_config
-    from vidrec.errors import ConfigError
+    from vidrec.plan.config import validate_config
+    from vidrec.core.errors import ConfigError
 
     cfg = validate_config(_ucf101_with_the_finetuning_entry())
     run = cfg["datasets"]["ucf101"]["models"]["r2plus1d_18_k400"]
@@ -101,9 +101,9 @@ def test_the_finetuning_entry_is_ready_and_wrong_weights_are_refused():
 
 
 def test_the_report_names_the_weights_and_the_clip_size():
-    from vidrec.config import validate_config
+    from vidrec.plan.config import validate_config
     from vidrec.report.run_text import initialisation_text, protocol_text
-    from vidrec.runs import run_settings
+    from vidrec.plan.runs import run_settings
 
     run = run_settings(validate_config(_ucf101_with_the_finetuning_entry()), "r2plus1d_18_k400")
     assert initialisation_text(run) == "yes: torchvision's R2Plus1D_18_Weights.KINETICS400_V1 (classifier replaced)"

@@ -10,8 +10,8 @@ import yaml
 
 from support import run_cli
 from support.report_results import make_results
-from vidrec.errors import ConfigError
-from vidrec.layout import PROGRESS_FILES, Layout
+from vidrec.core.errors import ConfigError
+from vidrec.plan.layout import PROGRESS_FILES, Layout
 from vidrec.report.progress import DONE, EVALUATING, NOT_STARTED, TRAINING, build_progress_report, final_inputs_complete
 from vidrec.training.tensorboard import EVENT_FILE_GLOB, SCALARS, open_sink
 
@@ -29,8 +29,8 @@ def _scalars(folder) -> dict[str, list[tuple[int, float]]]:
 def test_event_files_beside_metrics_each_epoch_once_after_a_resume(tiny_run, tmp_path, monkeypatch):
     """Epoch 1, a stop before the run finishes (checkpoint kept, as after a kill), then a resumed run to
     epoch 2: one event file whose scalars are metrics.csv's, every epoch once."""
-    from vidrec.config import load_config
-    from vidrec.runs import run_settings
+    from vidrec.plan.config import load_config
+    from vidrec.plan.runs import run_settings
     from vidrec.training.trainer import Trainer
 
     classes = tiny_run["classes"].read_text().split()
@@ -71,8 +71,8 @@ def test_sink_off_other_ranks_and_a_missing_package(tmp_path, monkeypatch):
 
 def test_switching_tensorboard_on_neither_retrains_nor_restarts():
     """The run's identity (Snakemake's rerun trigger, the checkpoint match) ignores train.tensorboard."""
-    from vidrec.config import load_config
-    from vidrec.runs import listed_runs, run_settings
+    from vidrec.plan.config import load_config
+    from vidrec.plan.runs import listed_runs, run_settings
 
     off = load_config(None)
     name = listed_runs(off)[0]

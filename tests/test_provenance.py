@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from support import REPO
-from vidrec.provenance import visible_smi_gpus
+from vidrec.core.provenance import visible_smi_gpus
 
 SMI = """#!/bin/sh
 [ "$1" = "-L" ] || exit 9
@@ -44,7 +44,7 @@ def test_no_driver_no_gpus(tmp_path, monkeypatch):
 
 
 def test_the_report_reads_the_machine_without_torch():
-    code = ("import sys, vidrec.cli, vidrec.report.build; from vidrec.provenance import collect; from vidrec.config import load_config; "
+    code = ("import sys, vidrec.cli, vidrec.report.build; from vidrec.core.provenance import collect; from vidrec.plan.config import load_config; "
             "collect(load_config()); print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]", out.stderr

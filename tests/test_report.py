@@ -25,9 +25,9 @@ import yaml
 
 from support import REPO
 from support.report_results import ACCURACY, MODEL_SPECS, make_results
-from vidrec.errors import ConfigError
+from vidrec.core.errors import ConfigError
 from vidrec.evaluation.stats import wilson_interval
-from vidrec.layout import REPORT_FILES, Layout
+from vidrec.plan.layout import REPORT_FILES, Layout
 from vidrec.report.build import build_report
 from vidrec.report.load import cluster_key, input_files, load_results
 from vidrec.report.sections import SECTIONS

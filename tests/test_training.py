@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from support import REPO, run_cli
-from vidrec.config import load_config
-from vidrec.runs import run_settings
+from vidrec.plan.config import load_config
+from vidrec.plan.runs import run_settings
 from vidrec.evaluation.evaluate import accuracy_tables, topk_correct
 from vidrec.models.model_file import build_model_from_file
 from vidrec.training.trainer import Trainer, TrainingError
@@ -167,7 +167,7 @@ def test_deterministic_flag_states_what_was_in_force():
     """train.json's determinism fields read torch's own switches, set by `train.deterministic`."""
     import torch
 
-    from vidrec.runtime import determinism_in_force, enforce_determinism
+    from vidrec.models.runtime import determinism_in_force, enforce_determinism
 
     try:
         enforce_determinism(True)

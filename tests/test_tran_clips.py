@@ -127,7 +127,7 @@ def test_clip_modes_read_every_item(tmp_path, clips):
 
 # ----------------------------------------------------------------------------- configuration
 def _config(**overrides):
-    from vidrec.config import validate_config
+    from vidrec.plan.config import validate_config
 
     cfg = repo_config()
     for key, value in overrides.items():
@@ -140,7 +140,7 @@ def _config(**overrides):
 
 
 def test_the_tran_protocol_and_clip_spec_as_configured():
-    from vidrec.config import model_input_shape
+    from vidrec.plan.config import model_input_shape
 
     cfg = _config()
     tran, clip = cfg["protocols"]["tran"], cfg["clips"]["tran16"]
@@ -153,7 +153,7 @@ def test_the_tran_protocol_and_clip_spec_as_configured():
 
 
 def test_a_crop_larger_than_a_runs_clip_names_the_run():
-    from vidrec.errors import ConfigError
+    from vidrec.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"datasets.ucf101.models.r2plus1d_18': protocol 'tran' crops 130x130 .*"
                                           r"'tran16' stores 128x171"):
@@ -181,8 +181,8 @@ def test_the_readme_disk_table_is_the_spec_formula():
 
 def test_the_trainer_draws_each_epochs_clips_from_its_seed(tiny_run, tmp_path, monkeypatch):
     """train_clips: random in the training loop: epoch e reads the clips drawn from (the run's seed, e)."""
-    from vidrec.config import load_config
-    from vidrec.runs import run_settings
+    from vidrec.plan.config import load_config
+    from vidrec.plan.runs import run_settings
     from vidrec.training.trainer import Trainer
 
     cfg = load_config(tiny_run["config"], ["datasets.tiny.protocol_overrides.thesis.train_clips=random",

@@ -12,7 +12,7 @@ from vidrec.data.dataset import ClipDataset, augment_clips, normalize_clips, spa
 from vidrec.evaluation.evaluate import accuracy_tables, predict_clips
 from vidrec.data.views import Views, run_views
 from vidrec.models.model_file import Preprocessing
-from vidrec.runtime import Runtime
+from vidrec.models.runtime import Runtime
 
 MEAN, STD = (0.43, 0.40, 0.37), (0.23, 0.22, 0.22)
 
@@ -119,7 +119,7 @@ def test_evaluate_states_its_views_and_both_levels(tmp_path):
     import json
 
     from support import PREDICT_CLIP, make_model_file
-    from vidrec.config import load_config
+    from vidrec.plan.config import load_config
     from vidrec.evaluation.evaluate import evaluate_run
 
     model = make_model_file(tmp_path / "model.pt")

@@ -11,12 +11,12 @@ import logging
 import sys
 from pathlib import Path
 
-from vidrec import rehearsal
-from vidrec.config import ConfigError, dataset_config, load_config
-from vidrec.errors import VidrecError
-from vidrec.experiments import EXPERIMENTS
-from vidrec.io import is_disk_full
-from vidrec.workers import set_library_logging
+from vidrec.plan import rehearsal
+from vidrec.plan.config import ConfigError, dataset_config, load_config
+from vidrec.core.errors import VidrecError
+from vidrec.plan.experiments import EXPERIMENTS
+from vidrec.core.io import is_disk_full
+from vidrec.core.workers import set_library_logging
 
 log = logging.getLogger("vidrec")
 
@@ -48,7 +48,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 def cmd_manifest(args: argparse.Namespace) -> None:
     from vidrec.data.formats import build_manifest, check_leakage, leakage_audit, missing_inputs
-    from vidrec.io import write_csv, write_json, write_text
+    from vidrec.core.io import write_csv, write_json, write_text
 
     cfg = _cfg(args)
     ds = dataset_config(cfg)
@@ -80,8 +80,8 @@ def cmd_decode(args: argparse.Namespace) -> None:
     from vidrec.data.formats import videos_dir
     from vidrec.data.shards import write_shard
     from vidrec.data.video import ClipSpec, ffmpeg_exe
-    from vidrec.io import write_json
-    from vidrec.layout import bucket_of
+    from vidrec.core.io import write_json
+    from vidrec.plan.layout import bucket_of
 
     cfg = _cfg(args)
     ffmpeg_exe()  # fail early, with the fix, when there is no ffmpeg at all
@@ -98,7 +98,7 @@ def cmd_decode(args: argparse.Namespace) -> None:
         raise VidrecError(f"--bucket {args.bucket}: not one of the {args.buckets} planned shards")
     bucket = videos[videos["video_id"].map(lambda v: bucket_of(v, size)) == args.bucket]
     if cfg["disk"]["check"]:
-        from vidrec.diskspace import Need, check_free_space, shard_bytes
+        from vidrec.data.diskspace import Need, check_free_space, shard_bytes
 
         check_free_space([Need(Path(args.out), shard_bytes(spec, len(bucket)), f"shard {args.out}")],
                          f"To need less: fewer clips per video (clips.{args.clip}.clips_per_video), or decode onto "
@@ -115,7 +115,7 @@ def cmd_index(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from vidrec.data.shards import build_split_index
-    from vidrec.io import write_csv
+    from vidrec.core.io import write_csv
 
     membership = pd.read_csv(args.splits)
     videos = pd.read_csv(args.videos or Path(args.splits).with_name("videos.csv"))
@@ -142,8 +142,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     import torch
 
-    from vidrec.runs import run_settings
-    from vidrec.runtime import out_of_memory_error
+    from vidrec.plan.runs import run_settings
+    from vidrec.models.runtime import out_of_memory_error
     from vidrec.training.trainer import train_run
 
     cfg = _cfg(args)
@@ -167,7 +167,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import torch
 
     from vidrec.evaluation.evaluate import evaluate_run
-    from vidrec.runtime import out_of_memory_error
+    from vidrec.models.runtime import out_of_memory_error
 
     cfg = _cfg(args)
     if args.clip is not None and args.clip not in cfg["clips"]:
@@ -189,7 +189,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from vidrec.layout import Layout
+    from vidrec.plan.layout import Layout
     from vidrec.report.progress import build_progress_report, final_inputs_complete
 
     cfg = _cfg(args)

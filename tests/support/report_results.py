@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vidrec.config import load_config
+from vidrec.plan.config import load_config
 
 CLASSES = ["Archery", "Biking", "Diving", "Fencing"]
 GROUPS = [1, 2, 3, 4]

@@ -19,11 +19,11 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from vidrec.config import stable_hash
+from vidrec.plan.config import stable_hash
 from vidrec.data.video import ClipSpec, VideoError, decode_clips
-from vidrec.errors import VidrecError
-from vidrec.io import atomic_path, remove_stale_temporaries
-from vidrec.workers import process_context
+from vidrec.core.errors import VidrecError
+from vidrec.core.io import atomic_path, remove_stale_temporaries
+from vidrec.core.workers import process_context
 
 SHARD_FORMAT = 1
 

@@ -18,9 +18,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from vidrec.config import clip_hw
-from vidrec.errors import VidrecError
-from vidrec.workers import libraries_verbose
+from vidrec.plan.config import clip_hw
+from vidrec.core.errors import VidrecError
+from vidrec.core.workers import libraries_verbose
 
 
 class VideoError(VidrecError, RuntimeError):
@@ -52,7 +52,7 @@ def ffmpeg_exe() -> str:
 
 
 # ----------------------------------------------------------------------------- sampling
-# Frames per video that an any-start spec's disk figures assume (vidrec/diskspace.py, the forecast):
+# Frames per video that an any-start spec's disk figures assume (vidrec/data/diskspace.py, the forecast):
 # UCF101's mean length, about 7 s at 25 fps. The manifest records no frame counts, so this is the one
 # place the assumption is made; a dataset of longer videos needs proportionally more disk.
 MEAN_FRAMES_PER_VIDEO = 7 * 25

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from vidrec.config import clip_hw
+from vidrec.plan.config import clip_hw
 
 SPATIAL_CROPS = (1, 3)  # the crop counts a run can be tested with
 # the two levels in words, for every text that states them (the report's accuracy section)

@@ -1,1 +1,4 @@
-"""Evaluation stage: `vidrec evaluate`."""
+"""Evaluation stage: `vidrec evaluate`.
+
+May import: `vidrec.inference`, `vidrec.models`, `vidrec.data`, `vidrec.plan` and `vidrec.core`.
+"""

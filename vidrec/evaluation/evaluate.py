@@ -22,11 +22,11 @@ import torch
 
 from vidrec.data.dataset import ClipDataset, collate_batch, test_views
 from vidrec.data.prefetch import DeviceFeed
-from vidrec.io import write_csv, write_json
+from vidrec.core.io import write_csv, write_json
 from vidrec.data.views import Views, run_views
-from vidrec.layout import EVALUATION_FILES, SCORES_FILE, TRAIN_FILES
+from vidrec.plan.layout import EVALUATION_FILES, SCORES_FILE, TRAIN_FILES
 from vidrec.models.model_file import Preprocessing, build_model_from_file
-from vidrec.runtime import Runtime, setup_runtime
+from vidrec.models.runtime import Runtime, setup_runtime
 
 log = logging.getLogger("vidrec.evaluate")
 
@@ -154,7 +154,7 @@ def predict_clips(model: torch.nn.Module, dataset: ClipDataset, batch: int, rt: 
 
 def check_clip_transfer(blob: dict, clip_shape: tuple[int, ...], clip_name: str) -> None:
     """A model whose structure is fixed by its training clip (R2D's stem spans the clip) cannot test on another."""
-    from vidrec.errors import VidrecError
+    from vidrec.core.errors import VidrecError
     from vidrec.models import clip_args
 
     trained = tuple(blob["clip_shape"])
@@ -171,7 +171,7 @@ def check_clip_transfer(blob: dict, clip_shape: tuple[int, ...], clip_name: str)
 def write_clip_scores(path: Path, scores: np.ndarray, dataset: ClipDataset, n_clips: np.ndarray) -> None:
     """scores.npz: the softmax of every test clip (with S crops: their mean, so k clips averaged are
     k x S views), with its video, clip index, label, the video's clip count and the crop count."""
-    from vidrec.io import atomic_path
+    from vidrec.core.io import atomic_path
 
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, scores=scores.mean(axis=1).astype(np.float32), labels=dataset.labels,
@@ -185,7 +185,7 @@ def end_to_end_speed(cfg: dict, model_path: Path, test: pd.DataFrame, rt) -> dic
     Uses the `vidrec predict` pipeline; skipped (empty dict) when the videos are not on disk or
     `evaluate.end_to_end_videos` is 0. On CPU one decode worker runs beside the model's threads.
     """
-    from vidrec.config import dataset_config
+    from vidrec.plan.config import dataset_config
     from vidrec.data.formats import videos_dir
     from vidrec.inference import measure_end_to_end
 
@@ -225,9 +225,9 @@ def evaluate_run(cfg: dict, model_path: Path, index_csv: Path, out_dir: Path, sp
     With clip_name (rule evaluate_at) the end-to-end videos/s, which decodes with the model's own clip
     settings, is left out.
     """
-    from vidrec.config import model_input_shape
+    from vidrec.plan.config import model_input_shape
     from vidrec.models import model_complexity
-    from vidrec.provenance import hardware
+    from vidrec.core.provenance import hardware
 
     ecfg = cfg["evaluate"]
     rt = setup_runtime(cfg["train"], threads)

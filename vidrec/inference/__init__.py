@@ -1,6 +1,7 @@
 """Inference on new videos: `vidrec predict` (decode workers feeding a batched model) and `vidrec export`.
 
 Imports are lazy: decode worker processes import `vidrec.inference.decode` only (no torch).
+May import: `vidrec.models`, `vidrec.data`, `vidrec.plan` and `vidrec.core`.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from vidrec.data.video import ClipSpec, VideoError, decode_clips
-from vidrec.workers import libraries_verbose, process_context, set_library_logging
+from vidrec.core.workers import libraries_verbose, process_context, set_library_logging
 
 # What a folder is searched for (explicitly named files are tried whatever their extension).
 VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".wmv",

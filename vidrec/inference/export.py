@@ -27,8 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidrec.errors import VidrecError
-from vidrec.io import atomic_path
+from vidrec.core.errors import VidrecError
+from vidrec.core.io import atomic_path
 from vidrec.models.convlstm import ConvLSTM
 from vidrec.models.model_file import build_model_from_file
 

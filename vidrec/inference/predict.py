@@ -23,15 +23,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vidrec.config import clip_hw
+from vidrec.plan.config import clip_hw
 from vidrec.data.dataset import test_views
 from vidrec.data.video import ClipSpec
-from vidrec.errors import VidrecError
+from vidrec.core.errors import VidrecError
 from vidrec.data.views import SPATIAL_CROPS, Views, spatial_crops
 from vidrec.inference.decode import Decoded, DecodePool, clip_plan, collect_videos
-from vidrec.io import write_csv, write_json
+from vidrec.core.io import write_csv, write_json
 from vidrec.models.model_file import Preprocessing, build_model_from_file
-from vidrec.runtime import Runtime, pick_device
+from vidrec.models.runtime import Runtime, pick_device
 
 log = logging.getLogger("vidrec.predict")
 

@@ -4,6 +4,10 @@ Build every network with `create_model(name, num_classes, clip_shape=..., **over
 float tensors (N, 3, T, H, W); every model has `forward_features(x) -> (N, F)` and
 `forward_head(features) -> logits`, plus `base_width` (stem channels) and `dropout` arguments. A
 family's module is imported when one of its models is first built (vidrec/models/registry.py).
+Where and how a model runs (device, threads, process group, autocast, memory format, determinism):
+vidrec/models/runtime.py, asked by training, evaluation and predict.
+
+May import: `vidrec.data`, `vidrec.plan` and `vidrec.core`.
 """
 
 from .complexity import count_params, model_complexity

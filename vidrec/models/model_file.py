@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from vidrec.data.dataset import augment_clips, normalize_clips
-from vidrec.errors import VidrecError
-from vidrec.io import torch_save
-from vidrec.catalogue import weights_name
+from vidrec.core.errors import VidrecError
+from vidrec.core.io import torch_save
+from vidrec.plan.catalogue import weights_name
 from vidrec.models.pretrained import PretrainedError, load_weights
 from vidrec.models.registry import create_model
 

@@ -15,8 +15,8 @@ from urllib.parse import urlparse
 
 import torch
 
-from vidrec.catalogue import TORCHVISION_SCHEME
-from vidrec.errors import VidrecError
+from vidrec.plan.catalogue import TORCHVISION_SCHEME
+from vidrec.core.errors import VidrecError
 
 
 class PretrainedError(VidrecError):

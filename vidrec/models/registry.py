@@ -3,7 +3,7 @@
 `create_model(name, num_classes, clip_shape=..., **overrides)` is the only way the pipeline builds
 networks, so a model name in `config.yaml` is all a stage needs. What the pipeline knows about a
 model without building it (names, clip arguments, published figures, the module of its family) is in
-vidrec/catalogue.py. A family's module is imported when one of its models is first asked for, so a
+vidrec/plan/catalogue.py. A family's module is imported when one of its models is first asked for, so a
 job imports only the code (and libraries: torchvision for Tran et al.'s family and the frame
 baseline) of the networks it builds.
 """
@@ -15,7 +15,7 @@ from importlib import import_module
 
 from torch import nn
 
-from vidrec.catalogue import CARDS, MODEL_NAMES, card
+from vidrec.plan.catalogue import CARDS, MODEL_NAMES, card
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -26,7 +26,7 @@ def register_model(fn: ModelFactory, name: str | None = None) -> ModelFactory:
     """Register `fn` under `name` (default: its `__name__`); returns `fn` so it works as a decorator."""
     key = name or fn.__name__
     if key not in MODEL_NAMES:
-        raise ValueError(f"model {key!r} is not in vidrec/catalogue.py; add its entry there "
+        raise ValueError(f"model {key!r} is not in vidrec/plan/catalogue.py; add its entry there "
                          "(config validation reads that list without importing torch)")
     if key in _MODELS and _MODELS[key] is not fn:
         raise ValueError(f"model {key!r} registered twice")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from vidrec.catalogue import published_text
+from vidrec.plan.catalogue import published_text
 
 from .complexity import model_complexity
 from .registry import create_model, list_models

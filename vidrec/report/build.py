@@ -1,6 +1,6 @@
 """`vidrec report`: the comparison report, from exactly the artifacts the configuration names.
 
-Writes a fixed set of files under out_dir (vidrec.layout.REPORT_FILES; rules/report.smk declares them
+Writes a fixed set of files under out_dir (vidrec.plan.layout.REPORT_FILES; rules/report.smk declares them
 and flags each with `report()` for `snakemake --report`): index.html, self-contained with the
 figures embedded as base64 PNG, plus every figure as a PNG and every table as a CSV beside it.
 """
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import yaml
 
-from vidrec.io import atomic_path, remove_stale_temporaries, write_csv, write_json, write_text
-from vidrec import provenance, rehearsal
+from vidrec.core.io import atomic_path, remove_stale_temporaries, write_csv, write_json, write_text
+from vidrec.core import provenance
+from vidrec.plan import rehearsal
 from vidrec.data.views import CLIP_LEVEL, VIDEO_LEVEL
-from vidrec.layout import EXPERIMENT_FILES, REPORT_FILES, Layout
+from vidrec.plan.layout import EXPERIMENT_FILES, REPORT_FILES, Layout
 from vidrec.report import figures, forecast, render
 from vidrec.report.formatting import fmt
 from vidrec.report.load import cluster_key, load_results

@@ -1,12 +1,12 @@
 """The report's Forecast section: the real job's cost from its rehearsal, and later beside what it cost.
 
-In a rehearsal's report: every job of the real DAG with its forecast wall time (vidrec/forecast.py's
+In a rehearsal's report: every job of the real DAG with its forecast wall time (vidrec/report/forecast_arithmetic.py's
 arithmetic on the unit costs each rehearsal job measured: its train.json, metrics.csv,
 evaluation.json, decode statistics and Snakemake benchmark file), the DAG's total on the resources the
 rehearsal was given and its critical path, GPU-hours, peak memory and whether each run's batch fits,
 and the shards' disk. forecast.csv holds one row per job (and the DAG's total and critical path).
 
-In a real run's report, when a rehearsal of the same configuration (`vidrec.forecast.identity`) left
+In a real run's report, when a rehearsal of the same configuration (`vidrec.report.forecast_arithmetic.identity`) left
 its forecast.csv under results/<dataset>-rehearsal/report/: each job's forecast beside its measured
 wall time (the job's benchmark file), so the forecast calibrates itself.
 """
@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidrec import forecast as fc
-from vidrec import rehearsal
+from vidrec.report import forecast_arithmetic as fc
+from vidrec.plan import rehearsal
 from vidrec.data import formats
-from vidrec.layout import Layout
+from vidrec.plan.layout import Layout
 from vidrec.report import render
 from vidrec.report.load import ArtifactReader, Results, forecast_inputs
 from vidrec.report.formatting import fmt_duration
-from vidrec.runs import resolve_runs
+from vidrec.plan.runs import resolve_runs
 from vidrec.training.schedule import batch_plan
 
 COLUMNS = ["job", "rule", "forecast_s", "actual_s", "ratio", "rehearsed_s", "unit_cost", "real_work",
@@ -135,7 +135,7 @@ def rehearsal_forecast(res: Results, reader: ArtifactReader, layout: Layout,
                      f"{per_video:.3g} s/video", f"{n} videos", cfg["decode"]["workers"], 0, rss),
                 ("manifest",) if man else ())
         from vidrec.data.video import ClipSpec
-        from vidrec.diskspace import shard_bytes
+        from vidrec.data.diskspace import shard_bytes
 
         spec = ClipSpec.from_config(cfg["clips"][clip])
         stored = float(shards["bytes"].sum()) if "bytes" in shards else float("nan")
@@ -221,7 +221,7 @@ def gpu_limit(resources: Resources, jobs: list[fc.Job]) -> int | None:
     """The GPUs the schedule shares: as given, else every visible one when a job takes GPUs."""
     if resources.gpus is not None or not any(j.gpus for j in jobs):
         return resources.gpus
-    from vidrec.provenance import gpus
+    from vidrec.core.provenance import gpus
 
     return len(gpus())
 
@@ -266,7 +266,7 @@ def rehearsal_body(frame: pd.DataFrame, plan: fc.Plan, jobs: list[fc.Job], disk:
                    ("Job-hours on cores", f"{sum(j.seconds * j.threads for j in jobs) / 3600:.2f}"),
                    ("Peak host RSS of a job", "n/a" if pd.isna(rss) else f"{rss:,.0f} MB (Snakemake benchmark files)"),
                    ("Shard disk", f"{sum(d['bytes'] for d in disk.values()) / 1e9:.2f} GB "
-                                  "(vidrec/diskspace.py: K x T x H x W x 3 bytes per video, uncompressed, "
+                                  "(vidrec/data/diskspace.py: K x T x H x W x 3 bytes per video, uncompressed, "
                                   "plus HDF5's share)")]),
         "<h3>Per stage</h3>", render.table(stage.round(1), "forecast-stages"),
         "<h3>Memory: does each run's batch fit?</h3>",
@@ -342,7 +342,7 @@ def section(res: Results, layout: Layout, resources: Resources | None) -> tuple[
 
 def default_resources(cfg: dict) -> Resources:
     """By hand (no --cores): this machine's usable cores, one job per core, every visible GPU."""
-    from vidrec.provenance import hardware
+    from vidrec.core.provenance import hardware
 
     cores = int(hardware()["usable_cores"] or 1)
     return Resources(cores, cores, None)

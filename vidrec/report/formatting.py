@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from vidrec.catalogue import CARDS
+from vidrec.plan.catalogue import CARDS
 
 
 NA = "n/a"

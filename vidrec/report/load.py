@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidrec import rehearsal
-from vidrec.config import dataset_config
+from vidrec.plan import rehearsal
+from vidrec.plan.config import dataset_config
 from vidrec.data import formats
-from vidrec.layout import Layout, shard_buckets
-from vidrec.runs import resolve_runs, run_instances
+from vidrec.plan.layout import Layout, shard_buckets
+from vidrec.plan.runs import resolve_runs, run_instances
 
 RUN_FILES = {"evaluations": ("evaluation", "evaluation"), "metrics": ("train", "metrics"),
              "train": ("train", "summary"), "per_class": ("evaluation", "per_class"),
@@ -60,7 +60,7 @@ def forecast_inputs(cfg: dict, layout: Layout) -> list[Path]:
 
 def experiment_files(cfg: dict) -> list[str]:
     """summary.json and figure.png of every configured experiment when experiments.in_report is true."""
-    from vidrec.experiment_runs import report_files
+    from vidrec.plan.experiment_runs import report_files
 
     return report_files(cfg)
 
@@ -103,7 +103,7 @@ class Results:
     read: list[Path] = field(default_factory=list)
     # experiments.in_report: experiment name -> {"summary": summary.json, "png": figure.png bytes}
     experiments: dict[str, dict] = field(default_factory=dict)
-    settings: dict = field(default_factory=dict)  # run name -> RunSettings (vidrec/runs.py), resolved once
+    settings: dict = field(default_factory=dict)  # run name -> RunSettings (vidrec/plan/runs.py), resolved once
 
 
 

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidrec.errors import VidrecError
+from vidrec.core.errors import VidrecError
 from vidrec.evaluation.stats import wilson_interval
-from vidrec.io import atomic_path, write_csv, write_text
-from vidrec.layout import PROGRESS_FILES, Layout
+from vidrec.core.io import atomic_path, write_csv, write_text
+from vidrec.plan.layout import PROGRESS_FILES, Layout
 from vidrec.report import figures, render
 from vidrec.report.load import input_files, planned_buckets
 from vidrec.report.formatting import NA, fmt, fmt_acc, fmt_duration
-from vidrec.runs import resolve_runs, run_instances
+from vidrec.plan.runs import resolve_runs, run_instances
 
 log = logging.getLogger("vidrec.report")
 

@@ -2,10 +2,10 @@
 the report's tables and the experiment pages both show."""
 from __future__ import annotations
 
-from vidrec.catalogue import CARDS, weights_name
-from vidrec.config import clip_size_text
+from vidrec.plan.catalogue import CARDS, weights_name
+from vidrec.plan.config import clip_size_text
 from vidrec.data.views import Views, run_views, train_clips_text
-from vidrec.runs import RunSettings
+from vidrec.plan.runs import RunSettings
 from vidrec.training.schedule import batch_plan, schedule_text
 
 

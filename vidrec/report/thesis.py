@@ -8,8 +8,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from vidrec.catalogue import CARDS, THESIS_PAIR
-from vidrec.errors import ConfigError
+from vidrec.plan.catalogue import CARDS, THESIS_PAIR
+from vidrec.core.errors import ConfigError
 from vidrec.report.formatting import fmt
 
 

@@ -1,1 +1,4 @@
-"""Training stage: `vidrec train`."""
+"""Training stage: `vidrec train`.
+
+May import: `vidrec.models`, `vidrec.data`, `vidrec.plan` and `vidrec.core`.
+"""

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from vidrec.errors import ConfigError
+from vidrec.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import weakref
 from pathlib import Path
 
-from vidrec.errors import ConfigError
+from vidrec.core.errors import ConfigError
 
 # metrics.csv column -> TensorBoard tag (loss/ and accuracy/ put train and test in one section)
 SCALARS = {"train_loss": "loss/train", "val_loss": "loss/test", "train_acc": "accuracy/train",

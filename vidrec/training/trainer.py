@@ -53,17 +53,17 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from vidrec.config import ConfigError, stable_hash
+from vidrec.plan.config import ConfigError, stable_hash
 from vidrec.data.dataset import ClipDataset, collate_batch
 from vidrec.data.prefetch import DeviceFeed
-from vidrec.diskspace import Need, check_free_space, training_bytes
-from vidrec.errors import VidrecError
-from vidrec.io import remove_stale_temporaries, torch_save, write_csv, write_json
-from vidrec.layout import CHECKPOINT_FILE, TRAIN_FILES
+from vidrec.data.diskspace import Need, check_free_space, training_bytes
+from vidrec.core.errors import VidrecError
+from vidrec.core.io import remove_stale_temporaries, torch_save, write_csv, write_json
+from vidrec.plan.layout import CHECKPOINT_FILE, TRAIN_FILES
 from vidrec.models import create_model
 from vidrec.models.model_file import ModelFileError, Preprocessing, init_from, safe_load, save_model_file
-from vidrec.runs import RunSettings
-from vidrec.runtime import Runtime, determinism_in_force, memory_peak, setup_runtime
+from vidrec.plan.runs import RunSettings
+from vidrec.models.runtime import Runtime, determinism_in_force, memory_peak, setup_runtime
 from vidrec.training.distributed import convert_sync_batchnorm, requeue_slurm_job, slurm_time_left
 from vidrec.training.schedule import batch_plan, build_schedule, effective_lr
 from vidrec.training.tensorboard import open_sink
@@ -530,7 +530,7 @@ class Trainer:
             "final_train_acc": self.metrics[-1]["train_acc"] if self.metrics else math.nan,
             "final_val_acc": self.metrics[-1]["val_acc"] if self.metrics else math.nan,
             **determinism_in_force(self.rt.device),
-            **memory_peak(self.rt.device),  # the rehearsal's forecast: does the batch fit (vidrec/forecast.py)
+            **memory_peak(self.rt.device),  # the rehearsal's forecast: does the batch fit (vidrec/report/forecast_arithmetic.py)
         }
         if self.rt.is_main:
             write_csv(self.out / TRAIN_FILES["metrics"], pd.DataFrame(self.metrics, columns=METRIC_COLUMNS))

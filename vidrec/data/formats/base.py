@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidrec.errors import VidrecError
+from vidrec.core.errors import VidrecError
 
 SUBSETS = ("train", "test", "unused")
 # Extensions the formats that scan folders take as videos (those with list files name their videos).

@@ -1,6 +1,6 @@
 """The synthetic dataset on disk: AVIs in UCF101's layout and its official-format split lists.
 
-Files are written atomically (vidrec.io.atomic_path: a hidden temporary name ending in `.tmp.avi`
+Files are written atomically (vidrec.core.io.atomic_path: a hidden temporary name ending in `.tmp.avi`
 beside the file, fsync, `os.replace`); a marker `videos_root/.synth.json` with the generation
 parameters is written last, and a rerun with the same parameters keeps the videos that exist (they are complete, being
 written atomically) and regenerates the missing ones; with other parameters it rewrites them all and
@@ -21,11 +21,11 @@ import numpy as np
 from vidrec.data.formats import ucf101
 from vidrec.data.synth.design import CLASS_DEFS, GENERATOR_VERSION, ClassDef, class_definitions
 from vidrec.data.synth.render import render_video
-from vidrec.io import atomic_path, remove_stale_temporaries_in, write_bytes
-from vidrec.workers import process_context
+from vidrec.core.io import atomic_path, remove_stale_temporaries_in, write_bytes
+from vidrec.core.workers import process_context
 
 def write_avi(path: Path, frames: np.ndarray, fps: int) -> None:
-    """Encode BGR frames as MPEG-4 (XviD fourcc) in AVI, atomically (vidrec.io.atomic_path)."""
+    """Encode BGR frames as MPEG-4 (XviD fourcc) in AVI, atomically (vidrec.core.io.atomic_path)."""
     import cv2
     path = Path(path)
     if len(frames.shape) != 4 or frames.shape[3] != 3 or frames.shape[0] < 1:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vidrec.catalogue import card
-from vidrec.experiments.base import run_file
+from vidrec.plan.catalogue import card
+from vidrec.plan.experiments.base import run_file
 from vidrec.report import figures
 from vidrec.report.experiment_pages.common import (Result, claim_rows, clip_frames, clip_text, dataset_text,
                                                    measured_on_text, net_key, pct, pp, run_setting, settings)

@@ -1,7 +1,7 @@
 """`vidrec experiment <name>`: aggregate one experiment's runs into a table, a figure, claims and a page.
 
 Reads exactly the files `experiment_runs.plan(cfg, name)["inputs"]` names and the experiment's block of
-vidrec/experiments/claims.yaml (the rule's inputs), and writes vidrec.layout.EXPERIMENT_FILES under out_dir: table.csv (numbers), claims.csv (the paper's figures beside ours),
+vidrec/plan/experiments/claims.yaml (the rule's inputs), and writes vidrec.plan.layout.EXPERIMENT_FILES under out_dir: table.csv (numbers), claims.csv (the paper's figures beside ours),
 figure.png, summary.json (the display tables and text, which the comparison report renders when
 experiments.in_report is true) and index.html (a self-contained page, like the report's).
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidrec.config import dataset_config
-from vidrec.experiment_runs import plan
-from vidrec.experiments import CLAIMS_FILE
-from vidrec.io import atomic_path, write_csv, write_json, write_text
-from vidrec.layout import EXPERIMENT_FILES
+from vidrec.plan.config import dataset_config
+from vidrec.plan.experiment_runs import plan
+from vidrec.plan.experiments import CLAIMS_FILE
+from vidrec.core.io import atomic_path, write_csv, write_json, write_text
+from vidrec.plan.layout import EXPERIMENT_FILES
 from vidrec.report import figures, render
 from vidrec.report.experiment_pages.common import Result
 from vidrec.report.formatting import NA

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vidrec.config import clip_size_text, dataset_config
+from vidrec.plan.config import clip_size_text, dataset_config
 from vidrec.report.formatting import NA, is_num
 from vidrec.report.run_text import protocol_text
-from vidrec.runs import RunSettings, resolve_runs
+from vidrec.plan.runs import RunSettings, resolve_runs
 
 
 def net_key(arch: str) -> str:
@@ -33,7 +33,7 @@ def clip_text(cfg: dict, name: str) -> str:
 
 
 def settings(cfg: dict, run: str) -> RunSettings:
-    """One run's resolved settings (the experiment's runs are generated ones: vidrec/runs.py)."""
+    """One run's resolved settings (the experiment's runs are generated ones: vidrec/plan/runs.py)."""
     return resolve_runs(cfg)[run]
 
 
@@ -75,7 +75,7 @@ def clip_frames(cfg: dict, clip: str) -> int:
 
 
 def measured_on_text(cfg: dict, p: dict) -> str:
-    from vidrec.provenance import hardware
+    from vidrec.core.provenance import hardware
 
     hw = hardware()
     return (f"{dataset_text(cfg)}, split {p['split']}; {hw.get('cpu')}"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vidrec.experiments.base import run_file
+from vidrec.plan.experiments.base import run_file
 from vidrec.report import figures
 from vidrec.report.experiment_pages.common import (Result, claim_rows, clip_frames, clip_text, measured_on_text, pct,
                                                    pp, run_setting)

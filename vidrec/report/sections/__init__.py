@@ -7,7 +7,7 @@
     efficiency   4. Efficiency                            efficiency.py
     per-class    5. Per-class view                        per_class.py
     data         6. Data                                  data.py
-    provenance   7. Provenance                            runs.py (the runs' seeds; the rest: vidrec/provenance.py)
+    provenance   7. Provenance                            runs.py (the runs' seeds; the rest: vidrec/core/provenance.py)
     experiments  Experiments of Tran et al.               (their summary files: vidrec/report/experiment_pages/)
     forecast     Forecast                                 vidrec/report/forecast.py
 
@@ -15,8 +15,8 @@ This module is torch- and matplotlib-free: rules/report.smk and rules/experiment
 """
 from __future__ import annotations
 
-from vidrec import rehearsal
-from vidrec.experiment_runs import report_files
+from vidrec.plan import rehearsal
+from vidrec.plan.experiment_runs import report_files
 
 # section id (the page's anchor) -> name, in the page's order
 SECTIONS = {"accuracy": "Accuracy", "claims": "Claims beside measurements", "curves": "Training curves",

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from vidrec.layout import CLAIMS_FILE
+from vidrec.plan.layout import CLAIMS_FILE
 from vidrec.report.formatting import fmt, fmt_acc, fmt_duration, is_num
 from vidrec.report.load import Results
 from vidrec.report.run_text import model_args_text

@@ -1,4 +1,4 @@
-"""Section 7, Provenance: the seeds and determinism settings of every run (the rest: vidrec/provenance.py)."""
+"""Section 7, Provenance: the seeds and determinism settings of every run (the rest: vidrec/core/provenance.py)."""
 from __future__ import annotations
 
 import pandas as pd

@@ -3,7 +3,7 @@
 """
 from __future__ import annotations
 
-from vidrec.experiments.base import Experiment, run_file, run_spec, scratch_name
+from vidrec.plan.experiments.base import Experiment, run_file, run_spec, scratch_name
 
 
 def runs(x: dict, model: dict) -> dict[str, dict]:

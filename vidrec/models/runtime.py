@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from vidrec.errors import ConfigError, VidrecError
+from vidrec.core.errors import ConfigError, VidrecError
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}
 
@@ -147,7 +147,7 @@ def setup_runtime(train_cfg: dict, threads: int | None) -> Runtime:
 def out_of_memory_error(what: str, batch: int, setting: str) -> "OutOfMemoryError":
     """The one-line error for CUDA running out of memory in `what` (a run's training or evaluation)
     at `batch` clips per step: the device's memory, the peak reached, and what to do."""
-    from vidrec.errors import OutOfMemoryError
+    from vidrec.core.errors import OutOfMemoryError
 
     device = "the GPU"
     if torch.cuda.is_available():

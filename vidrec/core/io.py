@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-from vidrec.errors import DiskSpaceError
+from vidrec.core.errors import DiskSpaceError
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 

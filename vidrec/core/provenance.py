@@ -11,7 +11,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from vidrec.config import REPO_ROOT
+# The checkout this code runs from (this file is <checkout>/vidrec/core/provenance.py): its git state is the code version.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # display name -> distribution name
 PACKAGES = {"torch": "torch", "torchvision": "torchvision", "snakemake": "snakemake", "h5py": "h5py",

@@ -19,8 +19,8 @@ import copy
 from dataclasses import dataclass
 from typing import Callable
 
-from vidrec.layout import TRAIN_FILES, Layout
-from vidrec.merge import deep_merge
+from vidrec.plan.layout import TRAIN_FILES, Layout
+from vidrec.core.merge import deep_merge
 
 
 def _no_problems(cfg: dict, x: dict) -> list[str]:
@@ -29,7 +29,7 @@ def _no_problems(cfg: dict, x: dict) -> list[str]:
 
 @dataclass(frozen=True)
 class Experiment:
-    """One of Tran et al.'s experiments, as its module (vidrec/experiments/<name>.py) declares it.
+    """One of Tran et al.'s experiments, as its module (vidrec/plan/experiments/<name>.py) declares it.
 
     name         its key under config `experiments:`, its target, its results folder and its claims.yaml block
     title        the heading of its page and of its report section

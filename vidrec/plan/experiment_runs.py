@@ -1,21 +1,21 @@
 """The experiments a configuration runs: config `experiments:` -> generated model runs, each experiment's
 plan (its runs by role and the files it reads), its output files and the cross-key checks.
 
-Config-level (it resolves run names for vidrec.config and vidrec.runs): it asks the registry
-(`vidrec.experiments.EXPERIMENTS`, one definition module per experiment) and holds no experiment's
-particulars. No torch here: the Snakefile calls these at parse time, `vidrec.config` to check the
-section and `vidrec.runs` to resolve the generated runs, and `vidrec experiment` to find the very files
+Config-level (it resolves run names for vidrec.plan.config and vidrec.plan.runs): it asks the registry
+(`vidrec.plan.experiments.EXPERIMENTS`, one definition module per experiment) and holds no experiment's
+particulars. No torch here: the Snakefile calls these at parse time, `vidrec.plan.config` to check the
+section and `vidrec.plan.runs` to resolve the generated runs, and `vidrec experiment` to find the very files
 the rule lists as its inputs.
 """
 from __future__ import annotations
 
 import json
 
-from vidrec.errors import ConfigError
-from vidrec.experiments import EXPERIMENTS, Experiment
-from vidrec.experiments.base import at_file
-from vidrec.layout import EXPERIMENT_FILES
-from vidrec.merge import deep_merge
+from vidrec.core.errors import ConfigError
+from vidrec.plan.experiments import EXPERIMENTS, Experiment
+from vidrec.plan.experiments.base import at_file
+from vidrec.plan.layout import EXPERIMENT_FILES
+from vidrec.core.merge import deep_merge
 
 
 class ExperimentError(ConfigError):
@@ -106,7 +106,7 @@ def clips_named(cfg: dict) -> set[str]:
 
 
 def output_files(name: str) -> dict[str, str]:
-    """Output key (vidrec.layout.EXPERIMENT_FILES) -> path relative to results/<dataset>."""
+    """Output key (vidrec.plan.layout.EXPERIMENT_FILES) -> path relative to results/<dataset>."""
     return {k: f"experiments/{name}/{v}" for k, v in EXPERIMENT_FILES.items()}
 
 
@@ -118,7 +118,7 @@ def report_files(cfg: dict) -> list[str]:
 
 
 def check(cfg: dict, clips: dict, protocols: dict, known_archs: frozenset[str]) -> list[str]:
-    """Cross-key problems of the experiments section (used by vidrec.config.check_references)."""
+    """Cross-key problems of the experiments section (used by vidrec.plan.config.check_references)."""
     problems = []
     xcfg = cfg.get("experiments") or {}
     for name in configured(cfg):

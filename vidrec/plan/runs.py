@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from vidrec import rehearsal
-from vidrec.catalogue import weights_name
-from vidrec.config import dataset_config, fill_defaults, model_input_shape, stable_hash
-from vidrec.errors import ConfigError
-from vidrec.merge import deep_merge
+from vidrec.plan import rehearsal
+from vidrec.plan.catalogue import weights_name
+from vidrec.plan.config import dataset_config, fill_defaults, model_input_shape, stable_hash
+from vidrec.core.errors import ConfigError
+from vidrec.core.merge import deep_merge
 
 
 class FrozenDict(dict):
@@ -62,7 +62,7 @@ class RunSettings:
 
     dataset: str
     name: str                                # the run's name: its folder under split<N>/
-    arch: str                                # a registered architecture (vidrec/catalogue.py)
+    arch: str                                # a registered architecture (vidrec/plan/catalogue.py)
     model_args: Mapping[str, Any]            # constructor arguments (dropout from the protocol)
     protocol_name: str
     protocol: Mapping[str, Any]              # the protocol with dataset and run overrides applied
@@ -180,7 +180,7 @@ def changed_settings(base: Mapping[str, Any], merged: Mapping[str, Any], prefix:
 
 def resolve_runs(cfg: dict, dataset: str | None = None) -> dict[str, RunSettings]:
     """Every run of the dataset, listed ones first, then those `experiments:` generates."""
-    from vidrec.experiment_runs import ExperimentError, experiment_runs
+    from vidrec.plan.experiment_runs import ExperimentError, experiment_runs
 
     ds_name = dataset or cfg["dataset"]
     specs = dict(dataset_config(cfg, ds_name)["models"])

@@ -155,7 +155,7 @@ _CARDS = (
 CARDS: Mapping[str, Card] = MappingProxyType({c.name: c for c in _CARDS})
 MODEL_NAMES: frozenset[str] = frozenset(CARDS)
 if len(CARDS) != len(_CARDS):
-    raise RuntimeError("vidrec/catalogue.py lists a model name twice")
+    raise RuntimeError("vidrec/plan/catalogue.py lists a model name twice")
 
 
 def card(name: str) -> Card:
@@ -163,7 +163,7 @@ def card(name: str) -> Card:
     try:
         return CARDS[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}: not in vidrec/catalogue.py") from None
+        raise KeyError(f"unknown model {name!r}: not in vidrec/plan/catalogue.py") from None
 
 
 def published_text(name: str) -> str:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidrec.data.video import ClipSpec
-from vidrec.errors import DiskSpaceError
-from vidrec.io import existing_folder, format_bytes
+from vidrec.core.errors import DiskSpaceError
+from vidrec.core.io import existing_folder, format_bytes
 
 # HDF5's share of a shard beyond the pixels (vidrec/data/shards.py's layout): per clip its frame
 # numbers (int32 per frame), label, video id, clip index, repair string and chunk-index entry; per

@@ -3,7 +3,7 @@ configured length (Tran et al. 2018, section 4.3). Its page: vidrec/report/exper
 """
 from __future__ import annotations
 
-from vidrec.experiments.base import Experiment, evaluation_file, run_file, run_spec, scratch_name
+from vidrec.plan.experiments.base import Experiment, evaluation_file, run_file, run_spec, scratch_name
 
 
 def runs(x: dict, model: dict) -> dict[str, dict]:

@@ -1,4 +1,4 @@
-"""Configuration: load config.yaml and validate it against the schema (a run's settings: vidrec/runs.py).
+"""Configuration: load config.yaml and validate it against the schema (a run's settings: vidrec/plan/runs.py).
 
 The schema (workflow/schemas/config.schema.yaml) is the single source of defaults; Snakemake's
 `validate()` and this module read the same file, so the CLI and the workflow agree on every value.
@@ -17,15 +17,14 @@ from typing import Any
 import jsonschema
 import yaml
 
-from vidrec.catalogue import MODEL_NAMES, torchvision_weights_problem, weights_name
-from vidrec import rehearsal
-from vidrec.errors import ConfigError
+from vidrec.plan.catalogue import MODEL_NAMES, torchvision_weights_problem, weights_name
+from vidrec.plan import rehearsal
+from vidrec.core.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # Package data: in a checkout, links to workflow/schemas/config.schema.yaml and config.yaml (the files a
 # user edits); in a built wheel, copies of them, so an installed vidrec validates without a checkout.
-SCHEMA_PATH = Path(__file__).parent / "resources" / "config.schema.yaml"
-DEFAULT_CONFIG = Path(__file__).parent / "resources" / "config.yaml"
+SCHEMA_PATH = Path(__file__).parent.parent / "resources" / "config.schema.yaml"
+DEFAULT_CONFIG = Path(__file__).parent.parent / "resources" / "config.yaml"
 
 
 @functools.cache
@@ -69,7 +68,7 @@ def _experiments_hint(error: jsonschema.ValidationError) -> str:
     """An unknown key under `experiments:` (a misspelt experiment): the registry's names, and the settings."""
     if list(error.absolute_path) != ["experiments"] or error.validator != "additionalProperties":
         return ""
-    from vidrec.experiments import EXPERIMENTS
+    from vidrec.plan.experiments import EXPERIMENTS
 
     settings = sorted(set(error.schema["properties"]) - set(EXPERIMENTS))
     return f" (the experiments: {', '.join(EXPERIMENTS)}; the settings: {', '.join(settings)})"
@@ -106,14 +105,14 @@ def _exponent_strings_to_floats(node: Any) -> None:
 
 def check_references(cfg: dict) -> None:
     """Cross-key checks the schema cannot express; each problem names its key."""
-    from vidrec.experiment_runs import ExperimentError, clips_named, experiment_runs
-    from vidrec.experiment_runs import check as check_experiments
+    from vidrec.plan.experiment_runs import ExperimentError, clips_named, experiment_runs
+    from vidrec.plan.experiment_runs import check as check_experiments
 
     problems = []
     if cfg["dataset"] not in cfg["datasets"]:
         problems.append(f"config key 'dataset': '{cfg['dataset']}' is not one of "
                         f"{sorted(cfg['datasets'])} (defined under 'datasets')")
-    known = MODEL_NAMES  # the registry's names without importing torch (vidrec/catalogue.py)
+    known = MODEL_NAMES  # the registry's names without importing torch (vidrec/plan/catalogue.py)
     for dname, ds in cfg["datasets"].items():
         if ds["clip"] not in cfg["clips"]:
             problems.append(f"config key 'datasets.{dname}.clip': unknown clip spec '{ds['clip']}' "

@@ -56,10 +56,10 @@ EXPERIMENT_FILES = {"table": "table.csv", "claims": "claims.csv", "figure": "fig
                     "summary": "summary.json", "html": "index.html"}
 
 
-REHEARSAL_SUFFIX = "-rehearsal"  # folder names of a rehearsal's artifacts (vidrec/rehearsal.py)
+REHEARSAL_SUFFIX = "-rehearsal"  # folder names of a rehearsal's artifacts (vidrec/plan/rehearsal.py)
 
 # Published figures the report sets beside measurements (package data, an input of the report rule).
-CLAIMS_FILE = Path(__file__).parent / "report" / "claims.yaml"
+CLAIMS_FILE = Path(__file__).parent.parent / "report" / "claims.yaml"
 
 
 def _bucket(bucket: int | str) -> str:
@@ -86,7 +86,7 @@ class Layout:
     @classmethod
     def of(cls, cfg: dict, root: Path | str = ".") -> "Layout":
         """The active dataset's layout; a rehearsal's lives apart (<dataset>-rehearsal), so it never
-        satisfies a real target (vidrec/rehearsal.py)."""
+        satisfies a real target (vidrec/plan/rehearsal.py)."""
         return cls(cfg["dataset"] + (REHEARSAL_SUFFIX if cfg.get("rehearsal") else ""), Path(root))
 
     # -- top-level folders

@@ -3,7 +3,7 @@ inference time it costs (Tran et al. 2018, section 4.3). Its page: vidrec/report
 """
 from __future__ import annotations
 
-from vidrec.experiments.base import Experiment, at_file, run_spec, scratch_name
+from vidrec.plan.experiments.base import Experiment, at_file, run_spec, scratch_name
 
 
 def runs(x: dict, model: dict) -> dict[str, dict]:

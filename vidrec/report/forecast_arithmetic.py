@@ -1,6 +1,6 @@
 """The forecast's arithmetic: what the real job will cost, from what its rehearsal measured.
 
-A rehearsal (vidrec/rehearsal.py) runs every job of the real DAG on a cut of the work. Each of its
+A rehearsal (vidrec/plan/rehearsal.py) runs every job of the real DAG on a cut of the work. Each of its
 jobs measures a unit cost on the real set-up: decode seconds per video, training seconds per clip
 after a warm-up epoch (the real loader included; x batch = seconds per step), inference seconds per
 clip, end-to-end seconds per video, peak memory. A real job's forecast is its rehearsal job's wall time
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from vidrec import rehearsal
-from vidrec.config import stable_hash
-from vidrec.layout import bucket_of
+from vidrec.plan import rehearsal
+from vidrec.plan.config import stable_hash
+from vidrec.plan.layout import bucket_of
 
 # Share of a device's memory a job may plan to use: the caching allocator's fragmentation and the
 # CUDA context live in the rest.
@@ -34,7 +34,7 @@ OPTIMIZER_STATES = {"SGD": 1, "RMSprop": 1, "Adam": 2, "AdamW": 2}
 
 def identity(cfg: dict) -> str:
     """A hash of the real job's configuration, the rehearsal's settings left out: the same for a
-    rehearsal and the real run it forecasts (vidrec.rehearsal.real_config)."""
+    rehearsal and the real run it forecasts (vidrec.plan.rehearsal.real_config)."""
     real = rehearsal.real_config(cfg)
     return stable_hash({k: v for k, v in real.items() if k not in ("rehearsal", "rehearsal_settings")})
 
@@ -63,7 +63,7 @@ def real_counts(videos: pd.DataFrame, membership: pd.DataFrame, splits: Iterable
                 videos_per_shard: int) -> Counts:
     """Count the real manifest's videos (vidrec.data.formats.build_manifest: `videos` with video_id,
     `membership` with split<N> = "train"/"test"/"unused"): every video once in its bucket
-    (vidrec/layout.py's bucket_of: what one decode job decodes), and each configured split's train and
+    (vidrec/plan/layout.py's bucket_of: what one decode job decodes), and each configured split's train and
     test videos."""
     buckets: dict[int, int] = {}
     for video_id in videos["video_id"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vidrec.config import ConfigError, dataset_config
+from vidrec.plan.config import ConfigError, dataset_config
 
 
 def check_environment(cfg: dict, workdir: Path = Path(".")) -> None:

@@ -9,7 +9,7 @@ few steps, a few test videos, one timed batch. Its artifacts live under `<datase
 
 Torch-free and config-level: validation applies the caps; the manifest step applies the data subset.
 The caps keep the values they replace (`rehearsal_settings.uncapped`), so `real_config` gives back the
-real job's configuration, which the rehearsal report's forecast costs (vidrec/forecast.py).
+real job's configuration, which the rehearsal report's forecast costs (vidrec/report/forecast_arithmetic.py).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ vidrec/report/experiment_pages/finetune_8_to_32.py.
 """
 from __future__ import annotations
 
-from vidrec.experiments.base import Experiment, evaluation_file, finetune_name, run_file, run_spec, scratch_name
+from vidrec.plan.experiments.base import Experiment, evaluation_file, finetune_name, run_file, run_spec, scratch_name
 
 
 def _roles(x: dict, model: dict) -> dict[str, str]:

@@ -105,8 +105,9 @@ def loader_rates(index: pd.DataFrame, batch: int, workers: list[int], reps: int)
     return {k: len(ds) / s for k, s in seconds.items()}
 
 
-def train_rate(name: str, batch: int, shape: tuple[int, ...], reps: int = 2) -> float:
-    model = create_model(name, num_classes=101, clip_shape=shape)
+def train_rate(name: str, batch: int, shape: tuple[int, ...], reps: int = 2, base_width: int | None = None) -> float:
+    model = create_model(name, num_classes=101, clip_shape=shape,
+                         **({} if base_width is None else {"base_width": base_width}))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x, y = torch.randn(batch, *shape), torch.randint(0, 101, (batch,))
 
@@ -130,6 +131,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=15, help="interleaved epochs per loader measurement")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", nargs="+", default=["p3d63", "r2plus1d_18", "frame_resnet50"])
+    ap.add_argument("--base-width", type=int, default=None,
+                    help="narrow the networks (a smoke run); default: the registry's full width")
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                     help="loader worker processes to measure (0: in-process, the default of `vidrec train`)")
     add_out_argument(ap, __file__)
@@ -138,14 +141,14 @@ def main() -> None:
     rec = Record("loader", parameters={"videos": args.videos, "clips": 3 * args.videos, "batch": args.batch,
                                        "train_batch": args.train_batch, "reps": args.reps,
                                        "threads": args.threads, "clip": "16x160x160", "models": args.models,
-                                       "workers": args.workers})
+                                       "base_width": args.base_width, "workers": args.workers})
     torch.set_num_threads(args.threads)
     spec = ClipSpec(frames=16, crop=192, size=160, sampling="uniform", clips_per_video=3)
     with tempfile.TemporaryDirectory() as tmp:
         index = build_index(Path(tmp), args.videos, spec)
         rates = loader_rates(index, args.batch, args.workers, args.reps)
     loaders = {w: rates[f"loader_{w}"] for w in args.workers}
-    models = {m: train_rate(m, args.train_batch, (3, 16, 160, 160)) for m in args.models}
+    models = {m: train_rate(m, args.train_batch, (3, 16, 160, 160), base_width=args.base_width) for m in args.models}
     fastest = max(models, key=models.get)
     print(f"batch {args.batch}, clips 16x160x160 uint8, {3 * args.videos} clips, threads {args.threads}")
     print(f"  memcpy of the same bytes {rates['memcpy']:8.1f} clips/s")

@@ -71,7 +71,7 @@ def test_render_detects_a_changed_results_file(tmp_path):
 # ----------------------------------------------------------------------------- smoke runs, tiny sizes
 def test_loader_benchmark_records(tmp_path):
     _bench("benchmarks/loader.py", "--videos", "2", "--batch", "2", "--threads", "1", "--models", "p3d63",
-           "--workers", "0", "--out", str(tmp_path / "x.json"))
+           "--base-width", "8", "--workers", "0", "--out", str(tmp_path / "x.json"))
     _recorded(tmp_path / "x.json", "loader", {"loader_0_workers", "best_loader_over_train"}, {"train_step"})
 
 

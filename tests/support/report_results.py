@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from vidrec.plan.config import load_config
+from vidrec.plan.layout import Layout
 
 CLASSES = ["Archery", "Biking", "Diving", "Fencing"]
 GROUPS = [1, 2, 3, 4]
@@ -58,9 +59,10 @@ def make_config(splits=(1, 2), models=tuple(MODEL_SPECS), leakage_allowed=False)
 
 def make_results(root: Path, splits=(1, 2), models=tuple(MODEL_SPECS), leakage_allowed=False,
                  leaked=False, bad_videos=True) -> tuple[dict, Path]:
-    """Write fixture artifacts under root/results/demo and root/data/demo/shards; return (cfg, results_dir)."""
+    """Write fixture artifacts where the workflow would, under root (vidrec/plan/layout.py); return
+    (cfg, the results folder)."""
     cfg = make_config(splits, models, leakage_allowed)
-    results = root / "results" / "demo"
+    layout = Layout.of(cfg, root)
     rows = []
     for label, cls in enumerate(CLASSES):
         for g in GROUPS:
@@ -69,7 +71,7 @@ def make_results(root: Path, splits=(1, 2), models=tuple(MODEL_SPECS), leakage_a
                              "leak_key": f"{cls}/g{g:02d}", "group": g, "clip": c})
     videos = pd.DataFrame(rows)
     videos.insert(0, "video_id", range(len(videos)))
-    _write_csv(results / "manifest" / "videos.csv", videos)
+    _write_csv(layout.manifest("videos"), videos)
 
     audit = {}
     for s in (1, 2, 3):
@@ -77,14 +79,13 @@ def make_results(root: Path, splits=(1, 2), models=tuple(MODEL_SPECS), leakage_a
         audit[f"split{s}"] = {"train_videos": 24 + len(leak), "test_videos": 8, "unused_videos": 0,
                               "train_units": 12 + len(leak), "test_units": 4, "leaked": leak}
     warnings = ["LEAKAGE ALLOWED BY CONFIG: split1: 1 leakage units in both train and test"] if leaked else []
-    _write_json(results / "manifest" / "audit.json", {
+    _write_json(layout.manifest("audit"), {
         "splits": audit, "leakage_allowed": leakage_allowed, "warnings": warnings, "classes": len(CLASSES),
         "videos": len(videos), "listed_videos": len(videos), "format": "ucf101",
         "split_rule": "UCF101's three official splits", "leakage_key": "class and group", "leakage_note": ""})
     for s in splits:
         for m in models:
-            _write_run(results / f"split{s}" / m / "seed0", cfg, m, s)
-    shards = root / "data" / "demo" / "shards" / "demo16"
+            _write_run(layout, m, s)
     for b in range(4):
         ids = videos.loc[videos["video_id"] // 8 == b, ["video_id", "path"]]
         bad = ids[ids["path"].str.endswith("Archery_g02_c01.avi")] if bad_videos else ids[:0]
@@ -92,14 +93,14 @@ def make_results(root: Path, splits=(1, 2), models=tuple(MODEL_SPECS), leakage_a
         skipped = [{"video_id": int(v), "path": p, "reason": "no frames decoded"} for v, p in bad.itertuples(index=False)]
         repairs = [{"video_id": int(v), "path": p, "repair": "padded_last_frame"} for v, p in fixed.itertuples(index=False)]
         n = len(ids) - len(skipped)
-        _write_json(shards / f"b{b:03d}.json", {
+        _write_json(layout.shard_stats("demo16", b), {
             "shard": f"b{b:03d}.h5", "videos": n, "clips": 3 * n, "skipped": skipped, "repairs": repairs,
             "backends": {"opencv": n, "ffmpeg": 0}, "seconds": 3.0 + b, "videos_per_s": round(len(ids) / (3.0 + b), 2),
             "workers": 1, "bytes": 1_000_000 * (b + 1) + 12345, "config_hash": "abc123def456"})
-    return cfg, results
+    return cfg, layout.results
 
 
-def _write_run(run: Path, cfg: dict, model: str, split: int) -> None:
+def _write_run(layout: Layout, model: str, split: int, seed: int = 0) -> None:
     c1, c5, v1, v5 = ACCURACY[(model, split)]
     n_cls, n_test = len(CLASSES), 8
     epochs = 3
@@ -109,12 +110,12 @@ def _write_run(run: Path, cfg: dict, model: str, split: int) -> None:
         "val_loss": [1.39, 1.2, 1.0], "val_acc": [0.25, (0.25 + c1) / 2, c1], "lr": [1e-3] * epochs,
         "epoch_time_s": [per_epoch] * epochs, "wall_time_s": [per_epoch * (e + 1) for e in range(epochs)],
         "train_clips_per_s": [24 / per_epoch] * epochs})
-    _write_csv(run / "metrics.csv", metrics)
+    _write_csv(layout.train_file(split, model, seed, "metrics"), metrics)
     train = {"model": model, "arch": model, "dataset": "demo", "protocol": "thesis", "epochs": epochs,
              "total_time_s": per_epoch * epochs, "mean_epoch_time_s": per_epoch, "device": "cpu", "world_size": 1,
-             "threads": 2, "seed": 0, "amp": "none", "train_clips": 24, "val_clips": n_test,
+             "threads": 2, "seed": seed, "amp": "none", "train_clips": 24, "val_clips": n_test,
              "final_train_acc": 0.7, "final_val_acc": c1, "deterministic": True}
-    _write_json(run / "train.json", train)
+    _write_json(layout.train_file(split, model, seed, "summary"), train)
     # video-level confusion with exactly v1 * 8 correct videos (2 test videos per class)
     right_video, right_clip = _right(model, v1, n_test), _right(model, c1, n_test)
     cm = np.zeros((n_cls, n_cls), int)
@@ -123,18 +124,18 @@ def _write_run(run: Path, cfg: dict, model: str, split: int) -> None:
         cm[true, true if right_video[i] else (true + 1) % n_cls] += 1
     confusion = pd.DataFrame(cm, columns=CLASSES)
     confusion.insert(0, "true_class", CLASSES)
-    _write_csv(run / "confusion.csv", confusion)
+    _write_csv(layout.evaluation_file(split, model, seed, "confusion"), confusion)
     per_class = pd.DataFrame({"class_name": CLASSES, "label": range(n_cls), "n_videos": cm.sum(1),
                               "clip_top1": np.diag(cm) / cm.sum(1) * 0.9, "video_top1": np.diag(cm) / cm.sum(1)})
-    _write_csv(run / "per_class.csv", per_class)
+    _write_csv(layout.evaluation_file(split, model, seed, "per_class"), per_class)
     # the split's test videos are group `split`'s (2 per class), in the order of make_results' videos.csv
     per_class_videos = len(GROUPS) * CLIPS_PER_GROUP
     ids = [(i // 2) * per_class_videos + (split - 1) * CLIPS_PER_GROUP + i % 2 for i in range(n_test)]
-    _write_csv(run / "predictions.csv", pd.DataFrame({
+    _write_csv(layout.evaluation_file(split, model, seed, "predictions"), pd.DataFrame({
         "video_id": ids, "label": [i // 2 for i in range(n_test)], "correct_clip": right_clip,
         "correct_video": right_video}))
     speed = SPEED[model]
-    _write_json(run / "evaluation.json", {
+    _write_json(layout.evaluation_file(split, model, seed), {
         "model": model, "arch": model, "dataset": "demo", "protocol": "thesis", "clip_spec": "demo16",
         "split": split, "clip_top1": c1, "clip_top5": c5, "video_top1": v1, "video_top5": v5, "n_videos": n_test,
         "n_clips": 3 * n_test, "chance": 1 / n_cls, "params": 3_600_000 if model.startswith("conv") else 4_075_000,

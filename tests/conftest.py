@@ -13,7 +13,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from support import (TINY_VIDEOS_PER_SHARD, kill_test_config, make_dataset, run_cli, tiny_config,  # noqa: E402
+from support import (TINY_VIDEOS_PER_SHARD, make_dataset, reference_config, run_cli, tiny_config,  # noqa: E402
                      workflow_run)
 
 
@@ -74,7 +74,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Pa
 
 @pytest.fixture(scope="session")
 def mini_reference(tmp_path_factory) -> Path:
-    """One uninterrupted `snakemake report` of kill_test_config(), shared by the kill and
-    determinism tests (copy it with shutil.copytree before changing anything)."""
+    """One uninterrupted `snakemake report` of reference_config(), shared by the kill, determinism and
+    reruns tests (copy it with shutil.copytree before changing anything)."""
     return built_once(tmp_path_factory, "mini_reference",
-                      lambda folder: workflow_run(folder, kill_test_config(), "report"))
+                      lambda folder: workflow_run(folder, reference_config(), "report"))

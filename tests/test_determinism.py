@@ -82,8 +82,9 @@ def test_report_provenance_shows_seeds_and_determinism(mini_reference):
     html = (mini_reference / RES / "report/index.html").read_text()
     assert "Runs: seeds and determinism" in html
     runs = _table(html, "runs")
-    assert runs == [{**runs[0], "Split": "1", "Model": "p3d63", "Seed": "0", "Device": "cpu", "Threads": "1",
-                     "AMP": "none", "Deterministic algorithms": "True", "Epochs": "2"}]
+    assert runs == [{**row, "Split": split, "Model": "p3d63", "Seed": "0", "Device": "cpu", "Threads": "1",
+                     "AMP": "none", "Deterministic algorithms": "True", "Epochs": "2"}
+                    for row, split in zip(runs, ("1", "2", "3"))]
     # the seeds of the data too: the configuration as run is part of the provenance section
     assert re.search(r"synthetic:.*?seed: 0", html, re.S)
 
@@ -113,17 +114,17 @@ def _changed(mini_reference: Path, tmp_path: Path, key: str, value) -> Path:
     return wd
 
 
-DOWNSTREAM = {"train": 1, "evaluate": 1, "render_report": 1, "report": 1}
+DOWNSTREAM = {"train": 3, "evaluate": 3, "render_report": 1, "report": 1}  # one run on each of 3 splits
 
 
 @pytest.mark.parametrize("key, value, expected", [
     # the clip spec defines the pixels: every shard, the index and everything after; not synth/manifest
-    ("clips.mini8.size", 24, {"decode": 21, "split_index": 1, **DOWNSTREAM}),
+    ("clips.mini8.size", 24, {"decode": 21, "split_index": 3, **DOWNSTREAM}),
     # (any change re-renders the report: it shows the configuration as run)
     # decode workers/threads change no byte (test_parallel_decode_matches_serial): nothing reruns
     ("decode.workers", 2, {"render_report": 1, "report": 1}),
     # an evaluation setting reruns evaluation, not training
-    ("evaluate.speed_batches", 2, {"evaluate": 1, "render_report": 1, "report": 1}),
+    ("evaluate.speed_batches", 2, {"evaluate": 3, "render_report": 1, "report": 1}),
 ])
 def test_a_changed_param_reruns_exactly_the_dependent_stages(mini_reference, tmp_path, key, value, expected):
     assert _planned_jobs(_changed(mini_reference, tmp_path, key, value)) == expected

@@ -1,8 +1,9 @@
 """Kill -9 at every stage, then the same command: complete outputs, identical to an uninterrupted run.
 
 One uninterrupted miniature run (conftest.mini_reference: 3 classes, 21 groups, 8x32x32 clips, a
-base-width-8 P3D-63 trained 2 epochs on CPU) is the reference. For each stage (decode, train,
-evaluate, report) a copy of it loses that stage's outputs, `snakemake` is started in its own
+base-width-8 P3D-63 trained 2 epochs on CPU on each of the 3 splits) is the reference, and split 1's
+jobs are the ones killed. For each stage (decode, train, evaluate, report) a copy of it loses that
+stage's outputs, `snakemake` is started in its own
 process group, the whole group (Snakemake and its job processes) is SIGKILLed at a random moment
 while the stage runs, and the user's recovery is replayed: `snakemake --unlock` (a killed Snakemake
 leaves its lock) and the same command again. The default workflow profile (found beside the

@@ -1,8 +1,8 @@
 """Rebuilding one split's stage leaves the other splits alone.
 
-A miniature demo with all 3 official splits and one narrow model is built once. Then, as the
-README's "Rerunning one split" shows (targets before the flags: `--forcerun` takes every word after
-it): dry runs with `--forcerun <file>` / `--until` select only
+The shared miniature reference run (conftest.mini_reference: all 3 official splits, one narrow model)
+is copied once. Then, as the README's "Rerunning one split" shows (targets before the flags:
+`--forcerun` takes every word after it): dry runs with `--forcerun <file>` / `--until` select only
 split 2's jobs, and a real forced retraining of split 2 (from scratch: a finished run keeps no checkpoint) rewrites
 split 2's model, its evaluation and the report, while every file of splits 1 and 3, every shard and
 every split index keeps its bytes and its mtime. Adding a seed schedules only that seed's jobs.
@@ -11,26 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from support import mini_config, run_snakemake, workflow_run
+from support import run_snakemake
 
 pytestmark = pytest.mark.slow
 
 MODEL_OUT = "results/mini/split{}/p3d63/seed0/model.pt"
-
-
-def _config() -> dict:
-
-    cfg = mini_config()
-    ds = cfg["datasets"]["mini"]
-    ds["splits"] = [1, 2, 3]
-    ds["synthetic"]["classes"] = 2
-    ds["models"] = {"p3d63": ds["models"]["p3d63"]}
-    return cfg
 
 
 def _snakemake(wd: Path, *args: str) -> str:
@@ -53,8 +44,10 @@ def _snapshot(wd: Path, *folders: str) -> dict[str, tuple[int, str]]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    wd = workflow_run(tmp_path_factory.mktemp("reruns"), _config(), "report")
+def built(mini_reference, tmp_path_factory) -> Path:
+    """A copy of the reference run (mtimes and Snakemake's metadata kept) that these tests may change."""
+    wd = tmp_path_factory.mktemp("reruns") / "wd"
+    shutil.copytree(mini_reference, wd, symlinks=True)
     for s in (1, 2, 3):
         assert (wd / MODEL_OUT.format(s)).exists()
     return wd

@@ -18,38 +18,49 @@ from support import (TINY_VIDEOS_PER_SHARD, make_dataset, reference_config, run_
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow (end-to-end) tests first. `make test` hands whole files to its pytest-xdist workers in
-    collection order (--dist loadfile): the long files then start at once and the short ones fill the
-    gaps, instead of a long file starting last and running alone."""
+    """Files with a slow test first. `make test` hands whole files to its pytest-xdist workers in
+    collection order (--dist loadfile): the long files then start at once and the short ones, last,
+    fill the gaps, so that the workers finish together instead of a long file running alone at the end."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("tiny_ucf")
-    return make_dataset(root, ["Alpha", "Beta"], groups=25, clips=1, frames=24)
+    """(videos folder, split lists folder): 2 classes x 25 groups of 24-frame AVIs in UCF101's layout.
+    Shared by every worker: read it, never change it."""
+    root = built_once(tmp_path_factory, "tiny_ucf",
+                      lambda folder: make_dataset(folder, ["Alpha", "Beta"], groups=25, clips=1, frames=24))
+    return root / "UCF-101", root / "ucfTrainTestlist"
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_dataset, tmp_path_factory) -> dict:
-    """Manifest, shards and the split-1 index of the tiny dataset, built through the CLI."""
-    videos, lists = tiny_dataset
-    work = tmp_path_factory.mktemp("tiny_run")
-    cfg = tiny_config(work / "config.yaml", videos.parent)
-    common = ["--config", str(cfg), "--quiet", "--set", f"decode.videos_per_shard={TINY_VIDEOS_PER_SHARD}"]
-    run_cli(*common, "manifest", "--out-dir", str(work / "manifest"))
-    n_videos = len((work / "manifest/videos.csv").read_text().splitlines()) - 1
-    shards = []
-    for b in range(-(-n_videos // TINY_VIDEOS_PER_SHARD)):
-        out = work / "shards" / f"b{b:03d}.h5"
-        run_cli(*common, "decode", "--manifest", str(work / "manifest/videos.csv"), "--bucket", str(b),
-                "--clip", "tiny8", "--out", str(out), "--stats", str(out.with_suffix(".json")))
-        shards.append(str(out))
-    index = work / "split1" / "index.csv"
-    run_cli(*common, "index", "--splits", str(work / "manifest/splits.csv"), "--split", "1",
-            "--shards", *shards, "--out", str(index))
-    return {"work": work, "config": cfg, "index": index, "classes": work / "manifest/classes.txt",
-            "common": common}
+    """Manifest, shards and the split-1 index of the tiny dataset, built through the CLI. Shared by
+    every worker: read it, never change it."""
+    videos, _ = tiny_dataset
+
+    def paths(work: Path) -> dict:
+        cfg = work / "config.yaml"
+        common = ["--config", str(cfg), "--quiet", "--set", f"decode.videos_per_shard={TINY_VIDEOS_PER_SHARD}"]
+        return {"work": work, "config": cfg, "index": work / "split1" / "index.csv",
+                "classes": work / "manifest/classes.txt", "common": common}
+
+    def build(work: Path) -> None:
+        run = paths(work)
+        tiny_config(run["config"], videos.parent)
+        common = run["common"]
+        run_cli(*common, "manifest", "--out-dir", str(work / "manifest"))
+        n_videos = len((work / "manifest/videos.csv").read_text().splitlines()) - 1
+        shards = []
+        for b in range(-(-n_videos // TINY_VIDEOS_PER_SHARD)):
+            out = work / "shards" / f"b{b:03d}.h5"
+            run_cli(*common, "decode", "--manifest", str(work / "manifest/videos.csv"), "--bucket", str(b),
+                    "--clip", "tiny8", "--out", str(out), "--stats", str(out.with_suffix(".json")))
+            shards.append(str(out))
+        run_cli(*common, "index", "--splits", str(work / "manifest/splits.csv"), "--split", "1",
+                "--shards", *shards, "--out", str(run["index"]))
+
+    return paths(built_once(tmp_path_factory, "tiny_run", build))
 
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Path:

@@ -131,6 +131,7 @@ def test_the_shard_is_written_atomically_complete_and_within_the_disk_formula(vi
     assert stats["videos"] == 3 and stats["clips"] == 9 and stats["frames"] == 79 and len(stats["skipped"]) == 1
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_an_any_start_spec_through_the_cli(tiny_dataset, tmp_path):
     videos, _ = tiny_dataset
     cfg = tiny_config(tmp_path / "config.yaml", videos.parent, epochs=1)

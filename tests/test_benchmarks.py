@@ -69,6 +69,7 @@ def test_render_detects_a_changed_results_file(tmp_path):
 
 
 # ----------------------------------------------------------------------------- smoke runs, tiny sizes
+@pytest.mark.slow
 def test_loader_benchmark_records(tmp_path):
     _bench("benchmarks/loader.py", "--videos", "2", "--batch", "2", "--threads", "1", "--models", "p3d63",
            "--base-width", "8", "--workers", "0", "--out", str(tmp_path / "x.json"))
@@ -84,6 +85,7 @@ def test_frames_store_benchmark_records(tmp_path):
     assert every["gb"] == pytest.approx(13320 * 175 * 16 * 24 * 3 / 1e9)  # videos x mean frames x frame bytes
 
 
+@pytest.mark.slow
 def test_models_benchmark_records(tmp_path):
     _bench("benchmarks/models.py", "--quick", "--threads", "1", "--batch", "2", "--models",
            "p3d63,convlstm_c2d63,p3d199", "--clip", "4", "32", "32", "--tv-clip", "4", "32", "32",
@@ -103,12 +105,14 @@ def test_decode_benchmark_records(tmp_path):
     assert {f["name"]: f["unit"] for f in data["figures"]}["stage_1_worker"] == "videos/s"
 
 
+@pytest.mark.slow
 def test_dag_benchmark_records(tmp_path):
     _bench("benchmarks/dag.py", "--repeat", "1", "--out", str(tmp_path / "x.json"))
     data = _recorded(tmp_path / "x.json", "dag", {"dry_run_best", "jobs"}, {"jobs"})
     assert data["parameters"]["videos"] == 13320
 
 
+@pytest.mark.slow
 def test_predict_benchmark_records(tmp_path):
     _bench("benchmarks/predict.py", "--only", "demo", "--models", "p3d63", "--videos", "2", "--seconds", "1",
            "--repeats", "1", "--model-batches", "1", "--batch", "2", "--threads", "1", "--workers", "1",
@@ -153,6 +157,7 @@ def test_pipeline_script_refuses_unknown_arguments():
     assert done.returncode == 2 and "usage" in done.stderr
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_smoke_run_on_cpu(tmp_path):
     """A GPU-only table must not rot unseen between GPU loans; its file (here a CPU run's, written to a
     temporary copy of the results as if from a GPU machine) renders in the README's GPU block."""

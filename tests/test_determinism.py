@@ -119,7 +119,7 @@ DOWNSTREAM = {"train": 3, "evaluate": 3, "render_report": 1, "report": 1}  # one
 
 @pytest.mark.parametrize("key, value, expected", [
     # the clip spec defines the pixels: every shard, the index and everything after; not synth/manifest
-    ("clips.mini8.size", 24, {"decode": 21, "split_index": 3, **DOWNSTREAM}),
+    ("clips.mini8.size", 24, {"decode": 7, "split_index": 3, **DOWNSTREAM}),
     # (any change re-renders the report: it shows the configuration as run)
     # decode workers/threads change no byte (test_parallel_decode_matches_serial): nothing reruns
     ("decode.workers", 2, {"render_report": 1, "report": 1}),

@@ -137,6 +137,7 @@ def test_decode_on_a_full_disk_is_a_named_error_and_the_rerun_completes(tiny_run
     assert check_shard(out)["n_videos"] == TINY_VIDEOS_PER_SHARD and stats.exists()
 
 
+@pytest.mark.slow
 def test_training_on_a_full_disk_keeps_the_last_checkpoint_and_resumes(tiny_run, tmpfs):
     """Room for epoch 1's checkpoint, not epoch 2's: the error names checkpoint.pt, epoch 1's stays,
     and the rerun after freeing space resumes after epoch 1 and finishes."""
@@ -171,6 +172,7 @@ def test_training_checks_its_checkpoints_before_the_first_epoch(tiny_run, tmpfs)
     assert not out.exists() or not any(out.iterdir())
 
 
+@pytest.mark.slow
 def test_report_on_a_full_disk_is_a_named_error_and_the_rerun_completes(tmp_path, tmpfs):
     """The report of fixture results (tests/support/report_results.py: no training needed), rendered
     once on the test's disk as the reference, then on a full tmpfs, then again after space is freed."""

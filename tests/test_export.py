@@ -117,6 +117,7 @@ def _sweep_module():
     return module
 
 
+@pytest.mark.slow
 def test_export_sweep_script(tmp_path):
     """The script as run from a checkout: one results file, every export checked and within tolerance."""
     pytest.importorskip("onnxruntime")

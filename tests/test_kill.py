@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 RES, SHARDS, LOGS = "results/mini", "data/mini/shards/mini8", "logs/mini"
 RUN = f"{RES}/split1/p3d63/seed0"
 SEED = int(os.environ.get("VIDREC_KILL_SEED", random.SystemRandom().randrange(2**31)))
-KILLED_BUCKETS = [1, 4, 8, 12, 16, 19]  # shards the decode test deletes and rebuilds (6 of 21 jobs)
+KILLED_BUCKETS = [1, 3, 5]  # shards the decode test deletes and rebuilds (3 of 7 jobs)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -139,14 +139,15 @@ def test_kill_during_decode(mini_reference, tmp_path):
     info["shards_done_at_kill"] = sorted(p.name for p in (wd / SHARDS).glob("b*.h5"))
     recover(wd, ["shards"], info)
     ref = mini_reference / SHARDS
-    for g in range(21):
-        name = f"b{g:03d}.h5"
+    shards = sorted(p.name for p in ref.glob("b*.h5"))
+    assert len(shards) == 7
+    for name in shards:
         with h5py.File(ref / name) as a, h5py.File(wd / SHARDS / name) as b:
             assert dict(b.attrs)["complete"] and a.attrs["content_hash"] == b.attrs["content_hash"], (name, info)
             for key in ("clips", "labels", "video_ids", "clip_index", "frame_indices", "repairs"):
                 assert np.array_equal(a[key][()], b[key][()]), (name, key, info, SEED)
         assert verify_content_hash(wd / SHARDS / name)
-        sa, sb = (json.loads((d / f"b{g:03d}.json").read_text()) for d in (ref, wd / SHARDS))
+        sa, sb = (json.loads((d / name).with_suffix(".json").read_text()) for d in (ref, wd / SHARDS))
         for key in ("videos", "clips", "skipped", "repairs", "config_hash", "content_hash", "backends"):
             assert sa[key] == sb[key], (name, key)
     assert not list((wd / SHARDS).glob(".*.tmp")), "a killed writer's temporary file was left behind"

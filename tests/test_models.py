@@ -466,6 +466,7 @@ def test_models_csv_markdown_and_wide(every_model_table):
         render_models_table(table, "html")
 
 
+@pytest.mark.slow
 def test_cli_models_default_fits_100_columns():
     out = subprocess.run([sys.executable, "-m", "vidrec.cli", "models", "p3d63", "frame_resnet50", "--frames", "4",
                           "--size", "32"], cwd=REPO, capture_output=True, text=True, timeout=600, check=True).stdout

@@ -508,6 +508,7 @@ def _frame_cnn_predictions(d, train, test, epochs=3, seed=0):
     return logp.argmax(1).numpy(), train_acc
 
 
+@pytest.mark.slow
 def test_frame_only_cnn_stays_near_chance(motion_set):
     """A small 2D CNN on single frames (scores averaged over the video) learns no class."""
     d = motion_set

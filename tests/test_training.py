@@ -25,6 +25,7 @@ def _train(tiny_run, out, *extra, check=True):
                    "--classes", str(tiny_run["classes"]), "--out-dir", str(out), check=check)
 
 
+@pytest.mark.slow
 def test_two_epoch_run_and_evaluation_through_the_cli(tiny_run, tmp_path):
     out = tmp_path / "p3d63"
     _train(tiny_run, out)
@@ -50,6 +51,7 @@ def test_two_epoch_run_and_evaluation_through_the_cli(tiny_run, tmp_path):
     assert confusion.to_numpy().sum() == 14
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_bitwise_identical(tiny_run, tmp_path):
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     over = ["--set", "datasets.tiny.protocol_overrides.thesis.epochs=3"]

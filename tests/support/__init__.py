@@ -176,7 +176,7 @@ def workflow_run(folder: Path, cfg: dict, *targets: str) -> Path:
 
 
 def reference_config() -> dict:
-    """`mini_config`'s miniature workflow (3 classes, 21 groups, 8x32x32 clips, 21 shards) with one
+    """`mini_config`'s miniature workflow (3 classes, 21 groups, 8x32x32 clips, 7 shards) with one
     base-width-8 model trained for 2 epochs on all 3 splits: conftest.mini_reference's run, the
     uninterrupted reference of tests/test_kill.py and the workdir of tests/test_reruns.py."""
     cfg = mini_config()
@@ -185,7 +185,7 @@ def reference_config() -> dict:
     mini["splits"] = [1, 2, 3]
     mini["protocol_overrides"]["thesis"]["epochs"] = 2
     cfg.setdefault("train", {})["deterministic"] = True  # enforced, so train.json must say so
-    cfg["decode"] = {"videos_per_shard": 3}  # 63 videos: 21 decode jobs to kill in the middle of
+    cfg["decode"] = {"videos_per_shard": 9}  # 63 videos: 7 decode jobs to kill in the middle of
     if isinstance(cfg.get("experiments"), dict):
         cfg["experiments"]["in_report"] = False  # the comparison report only: no experiment runs
     return cfg

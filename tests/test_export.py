@@ -119,22 +119,23 @@ def _sweep_module():
 
 @pytest.mark.slow
 def test_export_sweep_script(tmp_path):
-    """The script as run from a checkout: one results file, every export checked and within tolerance."""
+    """The script as run from a checkout: one results file, every export checked and within tolerance.
+    One model (torchvision's family); P3D-63 and ConvLSTM-C2D-63 go through the same export_model in
+    this module's other tests."""
     pytest.importorskip("onnxruntime")
     out = tmp_path / "x.json"
     env = os.environ | {"OMP_NUM_THREADS": "2"}
-    proc = subprocess.run([sys.executable, str(SWEEP), "--models", "r3d_18,p3d63,convlstm_c2d63", *TINY,
+    proc = subprocess.run([sys.executable, str(SWEEP), "--models", "r3d_18", *TINY,
                            "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(out.read_text())
     rows = data["tables"]["exports"]["rows"]
-    assert {(r["model"], r["format"]) for r in rows} == {(m, f) for m in ("r3d_18", "p3d63", "convlstm_c2d63")
-                                                         for f in ex.FORMATS}
+    assert {(r["model"], r["format"]) for r in rows} == {("r3d_18", f) for f in ex.FORMATS}
     for r in rows:
         assert r["passed"] and r["error"] is None and r["clip"] == "4x32x32" and r["file_mb"] > 0
         assert 0 <= r["max_abs_diff"] <= r["tolerance"] == pytest.approx(1e-4 + 1e-5 * r["max_abs_logit"])
     figures = {f["name"]: f for f in data["figures"]}
-    assert figures["exports_passed"]["value"] == 6 and figures["exports_passed"]["met"]
+    assert figures["exports_passed"]["value"] == len(ex.FORMATS) and figures["exports_passed"]["met"]
     assert figures["models_passed"]["met"] and figures["worst_diff_over_tolerance"]["met"]
     assert data["git"]["commit"] and data["machine"]["cores"] >= 1 and data["machine"]["cpu"]
     assert data["parameters"]["atol"] == 1e-4 and data["parameters"]["full_size_models"] == []

@@ -70,7 +70,8 @@ def reset_peak(device: torch.device) -> None:
 def bench_model(name: str, args, rt) -> dict:
     clip = (3, *args.clip)
     torch.manual_seed(0)
-    model = create_model(name, num_classes=101, clip_shape=clip)
+    width = {} if args.base_width is None else {"base_width": args.base_width}
+    model = create_model(name, num_classes=101, clip_shape=clip, **width)
     row = {"model": name, **model_complexity(model, clip)}
     model = rt.place(model)  # the device and memory format training uses (vidrec/models/runtime.py)
     net = torch.compile(model) if args.compile else model
@@ -118,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (CPU smoke runs)")
+    p.add_argument("--base-width", type=int, default=None,
+                   help="narrow the networks (a CPU smoke run); default: the registry's full width")
     p.add_argument("--out", type=Path, default=None,
                    help="results file (default on a GPU: benchmarks/results/gpu-<GPU name>[-compile].json; "
                         "on CPU: none)")
@@ -171,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                           "channels_last_3d": rt.channels_last,
                           "compile": args.compile, "warmup": args.warmup, "steps": args.steps,
                           "cuda": torch.version.cuda, "cudnn": str(torch.backends.cudnn.version()),
-                          "models": args.models, "failed": failed}
+                          "base_width": args.base_width, "models": args.models, "failed": failed}
         record(rec, rows, args).write(out, [__file__, *(sys.argv[1:] if argv is None else argv)])
     return 1 if failed else 0
 

@@ -57,7 +57,7 @@ if [ "$dry" = 1 ]; then
   echo "DRY RUN on the CPU: every step at toy sizes; results in $log_dir" | tee -a "$log_dir/check.txt"
   gpu="dry-run"
   results="$log_dir"
-  gpu_args=(--device cpu --batch 2 --warmup 1 --steps 1 --models p3d63 --clip 4 32 32 --threads 1
+  gpu_args=(--device cpu --batch 2 --warmup 1 --steps 1 --models p3d63 --clip 4 32 32 --base-width 8 --threads 1
             --out "$results/gpu-$gpu.json")
   feed_args=(--device cpu --models r2plus1d_18 --base-width 8 --videos 2 --copies 1 --cpu-batch 1 --threads 1
              --out "$results/feed-$gpu.json")

@@ -166,6 +166,7 @@ def test_gpu_benchmark_smoke_run_on_cpu(tmp_path):
     path = results / "gpu-test-machine.json"
     out = _bench("benchmarks/gpu.py", "--device", "cpu", "--batch", "2", "--steps", "1", "--warmup", "1",
                  "--threads", "1", "--models", "p3d63,convlstm_c2d63,p3d199", "--clip", "4", "32", "32",
+                 "--base-width", "8",
                  "--out", str(path)).stdout
     rows = [line for line in out.splitlines() if line.startswith("| p3d") or line.startswith("| convlstm")]
     assert len(rows) == 3 and all("nan" not in r.split("|")[4] for r in rows), out

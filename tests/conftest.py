@@ -13,8 +13,8 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from support import (TINY_VIDEOS_PER_SHARD, make_dataset, reference_config, run_cli, tiny_config,  # noqa: E402
-                     workflow_run)
+from support import (TINY_VIDEOS_PER_SHARD, copy_run, make_dataset, reference_config, run_cli,  # noqa: E402
+                     tiny_config, workflow_run)
 
 
 # Files that mostly wait (on a mini SLURM cluster's polling): started first, their waits overlap the
@@ -91,7 +91,13 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Pa
 
 @pytest.fixture(scope="session")
 def mini_reference(tmp_path_factory) -> Path:
-    """One uninterrupted `snakemake report` of reference_config(), shared by the kill, determinism and
-    reruns tests (copy it with shutil.copytree before changing anything)."""
+    """One uninterrupted `snakemake report` of reference_config(), shared by the kill, determinism,
+    reruns and workflow tests: read it, or change a copy (`copy_run`, or the `reference_copy` fixture)."""
     return built_once(tmp_path_factory, "mini_reference",
                       lambda folder: workflow_run(folder, reference_config(), "report"))
+
+
+@pytest.fixture(scope="module")
+def reference_copy(mini_reference, tmp_path_factory) -> Path:
+    """A copy of mini_reference that one test module may change (its tests share it, in order)."""
+    return copy_run(mini_reference, tmp_path_factory.mktemp("reference_copy") / "wd")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from support import run_cli, snakemake_argv, snakemake_env
+from support import copy_run, run_cli, snakemake_argv, snakemake_env
 from vidrec.data.shards import check_shard, verify_content_hash, write_shard
 from vidrec.data.video import ClipSpec
 
@@ -103,7 +102,7 @@ def _planned_jobs(workdir: Path) -> dict[str, int]:
 
 def _changed(mini_reference: Path, tmp_path: Path, key: str, value) -> Path:
     wd = tmp_path / "wd"
-    shutil.copytree(mini_reference, wd, symlinks=True)
+    copy_run(mini_reference, wd)
     cfg = yaml.safe_load((wd / "config.yaml").read_text())
     node = cfg
     *parents, last = key.split(".")

@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 import torch
 
-from support import snakemake_argv, snakemake_env
+from support import copy_run, snakemake_argv, snakemake_env
 from vidrec.data.shards import verify_content_hash
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ KILLED_BUCKETS = [1, 3, 5]  # shards the decode test deletes and rebuilds (3 of 
 # ----------------------------------------------------------------------------- helpers
 def clone(reference: Path, dst: Path, *remove: str) -> Path:
     """Copy the reference run (mtimes and .snakemake metadata included) without `remove`."""
-    shutil.copytree(reference, dst, symlinks=True)
+    copy_run(reference, dst)
     for rel in remove:
         for p in sorted(dst.glob(rel)):
             shutil.rmtree(p) if p.is_dir() else p.unlink()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -43,62 +42,54 @@ def _snapshot(wd: Path, *folders: str) -> dict[str, tuple[int, str]]:
     return files
 
 
-@pytest.fixture(scope="module")
-def built(mini_reference, tmp_path_factory) -> Path:
-    """A copy of the reference run (mtimes and Snakemake's metadata kept) that these tests may change."""
-    wd = tmp_path_factory.mktemp("reruns") / "wd"
-    shutil.copytree(mini_reference, wd, symlinks=True)
+def test_dry_runs_select_only_split_2(reference_copy):
     for s in (1, 2, 3):
-        assert (wd / MODEL_OUT.format(s)).exists()
-    return wd
-
-
-def test_dry_runs_select_only_split_2(built):
+        assert (reference_copy / MODEL_OUT.format(s)).exists()
     target = MODEL_OUT.format(2)
     # split 2's training and what depends on it
-    out = _snakemake(built, "report", "-n", "--forcerun", target)
+    out = _snakemake(reference_copy, "report", "-n", "--forcerun", target)
     assert _job_stats(out) == {"train": 1, "evaluate": 1, "render_report": 1, "report": 1}, out[-3000:]
     assert "split=2" in out and "split=1" not in out and "split=3" not in out
     # split 2's training only (--until stops there)
-    out = _snakemake(built, target, "-n", "--forcerun", "train", "--until", "train")
+    out = _snakemake(reference_copy, target, "-n", "--forcerun", "train", "--until", "train")
     assert _job_stats(out) == {"train": 1}, out[-3000:]
     # split 2's index only, and --until keeps the rebuilt index from cascading to training
     index = "results/mini/mini8/split2/index.csv"
-    out = _snakemake(built, "report", "-n", "--forcerun", index, "--until", "split_index")
+    out = _snakemake(reference_copy, "report", "-n", "--forcerun", index, "--until", "split_index")
     assert _job_stats(out) == {"split_index": 1}, out[-3000:]
     # and nothing else is stale
-    assert "Nothing to be done" in _snakemake(built, "-n", "report")
+    assert "Nothing to be done" in _snakemake(reference_copy, "-n", "report")
 
 
-def test_retraining_split_2_leaves_splits_1_and_3_untouched(built):
+def test_retraining_split_2_leaves_splits_1_and_3_untouched(reference_copy):
     keep = ("results/mini/split1", "results/mini/split3", "results/mini/mini8", "results/mini/manifest",
             "data/mini/shards")
-    before = _snapshot(built, *keep)
+    before = _snapshot(reference_copy, *keep)
     assert any("split1" in k for k in before) and any("split3" in k for k in before)
-    model = built / MODEL_OUT.format(2)
-    report = built / "results/mini/report/index.html"
+    model = reference_copy / MODEL_OUT.format(2)
+    report = reference_copy / "results/mini/report/index.html"
     old_model, old_report = model.stat().st_mtime_ns, report.stat().st_mtime_ns
     # a finished run keeps no checkpoint: a forced rerun retrains from scratch, nothing to delete by hand
     assert not (model.parent / "checkpoint.pt").exists()
-    out = _snakemake(built, "report", "--forcerun", MODEL_OUT.format(2))
+    out = _snakemake(reference_copy, "report", "--forcerun", MODEL_OUT.format(2))
     assert _job_stats(out) == {"train": 1, "evaluate": 1, "render_report": 1, "report": 1}, out[-3000:]
-    assert _snapshot(built, *keep) == before  # same bytes, same mtimes
+    assert _snapshot(reference_copy, *keep) == before  # same bytes, same mtimes
     assert model.stat().st_mtime_ns > old_model and report.stat().st_mtime_ns > old_report
     assert not (model.parent / "checkpoint.pt").exists()
-    assert "resumed from" not in (built / "logs/mini/train/split2/p3d63/seed0.log").read_text()
-    assert "Nothing to be done" in _snakemake(built, "-n", "report")
+    assert "resumed from" not in (reference_copy / "logs/mini/train/split2/p3d63/seed0.log").read_text()
+    assert "Nothing to be done" in _snakemake(reference_copy, "-n", "report")
 
 
-def test_adding_a_seed_schedules_only_that_seed(built):
+def test_adding_a_seed_schedules_only_that_seed(reference_copy):
     """train.seeds [0] -> [0, 1]: one new training and evaluation per split, all of seed 1, beside seed 0's
     (whose jobs are up to date: the seed list is not part of a run's settings), then the report."""
-    config = built / "config.yaml"
+    config = reference_copy / "config.yaml"
     original = config.read_text()
     cfg = yaml.safe_load(original)
     cfg.setdefault("train", {})["seeds"] = [0, 1]
     config.write_text(yaml.safe_dump(cfg))
     try:
-        out = _snakemake(built, "report", "-n")
+        out = _snakemake(reference_copy, "report", "-n")
     finally:
         config.write_text(original)
     assert _job_stats(out) == {"train": 3, "evaluate": 3, "render_report": 1, "report": 1}, out[-3000:]

@@ -4,15 +4,13 @@ The shared reference run (conftest.mini_reference: synth -> manifest -> shards -
 report of one narrow P3D-63 on each of the 3 splits, in a scratch working directory through
 `snakemake --directory`), copied once; then checks: outputs, a no-op second run, config errors naming
 their key and stopping Snakemake before any job, and that changing the model's parameter reruns its
-trainings and evaluations (and the report) only. Runs of Tran et al.'s protocol go through the same rules in tests/test_experiments.py
-(its report test) and tests/test_rehearsal.py.
+trainings and evaluations (and the report) only. Runs of Tran et al.'s protocol go through the same
+rules in tests/test_experiments.py (its report test) and tests/test_rehearsal.py.
 """
 from __future__ import annotations
 
 import json
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 import yaml
@@ -23,42 +21,34 @@ from vidrec.plan.config import ConfigError, validate_config
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def workdir(mini_reference, tmp_path_factory) -> Path:
-    """A copy of the reference run (mtimes and Snakemake's metadata kept) that these tests may change."""
-    wd = tmp_path_factory.mktemp("workflow") / "wd"
-    shutil.copytree(mini_reference, wd, symlinks=True)
-    return wd
-
-
-def test_full_run_produces_every_stage(workdir):
-    res = workdir / "results" / "mini"
+def test_full_run_produces_every_stage(reference_copy):
+    res = reference_copy / "results" / "mini"
     assert (res / "manifest" / "audit.json").exists()
-    assert len(list((workdir / "data/mini/shards/mini8").glob("b*.h5"))) == 7
+    assert len(list((reference_copy / "data/mini/shards/mini8").glob("b*.h5"))) == 7
     for split in (1, 2, 3):
         ev = json.loads((res / f"split{split}" / "p3d63" / "seed0" / "evaluation.json").read_text())
         assert ev["model"] == "p3d63" and ev["n_videos"] == 21 and 0 <= ev["video_top1"] <= 1
         # what ran, named in evaluation.json: seed, initialisation, training sampling, the test clips
         assert ev["seed"] == 0 and ev["initialisation"] == "from scratch" and ev["train_clip_sampling"]
         assert "frames" in ev["test_clip"] and "per video" in ev["test_clip"] and ev["epochs"] == 2
-        assert (workdir / f"logs/mini/train/split{split}/p3d63/seed0.log").exists()
+        assert (reference_copy / f"logs/mini/train/split{split}/p3d63/seed0.log").exists()
         assert (res / f"benchmarks/train/split{split}/p3d63/seed0.tsv").exists()
     assert (res / "report" / "index.html").exists()
 
 
-def test_second_run_does_nothing(workdir):
-    proc = run_snakemake(workdir, "report")
+def test_second_run_does_nothing(reference_copy):
+    proc = run_snakemake(reference_copy, "report")
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def test_changed_param_reruns_exactly_the_dependent_jobs(workdir):
-    config = workdir / "config.yaml"
+def test_changed_param_reruns_exactly_the_dependent_jobs(reference_copy):
+    config = reference_copy / "config.yaml"
     original = config.read_text()
     cfg = yaml.safe_load(original)
     cfg["datasets"]["mini"]["models"]["p3d63"]["args"]["base_width"] = 4
     config.write_text(yaml.safe_dump(cfg))
     try:
-        proc = run_snakemake(workdir, "-n", "report")
+        proc = run_snakemake(reference_copy, "-n", "report")
         text = proc.stdout + proc.stderr
         table = text[text.index("Job stats"):]
         jobs = dict(line.split()[:2] for line in table.splitlines()[3:] if len(line.split()) == 2

@@ -175,10 +175,20 @@ def workflow_run(folder: Path, cfg: dict, *targets: str) -> Path:
     return folder
 
 
+def copy_run(run: Path, dst: Path) -> Path:
+    """A copy of a workflow's working directory with its mtimes and Snakemake's metadata, so that
+    Snakemake sees the copy as up to date as the original."""
+    import shutil
+
+    shutil.copytree(run, dst, symlinks=True)
+    return dst
+
+
 def reference_config() -> dict:
     """`mini_config`'s miniature workflow (3 classes, 21 groups, 8x32x32 clips, 7 shards) with one
     base-width-8 model trained for 2 epochs on all 3 splits: conftest.mini_reference's run, the
-    uninterrupted reference of tests/test_kill.py and the workdir of tests/test_reruns.py."""
+    uninterrupted reference of tests/test_kill.py and (copied) the workdir of tests/test_reruns.py and
+    tests/test_workflow.py."""
     cfg = mini_config()
     mini = cfg["datasets"]["mini"]
     mini["models"] = {"p3d63": mini["models"]["p3d63"]}

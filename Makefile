@@ -5,14 +5,14 @@ VENV ?= .venv
 PYTHON ?= python3
 CORES ?= 2
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml envs/constraints.txt | cksum | cut -d' ' -f1)
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: report test shards lint bench clean-results
+.PHONY: report test shards lint bench lock clean-results
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml envs/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -c envs/constraints.txt -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 report: $(STAMP)
@@ -26,6 +26,13 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
+
+# after changing a pin in pyproject.toml: install the pins alone in a fresh virtualenv and record
+# what they pulled in (the next `make test` reinstalls .venv to match)
+lock:
+	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/python -m pip install -q -e '.[test]'
+	$(VENV)-lock/bin/python envs/lock.py && rm -rf $(VENV)-lock
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/decode.py

@@ -11,15 +11,13 @@ from __future__ import annotations
 import ast
 import importlib.metadata as md
 import os
-import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
 
+from lock import closure, normalise, project_pins, project_requirements, read_constraints  # envs/lock.py
 from support import REPO
 
 BENCH = REPO / "benchmarks"
@@ -35,16 +33,12 @@ CHECK_CODE = [*(REPO / "vidrec").rglob("*.py"), *(BENCH / f"{n}.py" for n in ("g
               REPO / "tests" / "test_training.py", REPO / "tests" / "conftest.py"]
 
 
-def norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def names(path: Path) -> list[str]:
     return [line.split("#")[0].strip() for line in path.read_text().splitlines() if line.split("#")[0].strip()]
 
 
 def image() -> set[str]:
-    return {norm(n) for n in names(BENCH / "lent_image_packages.txt")}
+    return {normalise(n) for n in names(BENCH / "lent_image_packages.txt")}
 
 
 def wheels() -> dict[str, tuple[str, bool]]:
@@ -54,35 +48,18 @@ def wheels() -> dict[str, tuple[str, bool]]:
         req = line.split("#")[0].strip()
         if req:
             name, version = req.split("==")
-            out[norm(name)] = (version, "#" in line and "source only" not in line)
+            out[normalise(name)] = (version, "#" in line and "source only" not in line)
     return out
 
 
-def closure(roots: list[Requirement], have: set[str]) -> set[str]:
-    """Every distribution the roots need on the lent machine (its markers) that `have` lacks."""
-    need: dict[str, set[str]] = {}
-    stack = [(r.name, set(r.extras)) for r in roots]
-    while stack:
-        name, extras = stack.pop()
-        n = norm(name)
-        if n in have or (n in need and extras <= need[n]):
-            continue
-        need[n] = need.get(n, set()) | extras
-        for text in md.requires(name) or []:
-            req = Requirement(text)
-            if req.marker is None or any(req.marker.evaluate({**LENT, "extra": e}) for e in {""} | extras):
-                stack.append((req.name, set(req.extras)))
-    return set(need)
-
-
 def test_the_wheel_list_is_exactly_what_the_image_lacks():
-    pins = [Requirement(d) for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]]
-    roots = [r for r in pins if norm(r.name) not in NOT_ON_ONE_MACHINE]
+    roots = [r for r in project_requirements(extras=False) if normalise(r.name) not in NOT_ON_ONE_MACHINE]
     listed = wheels()
-    assert set(listed) == closure(roots, image()), "benchmarks/gpu_wheels.txt is not the closure the image lacks"
+    assert set(listed) == closure(roots, image(), LENT), "benchmarks/gpu_wheels.txt is not the closure the image lacks"
+    pinned = {**project_pins(), **read_constraints()}  # the versions a fresh clone installs
     for name, (version, apart) in listed.items():
         if not apart:
-            assert version == md.version(name), f"{name}: listed {version}, pinned here {md.version(name)}"
+            assert version == pinned[name], f"{name}: listed {version}, pinned {pinned[name]}"
     assert not set(listed) & image()
 
 
@@ -104,7 +81,7 @@ def test_every_module_the_check_imports_is_in_the_image_or_the_wheels():
     modules.add("snakemake")  # the rehearsal runs it (python -m snakemake)
     where = md.packages_distributions()
     have = image() | set(wheels())
-    missing = {m: where.get(m) for m in modules if not where.get(m) or not {norm(d) for d in where[m]} & have}
+    missing = {m: where.get(m) for m in modules if not where.get(m) or not {normalise(d) for d in where[m]} & have}
     assert not missing, f"imported by the GPU check, in neither the image nor the wheel list: {missing}"
 
 

@@ -1,4 +1,5 @@
-"""The two installs agree: pyproject.toml's pins and the conda environment's (envs/vidrec.yaml)."""
+"""The installs agree: pyproject.toml's pins, envs/constraints.txt (what they pull in), the conda
+environment (envs/vidrec.yaml) and this virtualenv."""
 from __future__ import annotations
 
 import re
@@ -6,6 +7,7 @@ import tomllib
 
 import yaml
 
+from lock import closure, installed, project_pins, project_requirements, read_constraints  # envs/lock.py
 from support import REPO
 
 
@@ -21,7 +23,19 @@ def test_conda_environment_pins_what_pyproject_pins():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     conda_pins = dict(_pin(r) for r in pip if "==" in r)
     assert conda_pins == pinned
+    assert "-c constraints.txt" in pip and (REPO / "envs" / "constraints.txt").exists()
     assert f"python={project['requires-python'].removeprefix('>=')}" in env["dependencies"]
+
+
+def test_constraints_pin_exactly_what_the_pins_pull_in_at_the_installed_versions():
+    """envs/constraints.txt is the closure of pyproject.toml's requirements less its own pins, and this
+    virtualenv (installed with it) has each at the locked version: `make lock` after changing a pin."""
+    pins, locked, versions = project_pins(), read_constraints(), installed()
+    assert not set(pins) & set(locked), "pinned twice: pyproject.toml owns these"
+    needed = closure(project_requirements()) - set(pins)
+    assert set(locked) == needed, f"missing: {sorted(needed - set(locked))}, unneeded: {sorted(set(locked) - needed)}"
+    drift = {n: (v, versions[n]) for n, v in {**pins, **locked}.items() if versions[n] != v}
+    assert not drift, f"(pinned, installed): {drift}; reinstall with `make test` or run `make lock`"
 
 
 def test_readme_names_only_clip_specs_that_config_yaml_defines():

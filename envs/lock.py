@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import re
 import sys
+import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def closure(roots: list[Requirement], have: set[str] = frozenset(), environment:
     """The normalised names of the roots and every distribution they require, directly or through
     others, read from the installed metadata; markers evaluated in `environment` (default: this
     interpreter's), requirements in `have` (and what only they need) left out."""
+    site = site_distributions()
     need: dict[str, set[str]] = {}
     stack = [(r.name, set(r.extras)) for r in roots]
     while stack:
@@ -53,7 +55,7 @@ def closure(roots: list[Requirement], have: set[str] = frozenset(), environment:
         if n in have or (n in need and extras <= need[n]):
             continue
         need[n] = need.get(n, set()) | extras
-        for text in md.requires(name) or []:
+        for text in site[n].requires or []:
             req = Requirement(text)
             if req.marker is None or any(req.marker.evaluate({**(environment or {}), "extra": e})
                                          for e in {""} | extras):
@@ -72,9 +74,17 @@ def read_constraints(path: Path = CONSTRAINTS) -> dict[str, str]:
     return out
 
 
+def site_distributions() -> dict[str, md.Distribution]:
+    """name -> distribution of everything pip installed into this interpreter's environment: its
+    site-packages only, not other folders on sys.path (setuptools puts its vendored copies of
+    packaging and platformdirs there once imported)."""
+    paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    return {normalise(d.metadata["Name"]): d for d in md.distributions(path=paths)}
+
+
 def installed() -> dict[str, str]:
     """name -> version of every distribution in this interpreter's environment."""
-    return {normalise(d.metadata["Name"]): d.version for d in md.distributions()}
+    return {name: d.version for name, d in site_distributions().items()}
 
 
 def main() -> int:

@@ -110,6 +110,22 @@ def test_the_parse_time_package_imports_no_heavy_library():
     assert (int(found) + 1, heavy.strip()) == (modules, "[]"), out.stdout  # + 1: vidrec/plan/__init__.py
 
 
+def test_the_report_package_imports_no_torch():
+    """The report and experiment-page jobs read results files: importing any module of vidrec.report (and
+    the accuracy functions they share with `vidrec evaluate`) loads no torch, whose import is seconds
+    of every such job. A page that needs a network (the sweep's full-width parameter count) imports
+    torch inside that function."""
+    code = ("import importlib, pkgutil, sys, vidrec.report\n"
+            "names = [info.name for info in pkgutil.walk_packages(vidrec.report.__path__, 'vidrec.report.')]\n"
+            "for name in names + ['vidrec.evaluation.accuracy']:\n"
+            "    importlib.import_module(name)\n"
+            "print(len(names), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    found, torch_loaded = out.stdout.split()
+    assert int(found) > 10 and torch_loaded == "False", out.stdout
+
+
 def test_test_modules_import_no_other_test_module():
     """Tests share their helpers through tests/support/ (fixtures: conftest.py, which pytest loads):
     no test module imports another test module or conftest."""

@@ -15,7 +15,7 @@ import torch
 from support import REPO, run_cli
 from vidrec.plan.config import load_config
 from vidrec.plan.runs import run_settings
-from vidrec.evaluation.evaluate import accuracy_tables, topk_correct
+from vidrec.evaluation.accuracy import accuracy_tables, topk_correct
 from vidrec.models.model_file import build_model_from_file
 from vidrec.training.trainer import Trainer, TrainingError
 

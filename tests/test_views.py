@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from vidrec.data.dataset import ClipDataset, augment_clips, normalize_clips, spatial_crop_corners, test_views
-from vidrec.evaluation.evaluate import accuracy_tables, predict_clips
+from vidrec.evaluation.accuracy import accuracy_tables
+from vidrec.evaluation.evaluate import predict_clips
 from vidrec.data.views import Views, run_views
 from vidrec.models.model_file import Preprocessing
 from vidrec.models.runtime import Runtime

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from vidrec.evaluation.accuracy import average_over_videos, topk_correct
 from vidrec.report import figures
 from vidrec.report.experiment_pages.common import Result, claim_rows, clip_text, measured_on_text, pct, pp, run_setting
 from vidrec.report.formatting import fmt
@@ -24,8 +25,6 @@ def subset_indices(stored: int, k: int) -> np.ndarray:
 def video_accuracy_at(scores: np.ndarray, labels: np.ndarray, video_ids: np.ndarray, clip_index: np.ndarray,
                       n_clips: np.ndarray, k: int) -> dict:
     """Video-level top-1/top-5 when averaging k evenly spread clips of each video's stored clips."""
-    from vidrec.evaluation.evaluate import average_over_videos, topk_correct
-
     keep = np.zeros(len(scores), bool)
     for n in np.unique(n_clips):
         rows = n_clips == n

@@ -19,6 +19,7 @@ targets go to benchmarks/results/models.json (`--out PATH` elsewhere) for benchm
     python benchmarks/models.py                 # full run (about 10 minutes on 2 cores)
     python benchmarks/models.py --quick         # fewer repetitions
     python benchmarks/models.py --threads 1     # steadier on a machine shared with other jobs
+    python benchmarks/models.py --quick --base-width 8 --clip 4 32 32   # a smoke run (the tests')
     python benchmarks/models.py --models p3d199,convlstm_c2d63 --batch 1
     python benchmarks/models.py --skip models,recurrence,torchvision \
         --out benchmarks/results/convlstm.json  # the ConvLSTM-vs-plain section alone, in its own file
@@ -80,7 +81,8 @@ def bench_models(args: argparse.Namespace, clip: tuple[int, ...]) -> dict[str, d
     models, inputs, rows = {}, {}, {}
     for name in args.models:
         torch.manual_seed(0)
-        model = create_model(name, num_classes=num_classes, clip_shape=clip)
+        width = {} if args.base_width is None else {"base_width": args.base_width}
+        model = create_model(name, num_classes=num_classes, clip_shape=clip, **width)
         c = model_complexity(model, clip)
         x = torch.randn(args.batch, *clip)
         models[name], inputs[name] = to_format(model, x, args.channels_last)
@@ -275,7 +277,7 @@ def record(rec: Record, args: argparse.Namespace, clip: tuple[int, ...], models:
         "torchvision_clip": "x".join(map(str, args.tv_clip)), "quick": args.quick, "warmup": args.warmup,
         "reps": args.reps, "memory_format": "channels_last_3d" if args.channels_last else "contiguous",
         "models": list(args.models), "skip": sorted(s for s in args.skip.split(",") if s),
-        "plain_batches": list(args.plain_batches), "plain_reps": args.plain_reps}
+        "plain_batches": list(args.plain_batches), "plain_reps": args.plain_reps, "base_width": args.base_width}
     if models:
         rec.table("models", f"Per model at {args.batch} x (3, {', '.join(map(str, clip[1:]))}), "
                   f"{rec.parameters['memory_format']}, "
@@ -333,6 +335,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="clip of the ours/torchvision comparison (default: 16 112 112, torchvision's)")
     p.add_argument("--models", type=lambda s: [m for m in s.split(",") if m], default=DEFAULT_MODELS)
     p.add_argument("--quick", action="store_true", help="fewer repetitions (1 warm-up, 2 timed)")
+    p.add_argument("--base-width", type=int, default=None,
+                   help="narrow the per-model section's networks (a smoke run); default: the registry's full width")
     p.add_argument("--contiguous", dest="channels_last", action="store_false",
                    help="keep NCTHW inputs (default: channels_last_3d inputs, faster on CPU)")
     p.add_argument("--skip", default="", help="comma list of sections to skip: models,recurrence,torchvision,plain")

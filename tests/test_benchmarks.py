@@ -88,7 +88,7 @@ def test_frames_store_benchmark_records(tmp_path):
 @pytest.mark.slow
 def test_models_benchmark_records(tmp_path):
     _bench("benchmarks/models.py", "--quick", "--threads", "1", "--batch", "2", "--models",
-           "p3d63,convlstm_c2d63,p3d199", "--clip", "4", "32", "32", "--tv-clip", "4", "32", "32",
+           "p3d63,convlstm_c2d63,p3d199", "--base-width", "8", "--clip", "4", "32", "32", "--tv-clip", "4", "32", "32",
            "--plain-batches", "2", "--plain-reps", "1", "--out", str(tmp_path / "x.json"))
     data = _recorded(tmp_path / "x.json", "models", {"convlstm_p3d199_forward", "convlstm_p3d199_train",
                                                      "recurrence_fwd_c64", "ours_tv_r3d_18",

@@ -174,23 +174,41 @@ def _job(ddp_data, name, *sets, out=None, **extra):
 DROP = "datasets.tiny.protocol_overrides.tran.dropout=0.5"
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def two_ranks(ddp_data) -> dict:
-    """One process, and one torchrun agent with 2 processes (plain; dropout 0.5 uninterrupted; the
-    same killed after epoch 1 and resumed), float64."""
+    """One process, and two ranks launched as train.nodes: 2 launches them without a cluster: two
+    torchrun agents on this host (--nnodes 2 --nproc_per_node 1, gloo, c10d rendezvous on a free port),
+    each the launch one node runs. The ranks run, in float64: a plain run; dropout 0.5 uninterrupted;
+    the same killed after epoch 1 and resumed; the same stopped by a SIGUSR1 to rank 0 alone mid-epoch
+    and resumed. (One agent with 2 processes, the launch of train.gpus: 2, runs the float32 test.)"""
     work = ddp_data["work"]
     spec = functools.partial(_spec, ddp_data)
     job = functools.partial(_job, ddp_data)
-    drop = DROP
     one = spec("one", [job("f64_one")])
+    # 35 clips, global batch 8 over 2 ranks: 5 steps per epoch; the SIGUSR1 in epoch 2's 2nd step
     two = spec("two", [job("f64_two"),
-                       job("f64_ref", drop),  # uninterrupted, 2 epochs, dropout on
-                       job("f64_crash", drop, out="f64_res", crash_after_epoch=0),  # dies after epoch 1
-                       job("f64_res", drop)])  # the same command again: resumes
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+                       job("f64_ref", DROP),  # uninterrupted, 2 epochs, dropout on
+                       job("f64_crash", DROP, out="f64_res", crash_after_epoch=0),  # dies after epoch 1
+                       job("f64_res", DROP),  # the same command again: resumes
+                       job("f64_stop", DROP, out="f64_stop_res", signal_at_call=7),
+                       job("f64_stop_res", DROP)])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    port = _free_port()
+    agents = [subprocess.Popen([str(BIN / "torchrun"), "--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d",
+                                f"--rdzv_endpoint=localhost:{port}", "--rdzv_id=vidrec-test",
+                                str(work / "harness.py"), str(two)],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              for _ in range(2)]
     subprocess.run([sys.executable, str(work / "harness.py"), str(one)], cwd=REPO, env=env, check=True,
                    capture_output=True, timeout=600)
-    _torchrun(str(work / "harness.py"), str(two))
+    outs = [a.communicate(timeout=900)[0] for a in agents]
+    assert all(a.returncode == 0 for a in agents), "\n".join(o[-4000:] for o in outs)
     return json.loads((work / "two_report.json").read_text())
 
 
@@ -220,47 +238,18 @@ def test_float64_two_ranks_equal_one_process_and_resume_per_rank(ddp_data, two_r
     assert pd.read_csv(work / "f64_res/metrics.csv")["epoch"].tolist() == [1, 2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_two_torchrun_agents_train_and_resume_as_one_agent_with_two_processes(ddp_data, two_ranks):
-    """train.nodes: 2 without a cluster: two torchrun agents on this host (--nnodes 2
-    --nproc_per_node 1, gloo, c10d rendezvous on a free port), each the launch one node runs, train
-    the weights one agent with 2 processes trains; a SIGUSR1 to rank 0 alone mid-epoch stops both
-    ranks at the same step boundary (the all-reduced stop flag) with one mid-epoch checkpoint, and the
-    resumed run ends on the uninterrupted one's weights, bit for bit."""
-    work = ddp_data["work"]
-    job = functools.partial(_job, ddp_data)
-    # 35 clips, global batch 8 over 2 ranks: 5 steps per epoch; SIGUSR1 in epoch 2's 2nd step
-    spec = _spec(ddp_data, "agents", [job("f64_agents"),
-                                      job("f64_agents_stop", DROP, out="f64_agents_res", signal_at_call=7),
-                                      job("f64_agents_res", DROP)])
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    port = _free_port()
-    agents = [subprocess.Popen([str(BIN / "torchrun"), "--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d",
-                                f"--rdzv_endpoint=localhost:{port}", "--rdzv_id=vidrec-test",
-                                str(work / "harness.py"), str(spec)],
-                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-              for _ in range(2)]
-    outs = [a.communicate(timeout=900)[0] for a in agents]
-    assert all(a.returncode == 0 for a in agents), "\n".join(o[-4000:] for o in outs)
-    report = json.loads((work / "agents_report.json").read_text())
-    assert report["f64_agents"]["world"] == 2
-
-    diff, key = _max_diff(_weights(work / "f64_two"), _weights(work / "f64_agents"))
-    print(f"float64, 35 clips, global batch 8, 2 epochs: max |1 agent x 2 processes - 2 agents x 1| = "
-          f"{diff:.3g} ({key})")
-    assert diff < 1e-9, key
-    assert "stopped (SIGUSR1) in epoch 2 after 2 of its 5 steps" in report["f64_agents_stop_stopped"]
-    position = report["f64_agents_stop"]["checkpoint_position"]  # both ranks stopped at one boundary
+def test_a_signal_to_one_rank_stops_both_at_one_step_and_the_resume_is_exact(ddp_data, two_ranks):
+    """A SIGUSR1 to rank 0 alone mid-epoch stops both ranks at the same step boundary (the all-reduced
+    stop flag) with one mid-epoch checkpoint, and the resumed run ends on the uninterrupted one's
+    weights, bit for bit."""
+    work, report = ddp_data["work"], two_ranks
+    assert "stopped (SIGUSR1) in epoch 2 after 2 of its 5 steps" in report["f64_stop_stopped"]
+    position = report["f64_stop"]["checkpoint_position"]  # both ranks stopped at one boundary
     assert [p["micro_step"] for p in position] == [2, 2] and [p["epoch"] for p in position] == [1, 1]
-    assert report["f64_agents_res"]["start_epoch"] == 1
-    ref, res = _weights(work / "f64_ref"), _weights(work / "f64_agents_res")
+    assert report["f64_stop_res"]["start_epoch"] == 1
+    ref, res = _weights(work / "f64_ref"), _weights(work / "f64_stop_res")
     for k in ref:
-        assert torch.equal(ref[k], res[k]), f"{k}: stopped and resumed on 2 agents differs from 1 agent uninterrupted"
+        assert torch.equal(ref[k], res[k]), f"{k}: stopped and resumed on 2 ranks differs from uninterrupted"
 
 
 def test_float32_torchrun_cli_equals_single_process(ddp_data, tmp_path):

@@ -165,12 +165,14 @@ def test_width_multiplier_scales_every_stage():
 
 # -- output shapes -------------------------------------------------------------------------------
 
-SHAPES = [(t, s) for t in (8, 16, 32) for s in (112, 160)]
+# The clips the networks are trained on: Tran et al.'s 8, 16 and 32 frames at 112x112 and the thesis's
+# 16 frames at 160x160 (config.yaml's specs are these or smaller)
+SHAPES = [(8, 112), (16, 112), (32, 112), (16, 160)]
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_output_shapes(name):
-    """8/16/32 frames at 112x112 and 160x160, real forwards of narrow (base_width 4) models."""
+    """Each of SHAPES, real forwards of narrow (base_width 4) models."""
     models: dict[tuple, nn.Module] = {}
     for t, s in SHAPES:
         geometry = {"num_frames": t, "input_size": (s, s)}

@@ -224,7 +224,9 @@ SITE_OVERRIDES = [
     "evaluate:cpus_per_gpu=1", "evaluate:mem_mb=1000", "evaluate:runtime=10",
     "render_report:mem_mb=1000",
     "--set-threads", "decode=1",
-    "--slurm-init-seconds-before-status-checks", "2",  # a test DAG of seconds-long jobs
+    # the plugin checks at this many seconds after a submission, then each next wait 10 s longer (6, 22,
+    # 48 s): this test's jobs end 10-20 s after their submission, seen at the second check
+    "--slurm-init-seconds-before-status-checks", "6",
     "--latency-wait", "10",
 ]
 

@@ -93,21 +93,32 @@ def test_packages_import_only_the_levels_below_them():
     assert upward == []
 
 
-def test_the_parse_time_package_imports_no_heavy_library():
-    """The Snakefile reads vidrec.plan at parse time (and validates the configuration at every snakemake
-    call): torch (4 s), torchvision, cv2, h5py or matplotlib there would slow every rerun. Every module of
-    the package, found by walking it, is imported in a fresh interpreter."""
-    code = ("import importlib, pkgutil, sys, vidrec.plan\n"
-            "names = [info.name for info in pkgutil.walk_packages(vidrec.plan.__path__, 'vidrec.plan.')]\n"
-            "for name in names:\n"
+HEAVY = ("torch", "torchvision", "cv2", "h5py", "matplotlib")
+
+
+def _loaded_after_importing(package: str, also: tuple[str, ...] = (), then: str = "") -> tuple[int, list[str]]:
+    """Import every module of `package` (found by walking it) and the modules `also` in a fresh
+    interpreter, then run the statement `then`: how many modules the walk found and which of HEAVY
+    were loaded."""
+    code = (f"import importlib, pkgutil, sys, {package}\n"
+            f"names = [info.name for info in pkgutil.walk_packages({package}.__path__, '{package}.')]\n"
+            f"for name in names + {list(also)!r}:\n"
             "    importlib.import_module(name)\n"
-            "importlib.import_module('vidrec.plan.config').load_config(None)\n"
-            "print(len(names), sorted(m for m in ('torch', 'torchvision', 'cv2', 'h5py', 'matplotlib') if m in sys.modules))")
+            f"{then}\n"
+            f"print(len(names), *[m for m in {HEAVY!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr
-    found, heavy = out.stdout.split(" ", 1)
-    modules = len(list((REPO / "vidrec" / "plan").rglob("*.py")))
-    assert (int(found) + 1, heavy.strip()) == (modules, "[]"), out.stdout  # + 1: vidrec/plan/__init__.py
+    found, *heavy = out.stdout.split()
+    return int(found), heavy
+
+
+def test_the_parse_time_package_imports_no_heavy_library():
+    """The Snakefile reads vidrec.plan at parse time (and validates the configuration at every snakemake
+    call): torch (4 s), torchvision, cv2, h5py or matplotlib there would slow every rerun."""
+    found, heavy = _loaded_after_importing("vidrec.plan", then="importlib.import_module('vidrec.plan.config')"
+                                                               ".load_config(None)")
+    assert found + 1 == len(list((REPO / "vidrec" / "plan").rglob("*.py")))  # + 1: vidrec/plan/__init__.py
+    assert heavy == []
 
 
 def test_the_report_package_imports_no_torch():
@@ -115,15 +126,8 @@ def test_the_report_package_imports_no_torch():
     the accuracy functions they share with `vidrec evaluate`) loads no torch, whose import is seconds
     of every such job. A page that needs a network (the sweep's full-width parameter count) imports
     torch inside that function."""
-    code = ("import importlib, pkgutil, sys, vidrec.report\n"
-            "names = [info.name for info in pkgutil.walk_packages(vidrec.report.__path__, 'vidrec.report.')]\n"
-            "for name in names + ['vidrec.evaluation.accuracy']:\n"
-            "    importlib.import_module(name)\n"
-            "print(len(names), 'torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
-    assert out.returncode == 0, out.stderr
-    found, torch_loaded = out.stdout.split()
-    assert int(found) > 10 and torch_loaded == "False", out.stdout
+    found, heavy = _loaded_after_importing("vidrec.report", also=("vidrec.evaluation.accuracy",))
+    assert found > 10 and "torch" not in heavy, heavy
 
 
 def test_test_modules_import_no_other_test_module():

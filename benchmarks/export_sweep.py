@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from record import Record, add_out_argument
+from record import Record, add_out_argument, width_args
 
 from vidrec.plan.config import load_config  # noqa: E402
 from vidrec.inference.export import FORMATS, export_model, fixed_clip  # noqa: E402
@@ -63,7 +63,7 @@ def write_model_file(path: Path, arch: str, clip: tuple[int, int, int], base_wid
     torch.manual_seed(seed)
     frames, height, width = clip
     clip_shape = [3, frames, height, width]
-    args = {} if base_width is None else {"base_width": base_width}
+    args = width_args(base_width)
     model = create_model(arch, num_classes=NUM_CLASSES, clip_shape=clip_shape, **args)
     with torch.no_grad():  # materialise lazy parameters; give BatchNorm non-trivial running statistics
         model.train()(torch.randn(2, *clip_shape))

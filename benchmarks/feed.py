@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from loader import build_index as loader_index  # noqa: E402
-from record import RESULTS_DIR, Record, default_out, interleaved, slug
+from record import RESULTS_DIR, Record, add_base_width_argument, default_out, interleaved, slug, width_args
 
 from vidrec.plan.config import load_config  # noqa: E402
 from vidrec.data.dataset import ClipDataset  # noqa: E402
@@ -69,8 +69,7 @@ class Network:
         size = clip["size"] if isinstance(clip["size"], list) else [clip["size"]] * 2
         self.shape = (3, clip["frames"], *((crop, crop) if crop else size))
         torch.manual_seed(0)
-        width = {} if base_width is None else {"base_width": base_width}
-        self.model = rt.place(create_model(name, num_classes=101, clip_shape=self.shape, **width))
+        self.model = rt.place(create_model(name, num_classes=101, clip_shape=self.shape, **width_args(base_width)))
         self.opt = torch.optim.SGD(self.model.parameters(), lr=1e-4, momentum=0.9)
         clips = "all" if protocol["train_clips"] == "all" else protocol["train_clips"]
         self.train_set = ClipDataset(index, "train", clips=clips, raw=True)
@@ -146,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-batch", type=int, default=4,
                     help="batch of the CPU train step (the loader uses the protocol's)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--base-width", type=int, default=None,
-                    help="narrow the networks (a CPU dry run); default: the registry's full width")
+    add_base_width_argument(ap)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     cuda = torch.cuda.is_available() and args.device in ("auto", "cuda")

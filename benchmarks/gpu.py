@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from record import Record, gpu_out
+from record import Record, add_base_width_argument, gpu_out, width_args
 
 from vidrec.plan.config import load_config  # noqa: E402
 from vidrec.models import create_model, model_complexity  # noqa: E402
@@ -70,8 +70,7 @@ def reset_peak(device: torch.device) -> None:
 def bench_model(name: str, args, rt) -> dict:
     clip = (3, *args.clip)
     torch.manual_seed(0)
-    width = {} if args.base_width is None else {"base_width": args.base_width}
-    model = create_model(name, num_classes=101, clip_shape=clip, **width)
+    model = create_model(name, num_classes=101, clip_shape=clip, **width_args(args.base_width))
     row = {"model": name, **model_complexity(model, clip)}
     model = rt.place(model)  # the device and memory format training uses (vidrec/models/runtime.py)
     net = torch.compile(model) if args.compile else model
@@ -119,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (CPU smoke runs)")
-    p.add_argument("--base-width", type=int, default=None,
-                   help="narrow the networks (a CPU smoke run); default: the registry's full width")
+    add_base_width_argument(p)
     p.add_argument("--out", type=Path, default=None,
                    help="results file (default on a GPU: benchmarks/results/gpu-<GPU name>[-compile].json; "
                         "on CPU: none)")

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from decode import make_videos  # noqa: E402
-from record import Record, add_out_argument, interleaved
+from record import Record, add_base_width_argument, add_out_argument, interleaved, width_args
 
 from vidrec.data.dataset import ClipDataset, normalize_clips  # noqa: E402
 from vidrec.data.shards import build_split_index, write_shard  # noqa: E402
@@ -107,7 +107,7 @@ def loader_rates(index: pd.DataFrame, batch: int, workers: list[int], reps: int)
 
 def train_rate(name: str, batch: int, shape: tuple[int, ...], reps: int = 2, base_width: int | None = None) -> float:
     model = create_model(name, num_classes=101, clip_shape=shape,
-                         **({} if base_width is None else {"base_width": base_width}))
+                         **width_args(base_width))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x, y = torch.randn(batch, *shape), torch.randint(0, 101, (batch,))
 
@@ -131,8 +131,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=15, help="interleaved epochs per loader measurement")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", nargs="+", default=["p3d63", "r2plus1d_18", "frame_resnet50"])
-    ap.add_argument("--base-width", type=int, default=None,
-                    help="narrow the networks (a smoke run); default: the registry's full width")
+    add_base_width_argument(ap)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2],
                     help="loader worker processes to measure (0: in-process, the default of `vidrec train`)")
     add_out_argument(ap, __file__)

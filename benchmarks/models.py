@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from record import Record, add_out_argument, interleaved, load_average
+from record import Record, add_base_width_argument, add_out_argument, interleaved, load_average, width_args
 
 from vidrec.models import ConvLSTM, create_model, model_complexity  # noqa: E402
 
@@ -81,8 +81,7 @@ def bench_models(args: argparse.Namespace, clip: tuple[int, ...]) -> dict[str, d
     models, inputs, rows = {}, {}, {}
     for name in args.models:
         torch.manual_seed(0)
-        width = {} if args.base_width is None else {"base_width": args.base_width}
-        model = create_model(name, num_classes=num_classes, clip_shape=clip, **width)
+        model = create_model(name, num_classes=num_classes, clip_shape=clip, **width_args(args.base_width))
         c = model_complexity(model, clip)
         x = torch.randn(args.batch, *clip)
         models[name], inputs[name] = to_format(model, x, args.channels_last)
@@ -335,8 +334,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="clip of the ours/torchvision comparison (default: 16 112 112, torchvision's)")
     p.add_argument("--models", type=lambda s: [m for m in s.split(",") if m], default=DEFAULT_MODELS)
     p.add_argument("--quick", action="store_true", help="fewer repetitions (1 warm-up, 2 timed)")
-    p.add_argument("--base-width", type=int, default=None,
-                   help="narrow the per-model section's networks (a smoke run); default: the registry's full width")
+    add_base_width_argument(p, "the per-model section's networks")
     p.add_argument("--contiguous", dest="channels_last", action="store_false",
                    help="keep NCTHW inputs (default: channels_last_3d inputs, faster on CPU)")
     p.add_argument("--skip", default="", help="comma list of sections to skip: models,recurrence,torchvision,plain")

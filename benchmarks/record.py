@@ -56,6 +56,17 @@ def add_out_argument(parser: argparse.ArgumentParser, script: str) -> None:
                         help=f"results file (default: {default_out(script).relative_to(REPO)})")
 
 
+def add_base_width_argument(parser: argparse.ArgumentParser, what: str = "the networks") -> None:
+    """The `--base-width N` option of the benchmarks that build networks: narrower ones for a smoke run."""
+    parser.add_argument("--base-width", type=int, default=None,
+                        help=f"narrow {what} (a smoke run); default: the registry's full width")
+
+
+def width_args(base_width: int | None) -> dict:
+    """`create_model`'s keyword for a --base-width value: none for the registry's full width."""
+    return {} if base_width is None else {"base_width": base_width}
+
+
 def gpu_out(gpu_name: str) -> Path:
     """A GPU's results file, benchmarks/results/gpu-<slug of its name>.json: each machine keeps its own."""
     return RESULTS_DIR / f"gpu-{slug(gpu_name)}.json"

@@ -37,9 +37,15 @@ def project_requirements(pyproject: Path = ROOT / "pyproject.toml", extras: bool
     return [Requirement(r) for r in [*project["dependencies"], *(r for extra in optional for r in extra)]]
 
 
-def project_pins(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, str]:
-    """name -> version of every `==` pin in pyproject.toml, optional extras included."""
-    return {normalise(r.name): next(iter(r.specifier)).version for r in project_requirements(pyproject)}
+def pins(requirements: list[Requirement]) -> dict[str, str]:
+    """name -> version of `==` requirements."""
+    return {normalise(r.name): next(iter(r.specifier)).version for r in requirements}
+
+
+def project_pins(pyproject: Path = ROOT / "pyproject.toml", extras: bool = True) -> dict[str, str]:
+    """name -> version of every `==` pin in pyproject.toml, those of its optional extras included unless
+    `extras` is false."""
+    return pins(project_requirements(pyproject, extras))
 
 
 def closure(roots: list[Requirement], have: set[str] = frozenset(), environment: dict | None = None) -> set[str]:

@@ -21,6 +21,7 @@ import yaml
 from support import copy_run, run_cli, snakemake_argv, snakemake_env
 from vidrec.data.shards import check_shard, verify_content_hash, write_shard
 from vidrec.data.video import ClipSpec
+from vidrec.plan.config import apply_override
 
 pytestmark = pytest.mark.slow
 
@@ -104,11 +105,7 @@ def _changed(mini_reference: Path, tmp_path: Path, key: str, value) -> Path:
     wd = tmp_path / "wd"
     copy_run(mini_reference, wd)
     cfg = yaml.safe_load((wd / "config.yaml").read_text())
-    node = cfg
-    *parents, last = key.split(".")
-    for p in parents:
-        node = node[p]
-    node[last] = value
+    apply_override(cfg, key.split("."), value)
     (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
     return wd
 

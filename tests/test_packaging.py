@@ -6,23 +6,17 @@ import re
 import tomllib
 
 import yaml
+from packaging.requirements import Requirement
 
-from lock import closure, installed, project_pins, project_requirements, read_constraints  # envs/lock.py
+from lock import closure, installed, pins, project_pins, project_requirements, read_constraints  # envs/lock.py
 from support import REPO
-
-
-def _pin(requirement: str) -> tuple[str, str]:
-    name, version = re.split(r"==", requirement.split("#")[0].strip(), maxsplit=1)
-    return re.sub(r"\[.*\]", "", name).lower(), version.strip()
 
 
 def test_conda_environment_pins_what_pyproject_pins():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    pinned = dict(_pin(r) for r in project["dependencies"])
     env = yaml.safe_load((REPO / "envs" / "vidrec.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
-    conda_pins = dict(_pin(r) for r in pip if "==" in r)
-    assert conda_pins == pinned
+    assert pins([Requirement(r) for r in pip if "==" in r]) == project_pins(extras=False)
     assert "-c constraints.txt" in pip and (REPO / "envs" / "constraints.txt").exists()
     assert f"python={project['requires-python'].removeprefix('>=')}" in env["dependencies"]
 
@@ -30,11 +24,11 @@ def test_conda_environment_pins_what_pyproject_pins():
 def test_constraints_pin_exactly_what_the_pins_pull_in_at_the_installed_versions():
     """envs/constraints.txt is the closure of pyproject.toml's requirements less its own pins, and this
     virtualenv (installed with it) has each at the locked version: `make lock` after changing a pin."""
-    pins, locked, versions = project_pins(), read_constraints(), installed()
-    assert not set(pins) & set(locked), "pinned twice: pyproject.toml owns these"
-    needed = closure(project_requirements()) - set(pins)
+    pinned, locked, versions = project_pins(), read_constraints(), installed()
+    assert not set(pinned) & set(locked), "pinned twice: pyproject.toml owns these"
+    needed = closure(project_requirements()) - set(pinned)
     assert set(locked) == needed, f"missing: {sorted(needed - set(locked))}, unneeded: {sorted(set(locked) - needed)}"
-    drift = {n: (v, versions[n]) for n, v in {**pins, **locked}.items() if versions[n] != v}
+    drift = {n: (v, versions[n]) for n, v in {**pinned, **locked}.items() if versions[n] != v}
     assert not drift, f"(pinned, installed): {drift}; reinstall with `make test` or run `make lock`"
 
 

@@ -127,15 +127,11 @@ def test_clip_modes_read_every_item(tmp_path, clips):
 
 # ----------------------------------------------------------------------------- configuration
 def _config(**overrides):
-    from vidrec.plan.config import validate_config
+    from vidrec.plan.config import apply_override, validate_config
 
     cfg = repo_config()
     for key, value in overrides.items():
-        node = cfg
-        *path, last = key.split(".")
-        for k in path:
-            node = node[k]
-        node[last] = value
+        apply_override(cfg, key.split("."), value)
     return validate_config(cfg)
 
 

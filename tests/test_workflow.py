@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from support import mini_config, run_snakemake
-from vidrec.plan.config import ConfigError, validate_config
+from vidrec.plan.config import ConfigError, apply_override, validate_config
 
 pytestmark = pytest.mark.slow
 
@@ -70,11 +70,7 @@ BAD_CONFIGS = [
 
 def _bad_config(key: str, value) -> dict:
     cfg = mini_config()
-    node = cfg
-    *parents, last = key.split(".")
-    for p in parents:
-        node = node[p]
-    node[last] = value
+    apply_override(cfg, key.split("."), value)
     return cfg
 
 

@@ -40,7 +40,9 @@ def xp_config(**experiments_over) -> dict:
     ds["models"] = {"r2d_18": {"arch": "r2d_18", "protocol": "tran", "args": {"base_width": 4}}}
     ds["clip"] = "m8"  # the report's own run reads the experiments' shards
     cfg["evaluate"]["end_to_end_videos"] = 0  # the timed end-to-end pass runs in the other workflow tests
-    for name, frames, k in (("m8", 8, 4), ("m16", 16, 2)):  # m8 stores 4 clips: the clips_per_video test
+    # m16 stores 4 clips: clips_per_video tests the 8-frame run on them, as config.yaml's xp8 run on
+    # xp8x20, and shares that evaluation with clip_length_transfer's 8 -> 16 cell
+    for name, frames, k in (("m8", 8, 2), ("m16", 16, 4)):
         cfg["clips"][name] = {"frames": frames, "crop": 192, "size": 32, "sampling": "uniform", "clips_per_video": k}
     cfg["experiments"] = {
         "in_report": False, "split": 1,
@@ -49,7 +51,7 @@ def xp_config(**experiments_over) -> dict:
         "clip_length_transfer": {"train_clips": ["m8", "m16"], "test_clips": ["m8", "m16"]},
         "finetune_8_to_32": {"from_clip": "m8", "to_clip": "m16",
                              "finetune": {"protocol_overrides": {"epochs": 1, "optimizer": {"lr": 0.005}}}},
-        "clips_per_video": {"train_clip": "m8", "test_clip": "m8", "counts": [1, 2, 4, 5]},
+        "clips_per_video": {"train_clip": "m8", "test_clip": "m16", "counts": [1, 2, 4, 5]},
         "architecture_sweep": {"clip": "m8", "archs": SWEEP},
     }
     cfg["experiments"].update(experiments_over)
@@ -78,6 +80,8 @@ def test_runs_are_generated_shared_and_resolved():
     assert "split1/x_r2plus1d_18_m8/seed0/evaluation.json" in p["inputs"]  # own clip: the normal evaluation
     assert "split1/x_r2plus1d_18_m8/seed0/at_m16/evaluation.json" in p["inputs"]
     assert ("x_r2plus1d_18_m16", "m8") in p["at_evaluations"]
+    # clips_per_video reads the very evaluation (with scores) that clip_length_transfer's 8 -> 16 cell does
+    assert "split1/x_r2plus1d_18_m8/seed0/at_m16/scores.npz" in plan(cfg, "clips_per_video")["inputs"]
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -218,9 +222,9 @@ def test_clips_per_video_table(xp):
     t = pd.read_csv(out(xp, "clips_per_video", "table"))
     assert list(t["clips_per_video"]) == [1, 2, 4]  # 5 > the 4 stored clips: left out, and said so
     assert t["ms_per_video"].is_monotonic_increasing and t["video_top1"].between(0, 1).all()
-    z = np.load(xp / "results/mini/split1/x_r2plus1d_18_m8/seed0/at_m8/scores.npz")
+    z = np.load(xp / "results/mini/split1/x_r2plus1d_18_m8/seed0/at_m16/scores.npz")
     assert z["scores"].shape == (14 * 4, 2) and np.allclose(z["scores"].sum(1), 1, atol=1e-5)
-    ev = json.loads((xp / "results/mini/split1/x_r2plus1d_18_m8/seed0/at_m8/evaluation.json").read_text())
+    ev = json.loads((xp / "results/mini/split1/x_r2plus1d_18_m8/seed0/at_m16/evaluation.json").read_text())
     assert t["video_top1"].iloc[-1] == pytest.approx(ev["video_top1"])  # all clips = the evaluation's video level
     assert "Left out: 5 clips per video" in out(xp, "clips_per_video", "html").read_text()
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -41,7 +40,7 @@ import pytest
 import torch
 import yaml
 
-from support import BIN, REPO, mini_config, run_cli, run_snakemake, tiny_config
+from support import BIN, REPO, free_port, mini_config, run_cli, run_snakemake, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -174,12 +173,6 @@ def _job(ddp_data, name, *sets, out=None, **extra):
 DROP = "datasets.tiny.protocol_overrides.tran.dropout=0.5"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def two_ranks(ddp_data) -> dict:
     """One process, and two ranks launched as train.nodes: 2 launches them without a cluster: two
@@ -199,7 +192,7 @@ def two_ranks(ddp_data) -> dict:
                        job("f64_stop", DROP, out="f64_stop_res", signal_at_call=7),
                        job("f64_stop_res", DROP)])
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    port = _free_port()
+    port = free_port()
     agents = [subprocess.Popen([str(BIN / "torchrun"), "--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d",
                                 f"--rdzv_endpoint=localhost:{port}", "--rdzv_id=vidrec-test",
                                 str(work / "harness.py"), str(two)],

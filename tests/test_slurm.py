@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import BIN, REPO, mini_config, run_snakemake, snakemake_argv
+from support import BIN, REPO, free_port, mini_config, run_snakemake, snakemake_argv
 
 pytestmark = pytest.mark.slow
 
@@ -63,12 +62,6 @@ def _ensure_slurm_installed() -> None:
                         f"{(proc.stderr or proc.stdout)[-500:]}")
     if _missing_tools():
         pytest.skip(f"slurm-wlm/munge installed but {_missing_tools()} still missing")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _node_facts() -> dict:
@@ -102,8 +95,8 @@ class MiniSlurm:
             "ClusterName=vidrec-test",
             "SlurmctldHost=localhost",
             "SlurmUser=root",
-            f"SlurmctldPort={_free_port()}",
-            f"SlurmdPort={_free_port()}",
+            f"SlurmctldPort={free_port()}",
+            f"SlurmdPort={free_port()}",
             "AuthType=auth/munge",
             "CredType=cred/munge",
             f"AuthInfo=socket={self.munge_socket}",

@@ -5,6 +5,7 @@ and model files (report_results.py: the report tests' fixture results). Test mod
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,13 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = True, env: dict |
     if check and proc.returncode != 0:
         raise AssertionError(f"vidrec {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def free_port() -> int:
+    """A TCP port free on this host now (the OS picks it): for daemons and rendezvous a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # ----------------------------------------------------------------------------- configs
